@@ -1,0 +1,1 @@
+"""Tornado request handlers: parse, call the core, render."""

@@ -1,0 +1,95 @@
+"""JSON/msgpack API: file list, metadata, delete, raw PUT; health."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import tornado.web
+
+from handlers.base import APIError, BaseHandler
+from handlers.files import find_file
+from handlers.upload import RawUploadMixin
+from tornado_paste.models import FileRecord
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+def _positive_int(raw: str | None, name: str, default: int | None, maximum: int | None = None) -> int | None:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise APIError(400, "bad_parameter", f"'{name}' must be a positive integer")
+    value = int(raw)
+    if maximum is not None and value > maximum:
+        raise APIError(400, "bad_parameter", f"'{name}' must be at most {maximum}")
+    return value
+
+
+class FileListHandler(BaseHandler):
+    """``GET /api/v1/files?limit=&before=``: latest public files, newest first."""
+
+    route_name = "api_list"
+
+    async def get(self) -> None:
+        media = self.api_type()
+        limit = _positive_int(self.get_query_argument("limit", None), "limit", DEFAULT_PAGE, MAX_PAGE)
+        before = _positive_int(self.get_query_argument("before", None), "before", None)
+        assert limit is not None
+        store = self.services.store
+        records = await store.latest(limit, before)
+        total = await store.count_public()
+        links = self.services.links
+        self.set_header("X-Total-Count", str(total))
+        if len(records) == limit:
+            query = urllib.parse.urlencode({"limit": limit, "before": records[-1].id})
+            self.set_header("Link", f'<{links.base}/api/v1/files?{query}>; rel="next"')
+        self.send_data({"files": [links.card(r) for r in records], "total": total}, media_type=media)
+
+
+@tornado.web.stream_request_body
+class FileResourceHandler(RawUploadMixin):
+    """``/api/v1/files/<x>``: GET metadata (filehash or id), DELETE with token, PUT raw upload."""
+
+    route_name = "api_file"
+
+    async def prepare(self) -> None:
+        super().prepare()
+        if self.request.method == "PUT":
+            self.route_name = "upload_put"
+            self.start_raw_upload()
+
+    async def lookup(self, key: str) -> FileRecord:
+        if key.isdigit() and len(key) < 19:
+            record = await self.services.store.get_by_id(int(key))
+            # Integer ids are guessable; unlisted files are reachable only by their hash.
+            if record is None or record.private:
+                raise APIError(404, message="no such file")
+            return record
+        return await find_file(self, key)
+
+    async def get(self, key: str) -> None:
+        media = self.api_type()
+        record = await self.lookup(key)
+        self.send_data(self.services.links.card(record), media_type=media)
+
+    async def delete(self, key: str) -> None:
+        media = self.api_type()
+        record = await find_file(self, key)
+        token = self.request.headers.get("X-Delete-Token") or self.get_query_argument("token", None)
+        if not token:
+            raise APIError(401, "token_required", "send the delete token in X-Delete-Token or ?token=",
+                           headers={"WWW-Authenticate": 'Token realm="delete"'})
+        await self.services.ingestor.delete(record, token)
+        self.send_data({"deleted": record.filehash}, media_type=media)
+
+
+class HealthHandler(BaseHandler):
+    """``/healthz``: 200 when the store answers, 503 otherwise."""
+
+    route_name = "healthz"
+
+    async def get(self) -> None:
+        await self.services.store.ping()
+        self.set_header("Cache-Control", "no-store")
+        self.send_data({"status": "ok"})

@@ -1,0 +1,180 @@
+"""What every handler shares: JSON errors, content negotiation, core-error mapping."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+from typing import Any
+
+import msgpack
+import tornado.web
+
+from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
+from tornado_paste.blobs import StorageFull
+from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
+from tornado_paste.services import Services
+from tornado_paste.store import StoreUnavailable
+
+log = logging.getLogger("tornado_paste.access")
+
+# Core exceptions -> (status, extra headers). The core knows nothing of HTTP; this is the bridge.
+_CORE_ERRORS: list[tuple[type[BaseException], int]] = [
+    (TooLarge, 413),
+    (TypeRefused, 415),
+    (Forbidden, 403),
+    (IngestError, 400),
+    (StorageFull, 507),
+    (StoreUnavailable, 503),
+]
+
+_DEFAULT_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 410: "gone", 411: "length_required", 412: "precondition_failed",
+    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "rate_limited",
+    431: "headers_too_large", 500: "internal_error", 503: "unavailable", 507: "insufficient_storage",
+}
+
+RETRY_AFTER_SECONDS = 2
+
+
+class APIError(tornado.web.HTTPError):
+    """An HTTP error with a machine-readable ``code`` and a human ``message``."""
+
+    def __init__(self, status: int, code: str | None = None, message: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, log_message=message)
+        self.code = code or _DEFAULT_CODES.get(status, "error")
+        self.message = message or http.client.responses.get(status, "Error")
+        self.headers = headers or {}
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    # A name for metrics and logs; low cardinality (never the path).
+    route_name = "other"
+    # Pages answer browsers with HTML errors; everything else is JSON.
+    html_errors = False
+
+    @property
+    def services(self) -> Services:
+        return self.application.settings["services"]
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
+        self.clear_header("Server")
+
+    # -- negotiation ---------------------------------------------------------
+    def api_type(self) -> str:
+        chosen = choose_api_type(self.request.headers.get("Accept"))
+        if chosen is None:
+            raise APIError(406, message="this resource is available as application/json or application/msgpack")
+        return chosen
+
+    def send_data(self, data: Any, status: int = 200, media_type: str | None = None) -> None:
+        """Write ``data`` as JSON or msgpack, as the client asked."""
+        media_type = media_type or self.api_type()
+        self.set_status(status)
+        if media_type == MSGPACK:
+            self.set_header("Content-Type", MSGPACK)
+            self.finish(msgpack.packb(data, use_bin_type=True))
+        else:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def wants_html(self) -> bool:
+        return prefers(self.request.headers.get("Accept"), (JSON, "text/html")) == "text/html"
+
+    # -- errors --------------------------------------------------------------
+    def allowed_methods(self) -> list[str]:
+        """Methods this handler class implements (for ``Allow`` on 405)."""
+        rh = tornado.web.RequestHandler
+        return [m for m in self.SUPPORTED_METHODS
+                if m != "OPTIONS" and getattr(type(self), m.lower(), None) is not getattr(rh, m.lower(), None)]
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        for kind, status in _CORE_ERRORS:
+            if isinstance(e, kind):
+                headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+                code = getattr(e, "code", None) or _DEFAULT_CODES.get(status)
+                message = getattr(e, "message", None) or str(e) or None
+                if status == 503:
+                    log.warning("%s %s: %s", self.request.method, self.request.path, e)
+                e = APIError(status, code, message, headers)
+                break
+        super()._handle_request_exception(e)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, APIError) and value.status_code < 500:
+            return  # a refused request is not a server problem
+        super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, APIError):
+            code, message = exc.code, exc.message
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        elif isinstance(exc, tornado.web.HTTPError):
+            code = _DEFAULT_CODES.get(status_code, "error")
+            message = exc.log_message % exc.args if exc.log_message and exc.args else (
+                exc.log_message or self._reason)
+        else:
+            code, message = _DEFAULT_CODES.get(status_code, "error"), self._reason
+        if status_code == 405 and not self._headers.get("Allow"):
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.clear_header("Content-Disposition")
+        self.clear_header("Cache-Control")
+        self.clear_header("ETag")
+        if status_code != 416:
+            self.clear_header("Content-Range")
+        if self.html_errors and self.wants_html():
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.render("error.html", status=status_code, code=code, message=message)
+            return
+        body = {"error": {"code": code, "message": message}}
+        media = choose_api_type(self.request.headers.get("Accept")) or JSON
+        if media == MSGPACK:
+            self.set_header("Content-Type", MSGPACK)
+            self.finish(msgpack.packb(body, use_bin_type=True))
+        else:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps(body, ensure_ascii=False))
+
+    # -- bookkeeping ---------------------------------------------------------
+    _inflight = False
+
+    def prepare(self) -> None:
+        self._inflight = True
+        self.services.inflight += 1
+
+    def _leave(self) -> None:
+        if self._inflight:
+            self._inflight = False
+            self.services.inflight -= 1
+
+    def on_connection_close(self) -> None:
+        self._leave()
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        self._leave()
+        metrics = self.services.metrics
+        if metrics.enabled:
+            status = self.get_status()
+            millis = self.request.request_time() * 1000
+            metrics.timing(f"http.{self.route_name}.time", millis)
+            metrics.incr(f"http.{self.route_name}.status.{status // 100}xx")
+            metrics.incr(f"http.status.{status}")
+
+
+class NotFoundHandler(BaseHandler):
+    """Anything no route matched (including traversal attempts like /i/../../etc/passwd)."""
+
+    html_errors = True
+    route_name = "not_found"
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise APIError(404, message="there is nothing at this address")

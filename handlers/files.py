@@ -1,0 +1,115 @@
+"""Serving stored bytes: ``/i/`` (inline), ``/d/`` (attachment), ``/s/`` (short link).
+
+Built on Tornado's StaticFileHandler for Range, HEAD and conditional requests;
+only the lookup (filehash -> blob), the ETag (the sha256, instead of hashing
+the file on the loop) and the headers are ours.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Any
+
+import tornado.web
+
+from handlers.base import APIError, BaseHandler
+from tornado_paste.models import FileRecord, is_active
+
+FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
+_FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
+
+# User content may be shown, never run: no scripts, no plugins, no navigation.
+USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+# Chromium refuses to render PDFs in a sandboxed document, and its viewer runs no page script anyway.
+PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%;' else "_" for c in filename) or "file"
+    encoded = urllib.parse.quote(filename, safe="")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
+    """The record for a public filehash, or a 404."""
+    if not _FILEHASH_RE.match(filehash):
+        raise APIError(404, message="no such file")
+    record = await handler.services.store.get_by_filehash(filehash)
+    if record is None:
+        raise APIError(404, message="no such file")
+    return record
+
+
+class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """Bytes of a stored file with the type we sniffed, Range, ETag and a long cache."""
+
+    attachment = False
+    record: FileRecord
+
+    def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
+        super().initialize(path=self.services.blobs.blob_dir)
+
+    async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
+        self.record = await find_file(self, filehash)
+        await tornado.web.StaticFileHandler.get(self, self.record.sha256, include_body)
+        if self.get_status() == 416 and not self._finished:
+            raise APIError(416, message="the requested range is outside the file",
+                           headers={"Content-Range": f"bytes */{self.record.size}"})
+        self.count_download()
+
+    def count_download(self) -> None:
+        metrics = self.services.metrics
+        kind = "range" if self.get_status() == 206 else "download" if self.attachment else "raw"
+        metrics.incr(f"download.{kind}.count")
+
+    @classmethod
+    def get_absolute_path(cls, root: str, path: str) -> str:
+        return f"{root}/{path[:2]}/{path[2:4]}/{path}"
+
+    def get_content_type(self) -> str:
+        mimetype = self.record.mimetype
+        return f"{mimetype}; charset=utf-8" if mimetype == "text/plain" else mimetype
+
+    def compute_etag(self) -> str:
+        # The content's own hash: free, and stable across processes and restarts.
+        return f'"{self.record.sha256}"'
+
+    def set_extra_headers(self, path: str) -> None:
+        record = self.record
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
+        self.set_header("Content-Security-Policy", csp)
+        self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
+        as_attachment = self.attachment or is_active(record.mimetype)
+        self.set_header("Content-Disposition",
+                        content_disposition("attachment" if as_attachment else "inline", record.filename))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        BaseHandler.write_error(self, status_code, **kwargs)
+
+
+class RawHandler(BlobHandler):
+    route_name = "raw"
+
+
+class DownloadHandler(BlobHandler):
+    route_name = "download"
+    attachment = True
+
+
+class ShortLinkHandler(BaseHandler):
+    """``/s/<code>`` -> 302 to the preview page."""
+
+    route_name = "short"
+    html_errors = True
+
+    async def get(self, code: str) -> None:
+        file_id = self.services.shortener.decode(code)
+        record = await self.services.store.get_by_id(file_id) if file_id is not None else None
+        if record is None:
+            raise APIError(404, message="no file has this short link")
+        self.services.metrics.incr("short.hits")
+        self.redirect(self.services.links.preview(record), status=302)

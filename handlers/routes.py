@@ -1,0 +1,46 @@
+"""The route table, in one place, and the Tornado Application around the services."""
+
+from __future__ import annotations
+
+import os
+
+import tornado.web
+
+from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
+from handlers.base import NotFoundHandler
+from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
+from handlers.pages import PreviewHandler
+from handlers.upload import IndexHandler, RawUploadHandler
+from tornado_paste.services import Services
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FH = f"({FILEHASH_PATTERN})"
+
+
+def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+    return [
+        (r"/", IndexHandler),
+        (rf"/p/{FH}", PreviewHandler),
+        (rf"/i/{FH}", RawHandler),
+        (rf"/d/{FH}", DownloadHandler),
+        (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
+        (r"/api/v1/files", FileListHandler),
+        (r"/api/v1/files/([^/]+)", FileResourceHandler),
+        (r"/healthz", HealthHandler),
+        # Last: PUT /<filename> (curl -T). Reserved words above win.
+        (r"/([^/]+)", RawUploadHandler),
+    ]
+
+
+def make_app(services: Services, **overrides: object) -> tornado.web.Application:
+    settings = dict(
+        services=services,
+        template_path=os.path.join(ROOT, "templates"),
+        static_path=os.path.join(ROOT, "static"),
+        static_url_prefix="/static/",
+        default_handler_class=NotFoundHandler,
+        autoescape="xhtml_escape",
+        compress_response=False,  # nginx gzips text; gzip here would break Range on /i/
+    )
+    settings.update(overrides)
+    return tornado.web.Application(routes(), **settings)

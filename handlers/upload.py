@@ -1,0 +1,228 @@
+"""Upload handlers: multipart ``POST /`` and raw-body ``PUT``. Both stream to the core.
+
+Bytes are never buffered whole: each network chunk goes straight into the
+core's ``Upload`` (staging file + running sha256). A refusal discovered
+mid-body (too large, malformed multipart) throws the staged bytes away at
+once; the rest of the body is drained and dropped, so the client can read a
+proper JSON error instead of a reset connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+from streaming_form_data import StreamingFormDataParser
+from streaming_form_data.parser import ParseFailedException
+from streaming_form_data.targets import BaseTarget, ValueTarget
+
+from handlers.base import APIError, BaseHandler
+from handlers.negotiation import JSON, MSGPACK, prefers
+from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
+
+# Room for multipart boundaries and part headers on top of the file-size limit.
+MULTIPART_OVERHEAD = 64 * 1024
+# How much of an already-refused body we read and drop so the client sees our answer.
+DRAIN_ALLOWANCE = 16 * 1024 * 1024
+FORM_FIELDS = ("private", "w", "h", "mode", "format", "expires")
+MAX_FIELD_BYTES = 256
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _UploadTarget(BaseTarget):
+    """Feeds the ``file`` part into the core; refuses a second ``file`` part."""
+
+    def __init__(self, upload: Upload) -> None:
+        super().__init__()
+        self.upload = upload
+        self.parts = 0
+        self.complete = False
+
+    def on_start(self) -> None:
+        self.parts += 1
+        if self.parts > 1:
+            raise IngestError("send exactly one 'file' part")
+
+    def on_data_received(self, chunk: bytes) -> None:
+        self.upload.write(chunk)
+
+    def on_finish(self) -> None:
+        self.complete = True
+
+
+class _SmallValue(ValueTarget):
+    def on_data_received(self, chunk: bytes) -> None:
+        if sum(map(len, self._values)) + len(chunk) > MAX_FIELD_BYTES:
+            raise IngestError("form field too long")
+        super().on_data_received(chunk)
+
+
+class UploadResponder(BaseHandler):
+    """Shared by every upload handler: size checks before the body, answers after it."""
+
+    upload: Upload | None = None
+    refusal: BaseException | None = None
+    body_limit = 0
+    received = 0
+
+    def check_declared_length(self, overhead: int) -> None:
+        limit = self.services.settings.max_upload_size
+        declared = self.request.headers.get("Content-Length")
+        chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
+        if declared is None and not chunked:
+            raise APIError(411, message="send Content-Length or a chunked body")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise APIError(400, message="Content-Length is not a number") from None
+            if length > limit + overhead:
+                raise APIError(413, message=f"file exceeds the upload limit of {limit} bytes")
+        self.body_limit = limit + overhead
+        self.request.connection.set_max_body_size(limit + overhead + DRAIN_ALLOWANCE)
+
+    def refuse(self, exc: BaseException) -> None:
+        """Remember why the upload failed mid-body; the staged bytes go at once."""
+        if self.refusal is None:
+            self.refusal = exc
+        if self.upload is not None:
+            self.upload.abort(getattr(exc, "code", "bad_request"))
+
+    def count_received(self, chunk: bytes) -> bool:
+        """Track body bytes; False when the chunk should be dropped (already refused)."""
+        self.received += len(chunk)
+        if self.refusal is None and self.received > self.body_limit:
+            self.refuse(TooLarge(f"file exceeds the upload limit of {self.services.settings.max_upload_size} bytes"))
+        return self.refusal is None
+
+    def on_connection_close(self) -> None:
+        # The client went away mid-body: nothing may remain.
+        if self.upload is not None and not self.upload.done:
+            self.upload.abort("aborted")
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        if self.upload is not None and not self.upload.done:
+            self.upload.abort("aborted")
+        super().on_finish()
+
+    async def finish_upload(self, filename: str | None, private: bool) -> IngestResult:
+        if self.refusal is not None:
+            raise self.refusal
+        assert self.upload is not None
+        return await self.upload.finish(filename, private=private)
+
+    def answer(self, result: IngestResult) -> None:
+        """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
+        card = self.services.links.card(result.record, result.delete_token)
+        status = 201 if result.created else 200
+        if result.created:
+            self.set_header("Location", card["url_api"])
+        accept = self.request.headers.get("Accept", "")
+        agent = self.request.headers.get("User-Agent", "").lower()
+        best = prefers(accept, (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain"))
+        if best == "text/html" and self.request.method == "POST":
+            # A browser form without JavaScript: show the preview page.
+            self.redirect(card["url_p"], status=303)
+            return
+        if best == "text/plain" or (best in (None, JSON) and accept.strip() in ("", "*/*")
+                                     and agent.startswith(("curl/", "wget/"))):
+            self.set_status(status)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(card["url_s"] + "\n")
+            return
+        self.send_data(card, status)
+
+
+@tornado.web.stream_request_body
+class IndexHandler(UploadResponder):
+    """``GET /`` is the upload page; ``POST /`` takes a multipart upload (field ``file``)."""
+
+    route_name = "upload_form"
+    html_errors = False
+
+    def get(self) -> None:
+        self.render("index.html")
+
+    async def prepare(self) -> None:
+        super().prepare()
+        if self.request.method != "POST":
+            return
+        self.check_declared_length(MULTIPART_OVERHEAD)
+        content_type = self.request.headers.get("Content-Type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise APIError(415, "unsupported_content_type",
+                           "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies")
+        try:
+            self.parser = StreamingFormDataParser(headers={"Content-Type": content_type})
+        except ParseFailedException as exc:
+            raise APIError(400, "bad_multipart", f"malformed multipart request: {exc}") from None
+        self.upload = self.services.ingestor.begin(source="form")
+        self.file_target = _UploadTarget(self.upload)
+        self.parser.register("file", self.file_target)
+        self.fields = {name: _SmallValue() for name in FORM_FIELDS}
+        for name, target in self.fields.items():
+            self.parser.register(name, target)
+
+    def data_received(self, chunk: bytes) -> None:
+        if not self.count_received(chunk):
+            return
+        try:
+            self.parser.data_received(chunk)
+        except (IngestError, OSError) as exc:
+            self.refuse(exc)
+        except ParseFailedException as exc:
+            self.refuse(IngestError(f"malformed multipart request: {exc}"))
+
+    def field(self, name: str) -> str | None:
+        target = self.fields[name]
+        return target.value.decode("utf-8", errors="replace") if target.value else None
+
+    async def post(self) -> None:
+        if self.refusal is None and (self.file_target.parts == 0 or not self.file_target.complete):
+            self.refuse(IngestError("no complete 'file' part in the request")
+                        if self.file_target.parts == 0 else IngestError("the multipart body ended early"))
+        result = await self.finish_upload(self.file_target.multipart_filename, _truthy(self.field("private")))
+        await self.after_upload(result)
+
+    async def after_upload(self, result: IngestResult) -> None:
+        """Hook for features that act on form fields (crop-resize on upload)."""
+        self.answer(result)
+
+
+class RawUploadMixin(UploadResponder):
+    """``PUT`` with the file as the whole body (``curl -T``)."""
+
+    def start_raw_upload(self) -> None:
+        self.check_declared_length(0)
+        self.upload = self.services.ingestor.begin(source="put")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.upload is None or not self.count_received(chunk):
+            return
+        try:
+            self.upload.write(chunk)
+        except (IngestError, OSError) as exc:
+            self.refuse(exc)
+
+    async def put(self, filename: str) -> None:
+        result = await self.finish_upload(filename, _truthy(self.get_query_argument("private", None)))
+        self.answer(result)
+
+
+@tornado.web.stream_request_body
+class RawUploadHandler(RawUploadMixin):
+    """``PUT /<filename>``."""
+
+    route_name = "upload_put"
+
+    async def prepare(self) -> None:
+        super().prepare()
+        if self.request.method == "PUT":
+            self.start_raw_upload()
+
+    def get(self, *args: Any) -> None:
+        raise APIError(404, message="there is nothing at this address")

@@ -1,0 +1,208 @@
+"""The single finish path for every upload: stage, hash, sniff, policy, dedupe, commit, record.
+
+Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
+``Upload`` and calls ``finish``; nothing else creates file records from bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tornado_paste.blobs import BlobStore, StagingFile
+from tornado_paste.filenames import clean_filename
+from tornado_paste.locks import KeyedLocks
+from tornado_paste.metrics import Metrics
+from tornado_paste.models import FileRecord, extension_for, new_filehash, utcnow
+from tornado_paste.policy import TypePolicy
+from tornado_paste.sniff import sniff
+from tornado_paste.store.base import DuplicateContent, MetadataStore
+
+log = logging.getLogger(__name__)
+
+
+class IngestError(Exception):
+    """An upload refused for a reason the client can act on. ``code`` names the reason."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TooLarge(IngestError):
+    code = "too_large"
+
+
+class TypeRefused(IngestError):
+    code = "type_refused"
+
+
+class Forbidden(IngestError):
+    code = "forbidden"
+
+
+@dataclass
+class IngestResult:
+    record: FileRecord
+    created: bool
+    # Only for the upload that created the record; a dedupe hit never learns it.
+    delete_token: str | None = None
+
+
+# Called before a new record is inserted (e.g. to add image dimensions).
+Enricher = Callable[[FileRecord, str], Awaitable[None]]
+# Called after a record changed: (event type, record).
+Listener = Callable[[str, FileRecord], Awaitable[None]]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_matches(token: str | None, token_hash: str) -> bool:
+    if not token:
+        return False
+    return hmac.compare_digest(hash_token(token), token_hash)
+
+
+class Upload:
+    """One upload in progress: bytes go in through ``write``; ``finish`` or ``abort`` ends it."""
+
+    def __init__(self, ingestor: Ingestor, staging: StagingFile, limit: int, source: str) -> None:
+        self._ingestor = ingestor
+        self.staging = staging
+        self.limit = limit
+        self.source = source
+        self.started = time.monotonic()
+        self.done = False
+
+    @property
+    def size(self) -> int:
+        return self.staging.size
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Append bytes; raises TooLarge (and drops the staging file) past the limit."""
+        if self.staging.size + len(chunk) > self.limit:
+            self.abort("size")
+            raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
+        try:
+            self.staging.write(chunk)
+        except Exception:
+            self.abort("storage")
+            raise
+
+    def abort(self, reason: str = "aborted") -> None:
+        """Throw the upload away; safe to call more than once."""
+        if not self.done:
+            self.done = True
+            self.staging.discard()
+            self._ingestor.metrics.incr(f"upload.refused.{reason}")
+
+    async def finish(self, filename: str | None, private: bool = False,
+                     expires_at: datetime | None = None) -> IngestResult:
+        if self.done:
+            raise IngestError("upload already finished")
+        try:
+            result = await self._ingestor._finish(self, filename, private, expires_at)
+        except IngestError as exc:
+            self.abort(exc.code)
+            raise
+        except BaseException:
+            self.abort("error")
+            raise
+        self.done = True
+        return result
+
+
+class Ingestor:
+    def __init__(self, store: MetadataStore, blobs: BlobStore, policy: TypePolicy, metrics: Metrics,
+                 max_upload_size: int, sniff_bytes: int = 64 * 1024) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.policy = policy
+        self.metrics = metrics
+        self.max_upload_size = max_upload_size
+        self.sniff_bytes = sniff_bytes
+        self.enrichers: list[Enricher] = []
+        self.listeners: list[Listener] = []
+        # Serialises commit/insert against delete of the same blob in this process.
+        self.blob_locks = KeyedLocks()
+
+    def begin(self, source: str = "form", limit: int | None = None) -> Upload:
+        limit = self.max_upload_size if limit is None else min(limit, self.max_upload_size)
+        return Upload(self, self.blobs.stage(self.sniff_bytes), limit, source)
+
+    async def publish(self, event: str, record: FileRecord) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(event, record)
+            except Exception:
+                log.exception("event listener failed for %s", event)
+
+    async def _finish(self, upload: Upload, filename: str | None, private: bool,
+                      expires_at: datetime | None) -> IngestResult:
+        staging = upload.staging
+        sha256 = await staging.finish()
+        mimetype = await sniff(staging.head)
+        if not self.policy.permits(mimetype):
+            raise TypeRefused(f"files of type {mimetype} are not accepted here")
+
+        existing = await self.store.get_by_sha256(sha256)
+        if existing is not None and self.blobs.exists(sha256):
+            staging.discard()
+            self._count_upload(upload, dedupe=True)
+            return IngestResult(existing, created=False)
+
+        async with self.blob_locks.hold(sha256):
+            await self.blobs.commit(staging, sha256)
+            if existing is not None:  # the record was there but its blob was missing: repaired
+                self._count_upload(upload, dedupe=True)
+                return IngestResult(existing, created=False)
+            token = secrets.token_urlsafe(24)
+            record = FileRecord(
+                filehash=new_filehash(mimetype), sha256=sha256,
+                filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
+                size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
+                private=private, expires_at=expires_at,
+            )
+            blob_path = self.blobs.path_for(sha256)
+            for enrich in self.enrichers:
+                await enrich(record, blob_path)
+            try:
+                record = await self.store.insert_file(record)
+            except DuplicateContent:
+                # Another upload of the same bytes won the race: share its record.
+                winner = await self.store.get_by_sha256(sha256)
+                if winner is None:
+                    raise
+                self._count_upload(upload, dedupe=True)
+                return IngestResult(winner, created=False)
+        self._count_upload(upload, dedupe=False)
+        await self.publish("file.created", record)
+        return IngestResult(record, created=True, delete_token=token)
+
+    def _count_upload(self, upload: Upload, dedupe: bool) -> None:
+        self.metrics.incr("upload.count")
+        self.metrics.incr("upload.bytes", upload.size)
+        self.metrics.timing("upload.duration", (time.monotonic() - upload.started) * 1000)
+        if dedupe:
+            self.metrics.incr("upload.dedupe_hit")
+
+    async def delete(self, record: FileRecord, token: str | None) -> None:
+        """Remove a record (token checked in constant time) and its blob once unreferenced."""
+        if not token_matches(token, record.delete_token_hash):
+            raise Forbidden("the delete token does not match this file")
+        assert record.id is not None
+        async with self.blob_locks.hold(record.sha256):
+            await self.store.delete_file(record.id)
+            if await self.store.count_sha256_refs(record.sha256) == 0:
+                await self.blobs.delete(record.sha256)
+        await self.publish("file.deleted", record)

@@ -49,6 +49,17 @@ class APIError(tornado.web.HTTPError):
         self.headers = headers or {}
 
 
+def core_error_to_api(exc: BaseException) -> APIError | None:
+    """The HTTP form of a core exception (None for anything else)."""
+    for kind, status in _CORE_ERRORS:
+        if isinstance(exc, kind):
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+            code = getattr(exc, "code", None) or _DEFAULT_CODES.get(status)
+            message = getattr(exc, "message", None) or str(exc) or None
+            return APIError(status, code, message, headers)
+    return None
+
+
 class BaseHandler(tornado.web.RequestHandler):
     # A name for metrics and logs; low cardinality (never the path).
     route_name = "other"
@@ -93,16 +104,17 @@ class BaseHandler(tornado.web.RequestHandler):
                 if m != "OPTIONS" and getattr(type(self), m.lower(), None) is not getattr(rh, m.lower(), None)]
 
     def _handle_request_exception(self, e: BaseException) -> None:
-        for kind, status in _CORE_ERRORS:
-            if isinstance(e, kind):
-                headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
-                code = getattr(e, "code", None) or _DEFAULT_CODES.get(status)
-                message = getattr(e, "message", None) or str(e) or None
-                if status == 503:
-                    log.warning("%s %s: %s", self.request.method, self.request.path, e)
-                e = APIError(status, code, message, headers)
-                break
-        super()._handle_request_exception(e)
+        mapped = core_error_to_api(e)
+        if mapped is None:
+            super()._handle_request_exception(e)
+            return
+        if mapped.status_code >= 500:
+            log.warning("%s %s: %s", self.request.method, self.request.path, e)
+        # Tornado reads sys.exc_info(), so the mapped error must be the one being handled.
+        try:
+            raise mapped from e
+        except APIError as api:
+            super()._handle_request_exception(api)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:

@@ -22,6 +22,7 @@ import tornado.netutil
 import tornado.web
 
 from handlers.routes import make_app
+from handlers.wire import GuardedHTTPServer
 from settings import Settings
 from tornado_paste.services import build_services
 
@@ -56,7 +57,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def make_server(app: tornado.web.Application, settings: Settings) -> tornado.httpserver.HTTPServer:
     """The HTTP server as production runs it (tests use this too)."""
-    return tornado.httpserver.HTTPServer(
+    # GuardedHTTPServer: Tornado's protocol-level refusals answered as JSON errors (handlers/wire.py).
+    return GuardedHTTPServer(
         app,
         xheaders=settings.behind_proxy,
         # Handlers enforce the real limit per request; this is Tornado's outer fence.

@@ -18,12 +18,17 @@ MAX_PAGE = 100
 def _positive_int(raw: str | None, name: str, default: int | None, maximum: int | None = None) -> int | None:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+    # ASCII only: str.isdigit() accepts '²' and '①', which int() then rejects (a 500 before).
+    if not _is_decimal(raw) or len(raw) > 18 or int(raw) < 1:
         raise APIError(400, "bad_parameter", f"'{name}' must be a positive integer")
     value = int(raw)
     if maximum is not None and value > maximum:
         raise APIError(400, "bad_parameter", f"'{name}' must be at most {maximum}")
     return value
+
+
+def _is_decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 class FileListHandler(BaseHandler):
@@ -60,7 +65,7 @@ class FileResourceHandler(RawUploadMixin):
             self.start_raw_upload()
 
     async def lookup(self, key: str) -> FileRecord:
-        if key.isdigit() and len(key) < 19:
+        if _is_decimal(key) and len(key) < 19:
             record = await self.services.store.get_by_id(int(key))
             # Integer ids are guessable; unlisted files are reachable only by their hash.
             if record is None or record.private:

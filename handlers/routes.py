@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
@@ -32,6 +34,22 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     ]
 
 
+# Body bytes a route that does not stream may send: those bodies are buffered in memory
+# whole, and none of them carries more than a few form fields. Streaming (upload) handlers
+# set their own per-request limit in prepare().
+BUFFERED_BODY_LIMIT = 64 * 1024
+
+
+class PasteApplication(tornado.web.Application):
+    def get_handler_delegate(self, request: tornado.httputil.HTTPServerRequest,
+                             target_class: type[tornado.web.RequestHandler], *args: Any, **kwargs: Any) -> Any:
+        # Without this, a 1 GiB POST to /healthz was read into memory before its 405.
+        connection = request.connection
+        if not getattr(target_class, "_stream_request_body", False) and hasattr(connection, "set_max_body_size"):
+            connection.set_max_body_size(BUFFERED_BODY_LIMIT)
+        return super().get_handler_delegate(request, target_class, *args, **kwargs)
+
+
 def make_app(services: Services, **overrides: object) -> tornado.web.Application:
     settings = dict(
         services=services,
@@ -43,4 +61,4 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         compress_response=False,  # nginx gzips text; gzip here would break Range on /i/
     )
     settings.update(overrides)
-    return tornado.web.Application(routes(), **settings)
+    return PasteApplication(routes(), **settings)

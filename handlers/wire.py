@@ -1,0 +1,135 @@
+"""Errors Tornado raises below the handlers, answered as our JSON errors.
+
+Tornado's HTTP/1 layer answers a request it cannot parse (bad request line,
+bad header, non-integer or over-limit ``Content-Length``, broken chunked
+framing) with a bare ``HTTP/1.1 400 Bad Request`` and no body, and it closes
+the connection silently when the header block is too large. Worse, when a
+handler has already answered (an upload refused in ``prepare``) and Tornado
+then rejects the body framing, it writes that bare 400 *after* our response:
+a second, unrequested response on the connection.
+
+``GuardedHTTPServer`` keeps Tornado's parser and swaps in a connection class
+that answers these cases with ``{"error": {"code", "message"}}`` (400, 413 or
+431) when no response was started yet, and otherwise just closes the
+connection. The two overridden hooks (``_parse_headers``, ``_read_body``) are
+private Tornado methods; tornado is pinned and tests/test_hostile_http.py
+covers every path, so an upgrade that changes them fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+import tornado.httpserver
+import tornado.httputil
+import tornado.iostream
+from tornado.http1connection import HTTP1Connection
+
+log = logging.getLogger("tornado_paste.wire")
+
+# Request line + headers we accept (nginx's default large_client_header_buffers is 4 x 8k).
+MAX_HEADER_BYTES = 64 * 1024
+# Tornado buffers at most this much while looking for the end of the headers; a bigger
+# block closes the connection without an answer (that client is not speaking HTTP to us).
+HEADER_READ_CAP = 1024 * 1024
+
+_REASONS = {400: "Bad Request", 413: "Content Too Large", 431: "Request Header Fields Too Large"}
+_CODES = {400: "bad_request", 413: "too_large", 431: "headers_too_large"}
+
+
+def error_response(status: int, message: str) -> bytes:
+    """A complete HTTP/1.1 JSON error response that closes the connection."""
+    body = json.dumps({"error": {"code": _CODES[status], "message": message}}).encode()
+    head = (f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+            "Content-Type: application/json; charset=utf-8\r\n"
+            "X-Content-Type-Options: nosniff\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n")
+    return head.encode("latin1") + body
+
+
+class _GuardedConnection(HTTP1Connection):
+    """An HTTP1Connection whose parse errors become JSON answers (see the module docstring)."""
+
+    def _parse_headers(self, data: bytes) -> tuple[str, tornado.httputil.HTTPHeaders]:
+        if len(data) > MAX_HEADER_BYTES:
+            raise _Refused(431, f"the request line and headers exceed {MAX_HEADER_BYTES} bytes")
+        try:
+            start_line, headers = super()._parse_headers(data)
+            # Tornado checks the request line only after this returns; check it here so
+            # that a bad one is answered in JSON too.
+            tornado.httputil.parse_request_start_line(start_line)
+        except tornado.httputil.HTTPInputError as exc:
+            raise _Refused(400, f"malformed HTTP request: {exc}") from None
+        return start_line, headers
+
+    def _read_body(self, code: int, headers: tornado.httputil.HTTPHeaders,
+                   delegate: tornado.httputil.HTTPMessageDelegate) -> Awaitable[None] | None:
+        try:
+            body = super()._read_body(code, headers, delegate)
+        except tornado.httputil.HTTPInputError as exc:
+            return self._answer(exc)
+        return None if body is None else self._guard(body)
+
+    async def _guard(self, body: Awaitable[None]) -> None:
+        try:
+            await body
+        except tornado.httputil.HTTPInputError as exc:
+            await self._answer(exc)
+
+    async def _answer(self, exc: Exception) -> None:
+        """Answer a body-framing error once (unless the handler already answered), then close."""
+        text = str(exc)
+        log.info("refused malformed request body from %s: %s", self.context, text)
+        if self._write_finished:
+            # The handler answered first (an upload refused in prepare): let that answer
+            # reach the client; Tornado closes the connection once it is written.
+            await self._finish_future
+        elif self._response_start_line is None and self.stream is not None:
+            status = 413 if ("too long" in text or "too large" in text) else 400
+            try:
+                await self.stream.write(error_response(status, f"malformed HTTP request body: {text}"))
+            except tornado.iostream.StreamClosedError:
+                pass
+        self.close()
+        # Tornado's request loop ends quietly on this; the handler hears on_connection_close.
+        raise tornado.iostream.StreamClosedError()
+
+    async def read_response(self, delegate: tornado.httputil.HTTPMessageDelegate) -> bool:
+        try:
+            return await super().read_response(delegate)
+        except _Refused as refused:
+            log.info("refused malformed request from %s: %s", self.context, refused.message)
+            try:
+                await self.stream.write(error_response(refused.status, refused.message))
+            except tornado.iostream.StreamClosedError:
+                pass
+            self.close()
+            return False
+
+
+class _Refused(Exception):
+    """Raised from header parsing; ``read_response`` turns it into the JSON answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class GuardedHTTPServer(tornado.httpserver.HTTPServer):
+    """HTTPServer whose connections answer protocol errors in JSON (see the module docstring)."""
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_header_size", HEADER_READ_CAP)
+        super().initialize(*args, **kwargs)
+
+    def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+                      ) -> tornado.httputil.HTTPMessageDelegate:
+        # Tornado builds a plain HTTP1Connection per request; give it our error answers.
+        if type(request_conn) is HTTP1Connection:
+            request_conn.__class__ = _GuardedConnection
+        return super().start_request(server_conn, request_conn)

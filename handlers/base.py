@@ -190,3 +190,9 @@ class NotFoundHandler(BaseHandler):
     def prepare(self) -> None:
         super().prepare()
         raise APIError(404, message="there is nothing at this address")
+
+
+class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """``/static/``: Tornado's static files, with our JSON errors (its 403 for ``..`` was HTML)."""
+
+    route_name = "static"

@@ -9,8 +9,9 @@ import tornado.httputil
 import tornado.web
 
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
-from handlers.base import NotFoundHandler
+from handlers.base import NotFoundHandler, StaticHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
+from handlers.openapi import OpenAPIHandler
 from handlers.pages import PreviewHandler
 from handlers.upload import IndexHandler, RawUploadHandler
 from tornado_paste.services import Services
@@ -28,6 +29,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
+        (r"/api/v1/openapi\.yaml", OpenAPIHandler),
         (r"/healthz", HealthHandler),
         # Last: PUT /<filename> (curl -T). Reserved words above win.
         (r"/([^/]+)", RawUploadHandler),
@@ -56,6 +58,7 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         template_path=os.path.join(ROOT, "templates"),
         static_path=os.path.join(ROOT, "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
         compress_response=False,  # nginx gzips text; gzip here would break Range on /i/

@@ -26,6 +26,8 @@ MULTIPART_OVERHEAD = 64 * 1024
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
 FORM_FIELDS = ("private", "w", "h", "mode", "format", "expires")
 MAX_FIELD_BYTES = 256
+# What an upload can answer with (see UploadResponder.answer).
+ANSWER_TYPES = (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain")
 # streaming-form-data keeps a part's header block (and a boundary line) in one buffer that
 # grows, re-copied on every chunk, until its CRLFs arrive: 200 MiB of "header" cost 400 MiB
 # of RSS and 13 s of CPU. Body bytes fed without any part starting, receiving data or
@@ -113,6 +115,13 @@ class UploadResponder(BaseHandler):
     body_limit = 0
     received = 0
 
+    def check_acceptable(self) -> None:
+        """406 before the body is read: answering 406 after storing the file left it behind."""
+        accept = self.request.headers.get("Accept", "")
+        if accept.strip() and prefers(accept, ANSWER_TYPES) is None:
+            raise APIError(406, message="uploads answer application/json, application/msgpack, "
+                                        "text/plain or text/html")
+
     def check_declared_length(self, overhead: int) -> None:
         limit = self.services.settings.max_upload_size
         declared = self.request.headers.get("Content-Length")
@@ -168,7 +177,7 @@ class UploadResponder(BaseHandler):
             self.set_header("Location", card["url_api"])
         accept = self.request.headers.get("Accept", "")
         agent = self.request.headers.get("User-Agent", "").lower()
-        best = prefers(accept, (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain"))
+        best = prefers(accept, ANSWER_TYPES)
         if best == "text/html" and self.request.method == "POST":
             # A browser form without JavaScript: show the preview page.
             self.redirect(card["url_p"], status=303)
@@ -196,6 +205,7 @@ class IndexHandler(UploadResponder):
         super().prepare()
         if self.request.method != "POST":
             return
+        self.check_acceptable()
         self.check_declared_length(MULTIPART_OVERHEAD)
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.lower().startswith("multipart/form-data"):
@@ -261,6 +271,7 @@ class RawUploadMixin(UploadResponder):
     """``PUT`` with the file as the whole body (``curl -T``)."""
 
     def start_raw_upload(self) -> None:
+        self.check_acceptable()
         self.check_declared_length(0)
         self.upload = self.services.ingestor.begin(source="put")
 

@@ -196,3 +196,10 @@ class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
     """``/static/``: Tornado's static files, with our JSON errors (its 403 for ``..`` was HTML)."""
 
     route_name = "static"
+
+    @classmethod
+    def get_absolute_path(cls, root: str, path: str) -> str:
+        if "\x00" in path:
+            # os.path would raise ValueError (a 500): no file has a NUL in its name.
+            raise APIError(404, message="there is nothing at this address")
+        return super().get_absolute_path(root, path)

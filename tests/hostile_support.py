@@ -90,7 +90,8 @@ async def raw_exchange(port: int, data: bytes | list[bytes], timeout: float = 10
 def request_bytes(method: str, path: str, headers: dict[str, str] | list[tuple[str, str]] | None = None,
                   body: bytes = b"", content_length: bool = True) -> bytes:
     items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-    if content_length and (body or method in ("POST", "PUT", "PATCH")) and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in items):
+    framed = any(k.lower() in ("content-length", "transfer-encoding") for k, _ in items)
+    if content_length and (body or method in ("POST", "PUT", "PATCH")) and not framed:
         items.append(("Content-Length", str(len(body))))
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in items)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + body

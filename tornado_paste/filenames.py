@@ -18,10 +18,10 @@ def clean_filename(raw: str | bytes | None, default_ext: str = "") -> str:
     """
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
-    name = unicodedata.normalize("NFC", raw or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.strip().strip(".").strip()
+    # NFC after dropping invisible characters, which could sit between a letter and its accent.
+    name = _strip_edges(unicodedata.normalize("NFC", name))
     if not name:
         return "file" + default_ext
     return _truncate(name, MAX_FILENAME_BYTES)
@@ -34,5 +34,17 @@ def _truncate(name: str, limit: int) -> str:
     if len(ext.encode("utf-8")) > 16:
         stem, ext = name, ""
     budget = limit - len(ext.encode("utf-8"))
-    out = stem.encode("utf-8")[:budget].decode("utf-8", errors="ignore").rstrip()
+    out = _strip_edges(stem.encode("utf-8")[:budget].decode("utf-8", errors="ignore"))
     return (out or "file") + ext
+
+
+def _strip_edges(name: str) -> str:
+    """Strip whitespace and dots until none is left at either end (". . ." was cleaned to ".").
+
+    Repeating until stable also makes cleaning idempotent: a cleaned name cleans to itself.
+    """
+    while True:
+        stripped = name.strip().strip(".")
+        if stripped == name:
+            return name
+        name = stripped

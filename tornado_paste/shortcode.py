@@ -13,6 +13,7 @@ from sqids import Sqids
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 MAX_CODE_LENGTH = 16
+MAX_ID = 2**63 - 1  # SQLite's INTEGER PRIMARY KEY, and what sqids encodes
 
 
 class Shortener:
@@ -33,7 +34,9 @@ class Shortener:
             numbers = self._sqids.decode(code)
         except Exception:  # sqids raises on odd inputs; an odd input is just unknown.
             return None
-        if len(numbers) != 1 or numbers[0] < 1:
+        # Sixteen letters can spell numbers past 2**63, which sqids cannot re-encode (it raised,
+        # a 500 on /s/) and no store id reaches.
+        if len(numbers) != 1 or not 1 <= numbers[0] <= MAX_ID:
             return None
         # Several strings can decode to one number; only the canonical one is ours.
         if self._sqids.encode(numbers) != code:

@@ -9,7 +9,7 @@ export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 DEBIAN_PACKAGES := libmagic1
 DEBIAN_PACKAGES += curl
 
-.PHONY: setup setup-python setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-system run test lint bench-upload bench-soak clean
 
 setup: setup-python
 
@@ -41,6 +41,10 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+# Mixed-load soak against one process (10 minutes; `make bench-soak ARGS="--minutes 2"`).
+bench-soak: setup-python
+	$(PY) bench/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

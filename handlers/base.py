@@ -191,6 +191,15 @@ class NotFoundHandler(BaseHandler):
         super().prepare()
         raise APIError(404, message="there is nothing at this address")
 
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        if status_code == 405:
+            # Tornado rejects an unknown method before prepare(): that was a 405 with an
+            # empty Allow. Nothing is here, whatever the method.
+            status_code = 404
+            error = APIError(404, message="there is nothing at this address")
+            kwargs["exc_info"] = (APIError, error, None)
+        super().send_error(status_code, **kwargs)
+
 
 class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
     """``/static/``: Tornado's static files, with our JSON errors (its 403 for ``..`` was HTML)."""

@@ -152,6 +152,13 @@ async def test_method_abuse_405_with_allow(http_port, settings, method, path, al
 
 
 @pytest.mark.gen_test
+@pytest.mark.parametrize("method", ["BREW", "TRACE", "DELETE", "PROPFIND"])
+async def test_any_method_on_nothing_is_404(http_port, method):
+    resp = await raw_exchange(http_port, request_bytes(method, "/no/such/path"))
+    assert_json_error(resp, 404, "not_found")
+
+
+@pytest.mark.gen_test
 async def test_trace_never_echoes_the_request(http_port):
     resp = await raw_exchange(http_port, request_bytes("TRACE", "/i/x", {"Cookie": "secret=1"}))
     assert resp.status == 405

@@ -176,37 +176,53 @@ class BlobStore:
         return os.path.exists(self.path_for(sha256))
 
     async def commit(self, staging: StagingFile, sha256: str) -> str:
-        """Move a finished staging file into place under its sha256 (idempotent)."""
-        return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging, sha256)
+        """Link a finished staging file into place under its sha256 (idempotent).
 
-    def _commit_sync(self, staging: StagingFile, sha256: str) -> str:
+        The staging file stays until ``staging.discard()``: the ingest path keeps
+        it until its record is in, so it can put the blob back if a concurrent
+        delete (in any process) took it away meanwhile.
+        """
+        return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging.path, sha256)
+
+    def _commit_sync(self, source: str, sha256: str) -> str:
         final = self.path_for(sha256)
         directory = os.path.dirname(final)
         os.makedirs(directory, exist_ok=True)
         try:
             # link, not rename: an existing blob with this name has these very bytes.
-            os.link(staging.path, final)
+            os.link(source, final)
         except FileExistsError:
             pass
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
-            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
-                raise
-            os.replace(staging.path, final)  # filesystems without hard links
-        staging.discard()
+            raise
         _fsync_dir(directory)
         return final
 
-    async def delete(self, sha256: str) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(None, self._delete_sync, sha256)
+    async def retire(self, sha256: str) -> str | None:
+        """Move a blob out of sight (into tmp/) so a delete can still be undone; None if absent."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._retire_sync, sha256)
 
-    def _delete_sync(self, sha256: str) -> bool:
+    def _retire_sync(self, sha256: str) -> str | None:
+        parked = os.path.join(self.tmp_dir, f"{self._tag}.{secrets.token_hex(8)}.retired")
         try:
-            os.unlink(self.path_for(sha256))
+            os.rename(self.path_for(sha256), parked)
         except FileNotFoundError:
-            return False
-        return True
+            return None
+        return parked
+
+    async def restore(self, parked: str, sha256: str) -> None:
+        """Undo ``retire``: someone recorded these bytes again meanwhile."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._commit_sync, parked, sha256)
+        await self.purge(parked)
+
+    async def purge(self, parked: str) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, os.unlink, parked)
+        except FileNotFoundError:
+            pass
 
 
 def _fsync_dir(path: str) -> None:

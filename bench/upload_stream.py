@@ -74,6 +74,12 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def server_cpu(pid: int) -> float:
+    """User+system CPU seconds the server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def upload_with_curl(url: str, path: Path) -> tuple[int, float, dict]:
     out = subprocess.run(
         ["curl", "-sS", "-H", "Accept: application/json", "-F", f"file=@{path}", "-w", "\n%{http_code} %{time_total}",
@@ -109,6 +115,7 @@ def main() -> int:
         baseline = min(local_baseline(src, work, fsync=False) for _ in range(reps))
         baseline_sync = min(local_baseline(src, work, fsync=True) for _ in range(reps))
         results = []
+        cpu_before = server_cpu(server.proc.pid) if server else 0.0
         for run in range(args.runs):
             if run:
                 expected = make_file(src, size)
@@ -117,6 +124,7 @@ def main() -> int:
             assert card["sha256"] == expected, "server hashed different bytes"
             results.append(seconds)
         upload_s = min(results)
+        cpu_used = (server_cpu(server.proc.pid) - cpu_before) / args.runs if server else float("nan")
         mb = size / 1e6
         print(f"file size            {size / 2**20:.0f} MiB")
         print(f"upload (curl -F)     {upload_s:.2f} s   {mb / upload_s:.0f} MB/s")
@@ -126,6 +134,7 @@ def main() -> int:
         if server is not None:
             rss = peak_rss_mb(server.proc.pid)
             print(f"server peak RSS      {rss:.1f} MB   (VmHWM; target < 100 MB)")
+            print(f"server CPU per run   {cpu_used:.2f} s   (user+sys)")
     finally:
         if server is not None:
             server.stop()

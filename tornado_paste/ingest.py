@@ -88,13 +88,17 @@ class Upload:
     def size(self) -> int:
         return self.staging.size
 
-    def write(self, chunk: bytes | memoryview) -> None:
-        """Append bytes; raises TooLarge (and drops the staging file) past the limit."""
+    def write(self, chunk: bytes | memoryview) -> Awaitable[None] | None:
+        """Append bytes; raises TooLarge (and drops the staging file) past the limit.
+
+        Returns an awaitable when the caller should wait before writing more
+        (the disk is behind the network); await it for flow control.
+        """
         if self.staging.size + len(chunk) > self.limit:
             self.abort("size")
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
         try:
-            self.staging.write(chunk)
+            return self.staging.write(chunk)
         except Exception:
             self.abort("storage")
             raise

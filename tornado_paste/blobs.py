@@ -77,17 +77,17 @@ class StagingFile:
                 return job  # the previous piece is still being written: wait for it
             job.result()  # re-raise StorageFull etc. from an earlier piece nobody awaited
         piece, self._buffer = self._buffer, bytearray()
-        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, piece)
+        # The fd is bound now: discard() may clear self._fd before the job runs.
+        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, self._fd, piece)
         return self._job
 
-    def _absorb(self, piece: bytearray) -> None:
+    def _absorb(self, fd: int, piece: bytearray) -> None:
         """On an I/O thread: hash and write one piece, in order."""
-        assert self._fd is not None
         self._hash.update(piece)
         view = memoryview(piece)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = os.write(fd, view)
                 view = view[written:]
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -105,9 +105,11 @@ class StagingFile:
         if self._job is not None:
             await self._job
         piece, self._buffer = self._buffer, bytearray()
+        if self._fd is None:
+            raise ValueError("staging file was discarded")
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, self._absorb_and_sync, piece)
+            await loop.run_in_executor(self._pool, self._absorb_and_sync, self._fd, piece)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
@@ -118,10 +120,9 @@ class StagingFile:
         self.closed = True
         return self.sha256
 
-    def _absorb_and_sync(self, piece: bytearray) -> None:
-        self._absorb(piece)
-        assert self._fd is not None
-        os.fsync(self._fd)
+    def _absorb_and_sync(self, fd: int, piece: bytearray) -> None:
+        self._absorb(fd, piece)
+        os.fsync(fd)
 
     def discard(self) -> None:
         """Drop the staging file; safe to call more than once, even with a piece in flight."""

@@ -6,14 +6,17 @@ Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tornado_paste.blobs import BlobStore, StagingFile
 from tornado_paste.filenames import clean_filename
@@ -63,6 +66,13 @@ Enricher = Callable[[FileRecord, str], Awaitable[None]]
 Listener = Callable[[str, FileRecord], Awaitable[None]]
 
 
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -107,11 +117,12 @@ class Upload:
             self._ingestor.metrics.incr(f"upload.refused.{reason}")
 
     async def finish(self, filename: str | None, private: bool = False,
-                     expires_at: datetime | None = None) -> IngestResult:
+                     expires_at: datetime | None = None, parent_id: int | None = None,
+                     variant: dict[str, Any] | None = None) -> IngestResult:
         if self.done:
             raise IngestError("upload already finished")
         try:
-            result = await self._ingestor._finish(self, filename, private, expires_at)
+            result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
         except IngestError as exc:
             self.abort(exc.code)
             raise
@@ -140,6 +151,24 @@ class Ingestor:
         limit = self.max_upload_size if limit is None else min(limit, self.max_upload_size)
         return Upload(self, self.blobs.stage(self.sniff_bytes), limit, source)
 
+    async def ingest_file(self, path: str, filename: str | None, *, private: bool = False,
+                          expires_at: datetime | None = None, parent_id: int | None = None,
+                          variant: dict[str, Any] | None = None) -> IngestResult:
+        """Ingest a file already written in the staging dir (``blobs.staging_path()``), e.g. a resize result.
+
+        The file is consumed (committed or removed). With ``parent_id`` the
+        record is a derivative and the event is ``file.derived``.
+        """
+        try:
+            staging = await asyncio.get_running_loop().run_in_executor(
+                None, StagingFile.adopt, path, self.sniff_bytes)
+        except BaseException:
+            await asyncio.get_running_loop().run_in_executor(None, _unlink_quietly, path)
+            raise
+        upload = Upload(self, staging, self.max_upload_size, "derived" if parent_id is not None else "file")
+        return await upload.finish(filename, private=private, expires_at=expires_at, parent_id=parent_id,
+                                   variant=variant)
+
     async def publish(self, event: str, record: FileRecord) -> None:
         for listener in self.listeners:
             try:
@@ -148,7 +177,8 @@ class Ingestor:
                 log.exception("event listener failed for %s", event)
 
     async def _finish(self, upload: Upload, filename: str | None, private: bool,
-                      expires_at: datetime | None) -> IngestResult:
+                      expires_at: datetime | None, parent_id: int | None = None,
+                      variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         sha256 = await staging.finish()
         mimetype = await sniff(staging.head)
@@ -171,7 +201,7 @@ class Ingestor:
                 filehash=new_filehash(mimetype), sha256=sha256,
                 filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
                 size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
-                private=private, expires_at=expires_at,
+                private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
             )
             blob_path = self.blobs.path_for(sha256)
             for enrich in self.enrichers:
@@ -186,7 +216,7 @@ class Ingestor:
                 self._count_upload(upload, dedupe=True)
                 return IngestResult(winner, created=False)
         self._count_upload(upload, dedupe=False)
-        await self.publish("file.created", record)
+        await self.publish("file.derived" if parent_id is not None else "file.created", record)
         return IngestResult(record, created=True, delete_token=token)
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
@@ -200,6 +230,11 @@ class Ingestor:
         """Remove a record (token checked in constant time) and its blob once unreferenced."""
         if not token_matches(token, record.delete_token_hash):
             raise Forbidden("the delete token does not match this file")
+        await self.remove(record)
+
+    async def remove(self, record: FileRecord) -> None:
+        """Delete without a token check: only for removals the core itself decides on
+        (the derivatives of a file whose owner deleted it)."""
         assert record.id is not None
         async with self.blob_locks.hold(record.sha256):
             await self.store.delete_file(record.id)

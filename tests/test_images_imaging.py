@@ -209,6 +209,15 @@ def test_bomb_is_refused_from_the_header_without_decoding(tmp_path, decode_spy, 
     assert not (tmp_path / "dst").exists()
 
 
+def test_header_read_never_decodes(tmp_path, decode_spy):
+    for name, data in (("a.png", stripes_bytes("PNG")), ("b.jpg", rotated_jpeg()), ("c.png", png_claiming(8000, 8000))):
+        (tmp_path / name).write_bytes(data)
+    assert imaging.read_size(str(tmp_path / "a.png")) == (400, 200)
+    assert imaging.read_size(str(tmp_path / "b.jpg")) == (100, 200)
+    assert imaging.read_size(str(tmp_path / "c.png")) == (8000, 8000)
+    assert decode_spy == []
+
+
 def test_pillow_bomb_warning_is_an_error():
     import warnings
 

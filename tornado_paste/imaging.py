@@ -200,6 +200,9 @@ def open_image(path: str, max_pixels: int) -> Image.Image:
 
 
 def orientation_of(im: Image.Image) -> int:
+    if im.format == "PNG" and "exif" not in im.info:
+        # Pillow would decode the whole image looking for an eXIf chunk after the pixels.
+        return 1
     try:
         value = int(im.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:  # broken EXIF must not fail the image; show it as stored

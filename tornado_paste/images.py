@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from tornado_paste import imaging
 from tornado_paste.derivative_index import DerivativeIndex, index_for
 from tornado_paste.executor import BoundedExecutor, ExecutorSaturated
@@ -179,7 +181,7 @@ class ImageService:
             record.width, record.height = size
 
     async def on_event(self, event: str, record: FileRecord) -> None:
-        """When an original goes, its derivatives go too (nobody holds their delete tokens)."""
+        """When an original goes, its derivatives go too (most were made by a GET: nobody holds their token)."""
         if event != "file.deleted" or record.id is None:
             return
         for child_id in await self.index.children(record.id):
@@ -192,6 +194,9 @@ class ImageService:
 def install(services: Services) -> ImageService:
     """Wire images into the services: executor, derivative index, upload enricher, delete cascade."""
     service = ImageService(services)
+    # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
+    # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, services.settings.resize_max_source_pixels)
     services.images = service
     services.ingestor.enrichers.append(service.enrich)
     services.ingestor.listeners.append(service.on_event)

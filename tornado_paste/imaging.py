@@ -187,6 +187,8 @@ def open_image(path: str, max_pixels: int) -> Image.Image:
         raise ImageTooLarge(f"the image has too many pixels ({exc})") from None
     except UnidentifiedImageError:
         raise CorruptImage("the file is not a readable JPEG, PNG, GIF or WebP image") from None
+    except FileNotFoundError:
+        raise  # a missing blob is our fault, not the image's
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"the image is damaged: {exc}") from None
     width, height = im.size

@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
-from tornado_paste.derivative_index import index_for
-from tornado_paste.store.mongo import MongoStore
-from tornado_paste.store.sqlite import SQLiteStore
-
-BACKENDS = ["sqlite", "mongomock"]
-if os.environ.get("TORNADO_PASTE_TEST_MONGO_URL"):
-    BACKENDS.append("mongodb")
+from tests.stores import BACKENDS, make_store
+from tornado_paste.derivative_index import MemoryDerivativeIndex, index_for
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request, io_loop, tmp_path):
-    if request.param == "sqlite":
-        store = SQLiteStore(str(tmp_path / "index.sqlite3"))
-    elif request.param == "mongomock":
-        from pymongo_async_mock import AsyncMongoMockClient
-
-        store = MongoStore(AsyncMongoMockClient(), "test_" + uuid.uuid4().hex[:8])
-    else:
-        store = MongoStore.from_url(os.environ["TORNADO_PASTE_TEST_MONGO_URL"], "test_" + uuid.uuid4().hex[:8])
+@pytest.fixture(params=[*BACKENDS, "memory"])
+def index(request, io_loop, tmp_path):
+    if request.param == "memory":
+        yield MemoryDerivativeIndex()
+        return
+    store = make_store(request.param, tmp_path)
     io_loop.run_sync(store.open)
-    yield store
-    if request.param == "mongodb":
+    yield index_for(store)
+    if request.param == "mongo-real":
         io_loop.run_sync(lambda: store.client.drop_database(store.db.name))
     io_loop.run_sync(store.close)
 
 
 @pytest.mark.gen_test
-async def test_derivative_index_contract(store):
-    index = index_for(store)
+async def test_derivative_index_contract(index):
     await index.open()
     await index.open()  # idempotent (every process runs it at start-up)
     assert await index.get(1, "w=10") is None

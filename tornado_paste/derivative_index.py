@@ -10,6 +10,7 @@ same derivative reuse the first writer's record instead of adding its own.
 from __future__ import annotations
 
 import abc
+import logging
 import sqlite3
 from typing import Any
 
@@ -19,6 +20,8 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from tornado_paste.store.base import MetadataStore, StoreUnavailable
 from tornado_paste.store.mongo import MongoStore
 from tornado_paste.store.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
 
 
 class DerivativeIndex(abc.ABC):
@@ -144,10 +147,37 @@ class MongoDerivativeIndex(DerivativeIndex):
         await self._call(self.collection.delete_many({"$or": [{"parent_id": file_id}, {"file_id": file_id}]}))
 
 
+class MemoryDerivativeIndex(DerivativeIndex):
+    """For a store this module does not know (a test double): one process only, lost on restart."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, str], int] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def get(self, parent_id: int, key: str) -> int | None:
+        return self.entries.get((parent_id, key))
+
+    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
+        return self.entries.setdefault((parent_id, key), file_id)
+
+    async def discard(self, parent_id: int, key: str, file_id: int) -> None:
+        if self.entries.get((parent_id, key)) == file_id:
+            del self.entries[(parent_id, key)]
+
+    async def children(self, parent_id: int) -> list[int]:
+        return sorted({f for (p, _k), f in self.entries.items() if p == parent_id})
+
+    async def forget(self, file_id: int) -> None:
+        self.entries = {k: f for k, f in self.entries.items() if file_id not in (k[0], f)}
+
+
 def index_for(store: MetadataStore) -> DerivativeIndex:
     """The derivative index living next to ``store`` (same database)."""
     if isinstance(store, SQLiteStore):
         return SQLiteDerivativeIndex(store)
     if isinstance(store, MongoStore):
         return MongoDerivativeIndex(store.db)
-    raise TypeError(f"no derivative index for {type(store).__name__}")
+    log.warning("no derivative table for %s; derivatives are indexed in memory", type(store).__name__)
+    return MemoryDerivativeIndex()

@@ -263,6 +263,12 @@ async def test_saturated_executor_is_503_with_retry_after(upload, fetch, service
         assert_error(response, 503, "busy")
         assert int(response.headers["Retry-After"]) > 0
         assert renders == []
+        # Uploads still work (without dimensions); a resize at upload is refused and leaves nothing.
+        plain = await upload(stripes_bytes("PNG", 80, 40), "small.png")
+        assert plain.code == 201 and body_of(plain)["width"] is None
+        resized = await upload(stripes_bytes("PNG", 60, 40), "other.png", fields={"w": "10"})
+        assert_error(resized, 503, "busy")
+        assert len(await services.store.latest(10)) == 2  # the first parent and small.png
     finally:
         gate.set()
         await blocker

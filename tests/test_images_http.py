@@ -24,6 +24,8 @@ def renders(monkeypatch):
     original = imaging.render
 
     def counting(*args, **kwargs):
+        # Pillow work must run on an image worker, never on the event loop's thread.
+        assert threading.current_thread().name.startswith("images"), threading.current_thread().name
         calls.append(args[2])
         return original(*args, **kwargs)
 
@@ -48,7 +50,15 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
 
 
 @pytest.mark.gen_test
-async def test_images_get_width_and_height_at_upload(upload):
+async def test_images_get_width_and_height_at_upload(upload, monkeypatch):
+    threads = []
+    original = imaging.read_size
+
+    def spy(path):
+        threads.append(threading.current_thread().name)
+        return original(path)
+
+    monkeypatch.setattr(imaging, "read_size", spy)
     card = await uploaded(upload, stripes_bytes("PNG"))
     assert (card["width"], card["height"]) == (400, 200)
     assert card["url_r"].endswith("/r/" + card["filehash"])
@@ -56,6 +66,7 @@ async def test_images_get_width_and_height_at_upload(upload):
     assert (rotated["width"], rotated["height"]) == (100, 200)  # upright, as shown
     text = await uploaded(upload, b"just text\n", "a.txt")
     assert "width" not in text
+    assert len(threads) == 2 and all(name.startswith("images") for name in threads)  # header reads off the loop
 
 
 @pytest.mark.gen_test

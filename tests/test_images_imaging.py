@@ -266,3 +266,13 @@ def test_yellow_is_yellow(tmp_path):
     # Guard against channel-order mistakes (R/B swaps keep red and blue tests ambiguous).
     _r, _d, im = run(tmp_path, encode(Image.new("RGB", (10, 10), YELLOW), "PNG"), ResizeRequest(5, 5), "jpeg")
     assert close(im.getpixel((2, 2)), YELLOW)
+
+
+def test_mpo_camera_jpeg_is_a_jpeg_not_an_animation(tmp_path):
+    """Cameras write MPO (a JPEG plus preview pictures); Pillow calls it animated. We take the main picture."""
+    out = tmp_path / "m.mpo"
+    Image.new("RGB", (400, 200), RED).save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (400, 200))])
+    for fmt in ("jpeg", "webp"):
+        rendered, _d, im = run(tmp_path, out.read_bytes(), ResizeRequest(40, 20), fmt)
+        assert rendered.frames == 1 and im.size == (40, 20)
+        assert close(im.convert("RGB").getpixel((5, 5)), RED)

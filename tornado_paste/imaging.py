@@ -26,13 +26,16 @@ PNG, an animation becomes its first frame.
 
 from __future__ import annotations
 
+import errno
 import math
 import struct
 import warnings
 import zlib
 from dataclasses import dataclass
 
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence, JpegImagePlugin, UnidentifiedImageError
+
+from tornado_paste.blobs import StorageFull
 
 # Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; we refuse instead.
 # (Our explicit header check below is the real limit; this makes the warning fatal too.)
@@ -302,9 +305,12 @@ def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: 
             tw, th = plan_size(upright[0], upright[1], request, max_side)
             raw_target = (th, tw) if orientation in _SWAPS_SIDES else (tw, th)
             icc = im.info.get("icc_profile") if im.mode != "CMYK" else None
-            animated = bool(getattr(im, "is_animated", False)) and fmt in ("GIF", "WEBP")
+            # Only GIF/WebP animations are kept: an MPO (camera JPEG with a preview image) or an APNG
+            # also reports is_animated, but its extra frames are not an animation people expect to see.
+            animated = (im.format in ("GIF", "WEBP") and bool(getattr(im, "is_animated", False))
+                        and fmt in ("GIF", "WEBP"))
             if not animated:
-                if im.format == "JPEG":
+                if isinstance(im, JpegImagePlugin.JpegImageFile):  # JPEG and MPO
                     im.draft(None, _draft_size(stored, raw_target, request.mode))
                 frames = [_one_frame(im, raw_target, request, orientation, fmt)]
                 durations: list[int] = []
@@ -347,4 +353,9 @@ def _save(frames: list[Image.Image], durations: list[int], loop: int | None, icc
             params["loop"] = loop
         if fmt == "GIF":
             params["disposal"] = 2  # every frame is a full picture: clear before drawing the next
-    frames[0].save(path, format=fmt, **params)
+    try:
+        frames[0].save(path, format=fmt, **params)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(str(exc)) from exc
+        raise

@@ -118,6 +118,9 @@ def test_palette_with_transparency(tmp_path):
     assert png.mode == "RGBA"
     assert close(png.getpixel((3, 10)), (255, 0, 0, 255))
     assert png.getpixel((17, 10))[3] == 0
+    _r, _d, gif = run(tmp_path, source, ResizeRequest(20, 20), "gif")
+    assert close(gif.convert("RGBA").getpixel((3, 10)), (255, 0, 0, 255))
+    assert gif.convert("RGBA").getpixel((17, 10))[3] == 0
     _r, _d, jpg = run(tmp_path, source, ResizeRequest(20, 20), "jpeg")
     assert jpg.mode == "RGB"
     assert close(jpg.getpixel((3, 10)), RED)

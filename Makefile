@@ -11,7 +11,7 @@ RUNTIME_PACKAGES := libmagic1
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize clean
 
 setup: setup-runtime setup-python
 
@@ -52,6 +52,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-resize: setup-python
+	$(PY) bench/resize.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -18,6 +18,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
+from handlers.resize import resize_on_upload
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
@@ -65,9 +66,20 @@ class _UploadTarget(BaseTarget):
         if self.parts > 1:
             raise MalformedMultipart("send exactly one 'file' part")
 
+    async def on_start_async(self) -> None:
+        self.on_start()
+
+    async def on_finish_async(self) -> None:
+        self.on_finish()
+
     def on_data_received(self, chunk: bytes) -> None:
+        raise AssertionError("the parser is driven through adata_received")
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
         self.progress.ticks += 1
-        self.upload.write(chunk)
+        pending = self.upload.write(chunk)
+        if pending is not None:
+            await pending
 
     def on_finish(self) -> None:
         self.progress.ticks += 1
@@ -75,19 +87,20 @@ class _UploadTarget(BaseTarget):
 
 
 class _SmallValue(ValueTarget):
+    """A form field kept in memory, refused past a few hundred bytes."""
+
     def __init__(self, progress: _Progress) -> None:
         super().__init__()
         self.progress = progress
 
-    def on_start(self) -> None:
+    async def on_start_async(self) -> None:
         self.progress.ticks += 1
-        super().on_start()
 
-    def on_data_received(self, chunk: bytes) -> None:
+    async def on_data_received_async(self, chunk: bytes) -> None:
         self.progress.ticks += 1
         if sum(map(len, self._values)) + len(chunk) > MAX_FIELD_BYTES:
             raise IngestError("form field too long")
-        super().on_data_received(chunk)
+        self._values.append(chunk)
 
 
 class _OtherParts(BaseTarget):
@@ -97,13 +110,13 @@ class _OtherParts(BaseTarget):
         super().__init__()
         self.progress = progress
 
-    def on_start(self) -> None:
+    async def on_start_async(self) -> None:
         self.progress.ticks += 1
 
-    def on_data_received(self, chunk: bytes) -> None:
+    async def on_data_received_async(self, chunk: bytes) -> None:
         self.progress.ticks += 1
 
-    def on_finish(self) -> None:
+    async def on_finish_async(self) -> None:
         self.progress.ticks += 1
 
 
@@ -169,9 +182,10 @@ class UploadResponder(BaseHandler):
         assert self.upload is not None
         return await self.upload.finish(filename, private=private)
 
-    def answer(self, result: IngestResult) -> None:
+    def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
             self.set_header("Location", card["url_api"])
@@ -226,12 +240,12 @@ class IndexHandler(UploadResponder):
         # Matched only when no name above did (the parser tries parts in order).
         self.parser.register("*", _OtherParts(self.progress), matches=lambda _registered, _name: True)
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if not self.count_received(chunk):
             return
         ticks = self.progress.ticks
         try:
-            self.parser.data_received(chunk)
+            await self.parser.adata_received(chunk)
         except IngestError as exc:
             self.refuse(exc)
         except ParseFailedException as exc:
@@ -257,13 +271,17 @@ class IndexHandler(UploadResponder):
 
     async def post(self) -> None:
         if self.refusal is None and (self.file_target.parts == 0 or not self.file_target.complete):
-            self.refuse(MalformedMultipart("no complete 'file' part in the request")
+            # A well-formed form without a file is a plain bad request; a cut-off body is malformed.
+            self.refuse(IngestError("no complete 'file' part in the request")
                         if self.file_target.parts == 0 else MalformedMultipart("the multipart body ended early"))
         result = await self.finish_upload(self.file_target.multipart_filename, _truthy(self.field("private")))
         await self.after_upload(result)
 
     async def after_upload(self, result: IngestResult) -> None:
         """Hook for features that act on form fields (crop-resize on upload)."""
+        if self.field("w") is not None or self.field("h") is not None:
+            await resize_on_upload(self, result)
+            return
         self.answer(result)
 
 
@@ -275,11 +293,13 @@ class RawUploadMixin(UploadResponder):
         self.check_declared_length(0)
         self.upload = self.services.ingestor.begin(source="put")
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if self.upload is None or not self.count_received(chunk):
             return
         try:
-            self.upload.write(chunk)
+            pending = self.upload.write(chunk)
+            if pending is not None:
+                await pending
         except Exception as exc:  # TooLarge, StorageFull, OSError: answered once the body ends
             self.refuse(exc)
 

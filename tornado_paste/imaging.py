@@ -267,7 +267,9 @@ def _resize(im: Image.Image, raw_target: tuple[int, int], mode: str) -> Image.Im
     tw, th = raw_target
     if mode == "fill":
         scale = max(tw / cur_w, th / cur_h)
-        box_w, box_h = tw / scale, th / scale
+        # tw / (tw / cur_w) can come out a hair above cur_w in floating point: Pillow then
+        # refused the box ("box offset can't be negative") for ~5% of valid fill requests.
+        box_w, box_h = min(cur_w, tw / scale), min(cur_h, th / scale)
     else:
         box_w, box_h = cur_w, cur_h
     box = ((cur_w - box_w) / 2, (cur_h - box_h) / 2, (cur_w + box_w) / 2, (cur_h + box_h) / 2)

@@ -98,6 +98,17 @@ class _GuardedConnection(HTTP1Connection):
         # Tornado's request loop ends quietly on this; the handler hears on_connection_close.
         raise tornado.iostream.StreamClosedError()
 
+    def refuse_now(self, status: int, message: str) -> None:
+        """Answer a refusal Tornado is about to send as a bare 400, then close the connection."""
+        log.info("refused malformed request from %s: %s", self.context, message)
+        if self._response_start_line is None and not self._write_finished and self.stream is not None:
+            try:
+                # A few hundred bytes: the socket takes them at once, before the close below.
+                self.stream.write(error_response(status, message)).add_done_callback(_ignore_result)
+            except tornado.iostream.StreamClosedError:
+                pass
+        self.close()
+
     async def read_response(self, delegate: tornado.httputil.HTTPMessageDelegate) -> bool:
         try:
             return await super().read_response(delegate)
@@ -109,6 +120,35 @@ class _GuardedConnection(HTTP1Connection):
                 pass
             self.close()
             return False
+
+
+def _ignore_result(future: Any) -> None:
+    future.exception()  # retrieved, so a reset connection is not logged as "never retrieved"
+
+
+class _GuardedDelegate(tornado.httputil.HTTPMessageDelegate):
+    """Tornado validates Host and the query string while building the request, in
+    ``headers_received``; its HTTPInputError became a bare 400. We answer first (JSON)."""
+
+    def __init__(self, inner: tornado.httputil.HTTPMessageDelegate, connection: _GuardedConnection) -> None:
+        self.inner = inner
+        self.connection = connection
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
+        try:
+            return self.inner.headers_received(start_line, headers)
+        except tornado.httputil.HTTPInputError as exc:
+            self.connection.refuse_now(400, f"malformed HTTP request: {exc}")
+            raise  # Tornado's own bare 400 then finds the connection closed and stops quietly
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        self.inner.on_connection_close()
 
 
 class _Refused(Exception):
@@ -130,6 +170,8 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
                       ) -> tornado.httputil.HTTPMessageDelegate:
         # Tornado builds a plain HTTP1Connection per request; give it our error answers.
+        delegate = super().start_request(server_conn, request_conn)
         if type(request_conn) is HTTP1Connection:
             request_conn.__class__ = _GuardedConnection
-        return super().start_request(server_conn, request_conn)
+            return _GuardedDelegate(delegate, request_conn)
+        return delegate

@@ -52,6 +52,19 @@ async def test_malformed_request_line_is_json_400(http_port, settings):
 
 
 @pytest.mark.gen_test
+@pytest.mark.parametrize("request_head", [
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  # duplicate Host
+    b"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n",  # invalid Host
+    b"GET /healthz HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
+    b"GET /healthz?" + b"a=1&" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # too many query fields
+])
+async def test_requests_tornado_refuses_while_building_them(http_port, request_head):
+    resp = await raw_exchange(http_port, request_head)
+    assert_json_error(resp, 400, "bad_request")
+
+
+@pytest.mark.gen_test
 async def test_oversize_headers_get_431_json(http_port):
     resp = await raw_exchange(http_port, request_bytes("GET", "/healthz", {"X-Big": "a" * 100_000}))
     assert_json_error(resp, 431, "headers_too_large")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
 from tornado_paste.models import FileRecord, is_active
+from tornado_paste.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -39,6 +41,13 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
     record = await handler.services.store.get_by_filehash(filehash)
     if record is None:
         raise APIError(404, message="no such file")
+    return check_live(record)
+
+
+def check_live(record: FileRecord) -> FileRecord:
+    """410 Gone for a file past its expiry (the sweeper removes it soon)."""
+    if is_expired(record):
+        raise APIError(410, "expired", "this file has expired and is no longer available")
     return record
 
 
@@ -78,7 +87,10 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     def set_extra_headers(self, path: str) -> None:
         record = self.record
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        max_age = 31536000
+        if record.expires_at is not None:  # caches must not outlive the file
+            max_age = max(0, min(max_age, int((record.expires_at - datetime.now(UTC)).total_seconds())))
+        self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -111,5 +123,6 @@ class ShortLinkHandler(BaseHandler):
         record = await self.services.store.get_by_id(file_id) if file_id is not None else None
         if record is None:
             raise APIError(404, message="no file has this short link")
+        check_live(record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)

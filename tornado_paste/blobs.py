@@ -183,17 +183,25 @@ class BlobStore:
         final = self.path_for(sha256)
         directory = os.path.dirname(final)
         os.makedirs(directory, exist_ok=True)
-        try:
-            # link, not rename: an existing blob with this name has these very bytes.
-            os.link(staging.path, final)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull(str(exc)) from exc
-            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
-                raise
-            os.replace(staging.path, final)  # filesystems without hard links
+        for _attempt in range(3):
+            try:
+                # link, not rename: an existing blob with this name has these very bytes.
+                os.link(staging.path, final)
+                break
+            except FileExistsError:
+                try:
+                    # Reusing it: a fresh mtime tells a concurrent retention sweeper to keep it.
+                    os.utime(final)
+                    break
+                except FileNotFoundError:
+                    continue  # a sweeper moved it aside this instant: link our copy instead
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageFull(str(exc)) from exc
+                if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                os.replace(staging.path, final)  # filesystems without hard links
+                break
         staging.discard()
         _fsync_dir(directory)
         return final

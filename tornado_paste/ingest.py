@@ -156,6 +156,12 @@ class Ingestor:
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
         existing = await self.store.get_by_sha256(sha256)
+        if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
+            # Expired but not swept yet: retire that record and store these bytes as a new file.
+            assert existing.id is not None
+            if await self.store.delete_file(existing.id):
+                await self.publish("file.deleted", existing)
+            existing = None
         if existing is not None and self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)

@@ -27,9 +27,13 @@ USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; 
 PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
 
 
+_FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
+
+
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%;' else "_" for c in filename) or "file"
+    # The ASCII fallback keeps only characters no parser can read as syntax (no quote, backslash, ';', '=', '*', '%').
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_" for c in filename) or "file"
     encoded = urllib.parse.quote(filename, safe="")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 

@@ -264,7 +264,8 @@ class IndexHandler(UploadResponder):
             self.parser.data_received(chunk)
         except (IngestError, OSError) as exc:
             self.refuse(exc)
-        except ParseFailedException as exc:
+        except (ParseFailedException, UnicodeDecodeError) as exc:
+            # UnicodeDecodeError: part headers (the filename) that are not UTF-8.
             self.refuse(IngestError(f"malformed multipart request: {exc}"))
 
     def expires_choice(self) -> str | None:

@@ -20,6 +20,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
+from tornado_paste.blobs import StorageFull
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
 from tornado_paste.uploadgate import UploadRefused, UploadTicket
 
@@ -262,7 +263,7 @@ class IndexHandler(UploadResponder):
             return
         try:
             self.parser.data_received(chunk)
-        except (IngestError, OSError) as exc:
+        except (IngestError, OSError, StorageFull) as exc:
             self.refuse(exc)
         except (ParseFailedException, UnicodeDecodeError) as exc:
             # UnicodeDecodeError: part headers (the filename) that are not UTF-8.
@@ -299,7 +300,7 @@ class RawUploadMixin(UploadResponder):
             return
         try:
             self.upload.write(chunk)
-        except (IngestError, OSError) as exc:
+        except (IngestError, OSError, StorageFull) as exc:
             self.refuse(exc)
 
     async def put(self, filename: str) -> None:

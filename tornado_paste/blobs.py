@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 WRITE_BUFFER = 1 << 20  # write to disk in 1 MiB pieces, not per network chunk
+# Marks a blob renamed aside while deciding whether to delete it (retention sweeper, withdraw).
+TOMBSTONE = ".gone."
 
 
 class StorageFull(Exception):
@@ -205,6 +207,37 @@ class BlobStore:
         staging.discard()
         _fsync_dir(directory)
         return final
+
+    def stamp(self, sha256: str) -> int | None:
+        """The blob's mtime in ns (None if absent); any reuse (``commit``) changes it."""
+        try:
+            return os.stat(self.path_for(sha256)).st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    async def withdraw(self, sha256: str, stamp: int) -> bool:
+        """Remove a blob this process just committed but could not record, unless it was reused since.
+
+        The blob is renamed aside first: an upload of the same bytes that commits
+        meanwhile links its own copy (or finds the blob touched and keeps it).
+        """
+        return await asyncio.get_running_loop().run_in_executor(None, self._withdraw_sync, sha256, stamp)
+
+    def _withdraw_sync(self, sha256: str, stamp: int) -> bool:
+        final = self.path_for(sha256)
+        aside = f"{final}{TOMBSTONE}{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return False
+        keep = os.stat(aside).st_mtime_ns != stamp
+        if keep:
+            try:
+                os.link(aside, final)
+            except FileExistsError:
+                pass
+        os.unlink(aside)
+        return not keep
 
     async def delete(self, sha256: str) -> bool:
         return await asyncio.get_running_loop().run_in_executor(None, self._delete_sync, sha256)

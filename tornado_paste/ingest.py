@@ -168,29 +168,38 @@ class Ingestor:
             return IngestResult(existing, created=False)
 
         async with self.blob_locks.hold(sha256):
+            fresh = not self.blobs.exists(sha256)
             await self.blobs.commit(staging, sha256)
+            # Stamp of the blob we just created: lets a failed insert take it back (see BlobStore.withdraw).
+            stamp = self.blobs.stamp(sha256) if fresh else None
             if existing is not None:  # the record was there but its blob was missing: repaired
                 self._count_upload(upload, dedupe=True)
                 return IngestResult(existing, created=False)
-            token = secrets.token_urlsafe(24)
-            record = FileRecord(
-                filehash=new_filehash(mimetype), sha256=sha256,
-                filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
-                size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
-                private=private, expires_at=expires_at,
-            )
-            blob_path = self.blobs.path_for(sha256)
-            for enrich in self.enrichers:
-                await enrich(record, blob_path)
             try:
-                record = await self.store.insert_file(record)
-            except DuplicateContent:
-                # Another upload of the same bytes won the race: share its record.
-                winner = await self.store.get_by_sha256(sha256)
-                if winner is None:
-                    raise
-                self._count_upload(upload, dedupe=True)
-                return IngestResult(winner, created=False)
+                token = secrets.token_urlsafe(24)
+                record = FileRecord(
+                    filehash=new_filehash(mimetype), sha256=sha256,
+                    filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
+                    size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
+                    private=private, expires_at=expires_at,
+                )
+                blob_path = self.blobs.path_for(sha256)
+                for enrich in self.enrichers:
+                    await enrich(record, blob_path)
+                try:
+                    record = await self.store.insert_file(record)
+                except DuplicateContent:
+                    # Another upload of the same bytes won the race: share its record.
+                    winner = await self.store.get_by_sha256(sha256)
+                    if winner is None:
+                        raise
+                    self._count_upload(upload, dedupe=True)
+                    return IngestResult(winner, created=False)
+            except BaseException:
+                # No record was written (store down, disk full, enricher failed): no blob either.
+                if stamp is not None:
+                    await self.blobs.withdraw(sha256, stamp)
+                raise
         self._count_upload(upload, dedupe=False)
         await self.publish("file.created", record)
         return IngestResult(record, created=True, delete_token=token)

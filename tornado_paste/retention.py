@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from tornado_paste.blobs import TOMBSTONE
 from tornado_paste.ingest import IngestError
 from tornado_paste.models import FileRecord, utcnow
 from tornado_paste.store.base import StoreUnavailable
@@ -43,7 +44,6 @@ DAY = 24 * HOUR
 # The choices a client may send; None = no expiry of its own.
 CHOICES: dict[str, float | None] = {"1h": HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "never": None}
 POLICY = "policy"
-TOMBSTONE = ".gone."
 
 
 class BadExpiry(IngestError):

@@ -17,7 +17,7 @@ import pytest
 import tornado_paste.blobs
 from tests.conftest import body_of, path_of
 from tests.faults import MULTIPART_HEAD, FakeStatsd, blob_files, blobs_intact, half_upload, poll, staging_files
-from tests.helpers import free_port
+from tests.helpers import free_port, require_tool
 from tornado_paste.services import build_services
 from tornado_paste.store.sqlite import SQLiteStore
 
@@ -186,6 +186,8 @@ def small_disk(tmp_path):
 
 @pytest.fixture
 def settings_overrides(request):
+    if "readonly_overrides" in request.fixturenames:
+        return request.getfixturevalue("readonly_overrides")
     return getattr(request, "param", {})
 
 
@@ -239,3 +241,46 @@ async def test_statsd_down_changes_nothing(upload, fetch, services):
         assert (await fetch(path_of(card["url_api"]))).code == 200
     assert (await fetch("/nope")).code == 404
     assert (await fetch("/healthz")).code == 200
+
+
+@pytest.fixture
+def ext4_data_dir(tmp_path):
+    """The data dir on a small loop-mounted ext4 image (chattr +i needs a real filesystem)."""
+    require_tool("mkfs.ext4")
+    require_tool("chattr")
+    image, mount_point = tmp_path / "disk.img", tmp_path / "ext4"
+    mount_point.mkdir()
+    with open(image, "wb") as fh:
+        fh.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot loop-mount here (needs root with CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    yield mount_point / "data"
+    subprocess.run(["chattr", "-R", "-i", str(mount_point)], capture_output=True)
+    subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.fixture
+def readonly_overrides(ext4_data_dir):
+    return dict(data_dir=str(ext4_data_dir), store_timeout=0.2)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_sqlite_file_read_only_answers_503_then_recovers(readonly_overrides, upload, fetch, services):
+    before = body_of(await upload(b"written while writable", "a.txt"))
+    db = services.settings.sqlite_path
+    frozen = [db, db + "-wal"]
+    subprocess.run(["chattr", "+i", *frozen], check=True)  # even root cannot write it now
+    try:
+        resp = await upload(b"written while read-only", "b.txt")
+        assert resp.code == 503, resp.body
+        assert resp.headers["Retry-After"] == "2" and _error(resp)["code"] == "unavailable"
+        assert staging_files(services.settings.data_dir) == []
+        assert {p.name for p in blob_files(services.settings.data_dir)} == {before["sha256"]}
+        assert (await fetch(path_of(before["url_i"]))).body == b"written while writable"
+    finally:
+        subprocess.run(["chattr", "-i", *frozen], check=True)
+    after = await upload(b"written while read-only", "b.txt")
+    assert after.code == 201, after.body
+    assert (await fetch(path_of(body_of(after)["url_i"]))).body == b"written while read-only"

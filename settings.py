@@ -97,7 +97,7 @@ class Settings:
     ratelimit_max_clients: int = 100_000
     ratelimit_exempt: tuple[str, ...] = ()
     # Uploads one client IP may have in progress at once (0 = no cap).
-    upload_max_per_client: int = 8
+    upload_max_per_client: int = 32
     # Upload bytes in flight across the process (declared Content-Length, or bytes so far; 0 = no cap).
     upload_max_inflight_bytes: int = 8 << 30
     # Seconds an upload body may stall before it is cut (slowloris); 0 disables.

@@ -27,6 +27,9 @@ USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; 
 PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
 
 
+# Files expiring sooner than this get a Cache-Control max-age that ends with them.
+SHORT_LIVED = 30 * 86400
+
 _FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
 
 
@@ -92,8 +95,12 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
     def set_extra_headers(self, path: str) -> None:
         record = self.record
         max_age = 31536000
-        if record.expires_at is not None:  # caches must not outlive the file
-            max_age = max(0, min(max_age, int((record.expires_at - datetime.now(UTC)).total_seconds())))
+        if record.expires_at is not None:
+            # A short-lived file must not outlive itself in caches; long-lived ones keep the year-long
+            # immutable caching (like a deleted file, a cache may hold them past their removal).
+            remaining = int((record.expires_at - datetime.now(UTC)).total_seconds())
+            if remaining < SHORT_LIVED:
+                max_age = max(0, remaining)
         self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP

@@ -50,18 +50,31 @@ class _UploadTarget(BaseTarget):
         if self.parts > 1:
             raise IngestError("send exactly one 'file' part")
 
+    async def on_start_async(self) -> None:
+        self.on_start()
+
+    async def on_finish_async(self) -> None:
+        self.on_finish()
+
     def on_data_received(self, chunk: bytes) -> None:
-        self.upload.write(chunk)
+        raise AssertionError("the parser is driven through adata_received")
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
+        pending = self.upload.write(chunk)
+        if pending is not None:
+            await pending
 
     def on_finish(self) -> None:
         self.complete = True
 
 
 class _SmallValue(ValueTarget):
-    def on_data_received(self, chunk: bytes) -> None:
+    """A form field kept in memory, refused past a few hundred bytes."""
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
         if sum(map(len, self._values)) + len(chunk) > MAX_FIELD_BYTES:
             raise IngestError("form field too long")
-        super().on_data_received(chunk)
+        self._values.append(chunk)
 
 
 class UploadResponder(BaseHandler):
@@ -74,6 +87,7 @@ class UploadResponder(BaseHandler):
     ticket: UploadTicket | None = None
     _idle_timer: object | None = None
     _last_body = 0.0
+    _busy = False
 
     def check_declared_length(self, overhead: int) -> None:
         limit = self.services.settings.max_upload_size
@@ -127,6 +141,8 @@ class UploadResponder(BaseHandler):
         if self._finished or self.request.connection is None:
             return
         timeout = self.services.limits.upload_idle_timeout
+        if self._busy:  # waiting on our own disk writes (backpressure): not the client's stall
+            self._last_body = time.monotonic()
         quiet = time.monotonic() - self._last_body
         if quiet < timeout:
             self._arm_idle_timer(timeout - quiet)
@@ -152,7 +168,7 @@ class UploadResponder(BaseHandler):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort(getattr(exc, "code", "bad_request"))
+            self.upload.abort("storage" if isinstance(exc, StorageFull) else getattr(exc, "code", "bad_request"))
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -258,16 +274,19 @@ class IndexHandler(UploadResponder):
         for name, target in self.fields.items():
             self.parser.register(name, target)
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if not self.count_received(chunk):
             return
         try:
-            self.parser.data_received(chunk)
+            self._busy = True  # the disk, not the client, is slow while we wait here
+            await self.parser.adata_received(chunk)
         except (IngestError, OSError, StorageFull) as exc:
             self.refuse(exc)
         except (ParseFailedException, UnicodeDecodeError) as exc:
             # UnicodeDecodeError: part headers (the filename) that are not UTF-8.
             self.refuse(IngestError(f"malformed multipart request: {exc}"))
+        finally:
+            self._busy = False
 
     def expires_choice(self) -> str | None:
         return self.field("expires") or super().expires_choice()
@@ -295,13 +314,18 @@ class RawUploadMixin(UploadResponder):
         self.check_declared_length(0)
         self.upload = self.services.ingestor.begin(source="put")
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if self.upload is None or not self.count_received(chunk):
             return
         try:
-            self.upload.write(chunk)
+            pending = self.upload.write(chunk)
+            if pending is not None:
+                self._busy = True  # the disk, not the client, is slow while we wait here
+                await pending
         except (IngestError, OSError, StorageFull) as exc:
             self.refuse(exc)
+        finally:
+            self._busy = False
 
     async def put(self, filename: str) -> None:
         result = await self.finish_upload(filename, _truthy(self.get_query_argument("private", None)))

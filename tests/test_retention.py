@@ -19,11 +19,9 @@ from tornado_paste.models import FileRecord
 from tornado_paste.retention import (
     DAY,
     HOUR,
-    TOMBSTONE,
     BadExpiry,
     RetentionPolicy,
     expiry_index_for,
-    reap_blob,
 )
 from tornado_paste.services import build_services
 from tornado_paste.store.mongo import MongoStore
@@ -248,7 +246,7 @@ async def test_two_sweepers_on_one_store_each_file_removed_once(upload, services
 
 @pytest.mark.parametrize("settings_overrides", [dict(retention_grace=60)])
 @pytest.mark.gen_test
-async def test_orphan_blobs_swept_after_grace_and_tombstones_resolved(upload, services):
+async def test_orphan_blobs_swept_after_grace(upload, services):
     card = body_of(await upload(b"referenced", "r.txt"))
     blobs = services.blobs
     orphan_old, orphan_new = "a" * 64, "b" * 64
@@ -258,36 +256,11 @@ async def test_orphan_blobs_swept_after_grace_and_tombstones_resolved(upload, se
         with open(path, "wb") as fh:
             fh.write(b"nobody's")
     old = time.time() - 3600
-    os.utime(blobs.path_for(orphan_old), (old, old))
-    # A tombstone left by a sweeper that died mid-way, for a blob a record still needs.
-    live = blobs.path_for(card["sha256"])
-    tomb = live + TOMBSTONE + "99999.dead"
-    os.rename(live, tomb)
-    os.utime(tomb, (old, old))
+    for sha in (orphan_old, card["sha256"]):
+        os.utime(blobs.path_for(sha), (old, old))
     report = await services.retention.sweeper.sweep_orphans()
     assert report.blobs == 1
     assert not os.path.exists(blobs.path_for(orphan_old))
     assert os.path.exists(blobs.path_for(orphan_new))  # too fresh: an upload may be about to record it
-    assert os.path.exists(live) and not os.path.exists(tomb)  # put back: a record references it
-
-
-@pytest.mark.gen_test
-async def test_reap_blob_puts_back_a_blob_claimed_meanwhile(tmp_path):
-    path = tmp_path / ("c" * 64)
-    path.write_bytes(b"bytes")
-    old = time.time() - 3600
-    os.utime(path, (old, old))
-
-    async def claimed() -> int:
-        return 1
-
-    async def unclaimed() -> int:
-        return 0
-
-    assert await reap_blob(str(path), claimed, grace=60) is False
-    assert path.read_bytes() == b"bytes"
-    os.utime(path)  # an upload reused it just now
-    assert await reap_blob(str(path), unclaimed, grace=60) is False
-    os.utime(path, (old, old))
-    assert await reap_blob(str(path), unclaimed, grace=60) is True
-    assert list(tmp_path.iterdir()) == []
+    assert os.path.exists(blobs.path_for(card["sha256"]))  # referenced
+    assert (await services.retention.sweeper.sweep_orphans()).blobs == 0

@@ -11,9 +11,9 @@ small files get nearly ``max_age``, files near the limit get ``min_age``.
 
 Sweeping is safe with several processes (or machines) doing it at once:
 deleting a record by id is idempotent, and a blob is removed only when no
-record references it, through a rename-check-unlink dance that puts the blob
-back if an upload of the same bytes claimed it in the meantime (see
-``reap_blob``).
+record references it, through ``Ingestor.drop_blob_if_unreferenced`` (retire,
+re-check, purge or restore), which an upload of the same bytes racing with it
+repairs by re-checking the blob after its own insert.
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ import asyncio
 import logging
 import os
 import random
-import secrets
+import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tornado_paste.blobs import TOMBSTONE
 from tornado_paste.ingest import IngestError
 from tornado_paste.models import FileRecord, utcnow
 from tornado_paste.store.base import StoreUnavailable
@@ -44,6 +42,7 @@ DAY = 24 * HOUR
 # The choices a client may send; None = no expiry of its own.
 CHOICES: dict[str, float | None] = {"1h": HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "never": None}
 POLICY = "policy"
+_SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BadExpiry(IngestError):
@@ -184,47 +183,6 @@ def expiry_index_for(store) -> ExpiryIndex:
     return NullExpiryIndex()
 
 
-# -- blob reaping -------------------------------------------------------------
-
-def _reap_move(path: str) -> str | None:
-    tomb = f"{path}{TOMBSTONE}{os.getpid()}.{secrets.token_hex(4)}"
-    try:
-        os.rename(path, tomb)
-    except FileNotFoundError:
-        return None
-    return tomb
-
-
-def _reap_finish(path: str, tomb: str, keep: bool) -> None:
-    if keep:
-        try:
-            os.link(tomb, path)
-        except FileExistsError:
-            pass  # an upload re-created it: same bytes
-    os.unlink(tomb)
-
-
-async def reap_blob(blob_path: str, references: Callable[[], Awaitable[int]], grace: float) -> bool:
-    """Delete a blob no record references; True when it was removed.
-
-    The blob is first renamed aside, then re-checked: if a record now points at
-    it, or an upload touched it within ``grace`` seconds (``BlobStore.commit``
-    refreshes the mtime when it reuses an existing blob), it is put back. An
-    upload that commits while the blob is aside simply links its own copy.
-    """
-    loop = asyncio.get_running_loop()
-    tomb = await loop.run_in_executor(None, _reap_move, blob_path)
-    if tomb is None:
-        return False
-    keep = True
-    try:
-        fresh = time.time() - os.stat(tomb).st_mtime < grace
-        keep = fresh or await references() > 0
-    finally:
-        await loop.run_in_executor(None, _reap_finish, blob_path, tomb, keep)
-    return not keep
-
-
 # -- the sweeper --------------------------------------------------------------
 
 @dataclass
@@ -258,10 +216,7 @@ class Sweeper:
                 assert record.id is not None
                 async with svc.ingestor.blob_locks.hold(record.sha256):
                     deleted = await svc.store.delete_file(record.id)
-                    if await svc.store.count_sha256_refs(record.sha256) == 0 and await reap_blob(
-                            svc.blobs.path_for(record.sha256),
-                            lambda sha=record.sha256: svc.store.count_sha256_refs(sha), self.grace):
-                        report.blobs += 1
+                    report.blobs += await self._drop_blob(record.sha256)
                 if deleted:  # another process may have beaten us to it: it counts, not us
                     report.records += 1
                     await svc.ingestor.publish("file.deleted", record)
@@ -270,31 +225,42 @@ class Sweeper:
         self._count(report)
         return report
 
+    async def _drop_blob(self, sha256: str) -> int:
+        blobs = self.services.blobs
+        if not blobs.exists(sha256):
+            return 0
+        await self.services.ingestor.drop_blob_if_unreferenced(sha256)
+        return 0 if blobs.exists(sha256) else 1
+
     async def sweep_orphans(self) -> SweepReport:
-        """Delete blobs that no record references (older than the grace period), and stale tombstones."""
+        """Delete blobs that no record references, once older than the grace period.
+
+        The grace is belt and braces (the ingest path repairs a blob removed
+        between its link and its insert); it also leaves a just-written blob
+        alone while features such as derivatives are still recording it.
+        """
         svc = self.services
         report = SweepReport()
         candidates = await asyncio.get_running_loop().run_in_executor(None, self._list_blobs)
-        for name, path in candidates:
-            if TOMBSTONE in name:
-                # A sweeper died between rename and unlink: finish its job (or undo it).
-                sha = name.split(TOMBSTONE, 1)[0]
-                if time.time() - os.stat(path).st_mtime >= self.grace:
-                    keep = await svc.store.count_sha256_refs(sha) > 0
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, _reap_finish, path.split(TOMBSTONE, 1)[0], path, keep)
+        now = time.time()
+        for name, mtime in candidates:
+            if now - mtime < self.grace:
                 continue
             async with svc.ingestor.blob_locks.hold(name):
-                if await svc.store.count_sha256_refs(name) == 0 and await reap_blob(
-                        path, lambda sha=name: svc.store.count_sha256_refs(sha), self.grace):
-                    report.blobs += 1
+                report.blobs += await self._drop_blob(name)
         self._count(report)
         return report
 
-    def _list_blobs(self) -> list[tuple[str, str]]:
+    def _list_blobs(self) -> list[tuple[str, float]]:
         out = []
         for directory, _dirs, files in os.walk(self.services.blobs.blob_dir):
-            out.extend((name, os.path.join(directory, name)) for name in files)
+            for name in files:
+                if not _SHA256_NAME.match(name):
+                    continue
+                try:
+                    out.append((name, os.stat(os.path.join(directory, name)).st_mtime))
+                except FileNotFoundError:
+                    pass
         return out
 
     def _count(self, report: SweepReport) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -113,6 +114,12 @@ async def test_expiry_index_contract(store):
     assert [r.id for r in await index.expired(now, 10)] == [ids[3]]
     assert (await store.get_by_id(ids[2])).expires_at is None
     assert (await store.get_by_id(ids[1])).expires_at == now + timedelta(days=1)
+    child = _record(9, None)
+    child.parent_id = ids[4]
+    child.variant = {"w": 10, "h": 10}
+    child = await store.insert_file(child)
+    assert [r.id for r in await index.children(ids[4])] == [child.id]
+    assert await index.children(ids[5]) == []
 
 
 # -- over HTTP ---------------------------------------------------------------------
@@ -264,3 +271,23 @@ async def test_orphan_blobs_swept_after_grace(upload, services):
     assert os.path.exists(blobs.path_for(orphan_new))  # too fresh: an upload may be about to record it
     assert os.path.exists(blobs.path_for(card["sha256"]))  # referenced
     assert (await services.retention.sweeper.sweep_orphans()).blobs == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [dict(retention_grace=0)])
+@pytest.mark.gen_test
+async def test_sweeper_takes_derivatives_with_their_parent(upload, fetch, services):
+    parent = body_of(await upload(b"parent image bytes", "p.png", fields={"expires": "1h"}))
+    child_bytes = b"derived bytes"
+    sha = hashlib.sha256(child_bytes).hexdigest()
+    path = services.blobs.path_for(sha)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(child_bytes)
+    child = _record(7, None)
+    child.sha256, child.parent_id, child.variant = sha, parent["id"], {"w": 8, "h": 8}
+    child = await services.store.insert_file(child)
+    await _expire(services, parent)
+    report = await services.retention.sweeper.sweep_expired()
+    assert (report.records, report.blobs) == (2, 2)
+    assert await services.store.get_by_id(child.id) is None
+    assert blob_files(services.settings.data_dir) == []

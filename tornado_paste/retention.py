@@ -113,6 +113,10 @@ class ExpiryIndex:
     async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
         raise NotImplementedError
 
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        """Derivatives (crop-resize results) of a file: they go when it goes."""
+        raise NotImplementedError
+
 
 def _iso(moment: datetime) -> str:
     # The exact form SQLiteStore writes, so text comparison orders correctly.
@@ -141,6 +145,15 @@ class SQLiteExpiryIndex(ExpiryIndex):
         value = _iso(expires_at) if expires_at else None
         await self.store.run(lambda c: c.execute("UPDATE files SET expires_at = ? WHERE id = ?", (value, file_id)))
 
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        from tornado_paste.store.sqlite import _decode
+
+        def query(conn) -> list[FileRecord]:
+            rows = conn.execute("SELECT * FROM files WHERE parent_id = ?", (parent_id,)).fetchall()
+            return [r for r in map(_decode, rows) if r is not None]
+
+        return await self.store.run(query)
+
 
 class MongoExpiryIndex(ExpiryIndex):
     def __init__(self, store) -> None:  # a MongoStore
@@ -158,6 +171,10 @@ class MongoExpiryIndex(ExpiryIndex):
     async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
         await self.store._call(self.store.files.update_one({"id": file_id}, {"$set": {"expires_at": expires_at}}))
 
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        docs = await self.store._call(self.store.files.find({"parent_id": parent_id}, {"_id": False}).to_list())
+        return [FileRecord.from_row(d) for d in docs]
+
 
 class NullExpiryIndex(ExpiryIndex):
     """For stores we cannot query (test doubles): files are kept, never swept."""
@@ -170,6 +187,9 @@ class NullExpiryIndex(ExpiryIndex):
 
     async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
         return None
+
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        return []
 
 
 def expiry_index_for(store) -> ExpiryIndex:
@@ -214,12 +234,15 @@ class Sweeper:
                 break
             for record in records:
                 assert record.id is not None
-                async with svc.ingestor.blob_locks.hold(record.sha256):
-                    deleted = await svc.store.delete_file(record.id)
-                    report.blobs += await self._drop_blob(record.sha256)
-                if deleted:  # another process may have beaten us to it: it counts, not us
-                    report.records += 1
-                    await svc.ingestor.publish("file.deleted", record)
+                # Derivatives first, so none is ever left pointing at a removed parent.
+                for victim in [*await self.index.children(record.id), record]:
+                    assert victim.id is not None
+                    async with svc.ingestor.blob_locks.hold(victim.sha256):
+                        deleted = await svc.store.delete_file(victim.id)
+                        report.blobs += await self._drop_blob(victim.sha256)
+                    if deleted:  # another process may have beaten us to it: it counts, not us
+                        report.records += 1
+                        await svc.ingestor.publish("file.deleted", victim)
             if len(records) < self.batch:
                 break
         self._count(report)

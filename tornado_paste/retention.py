@@ -343,7 +343,12 @@ class Retention:
         if current is None or (wanted is not None and wanted <= current):
             return
         assert record.id is not None
-        await self.index.set_expiry(record.id, wanted)
+        try:
+            await self.index.set_expiry(record.id, wanted)
+        except StoreUnavailable as exc:
+            # The upload itself succeeded (known bytes); keeping the old expiry is the lesser evil.
+            log.warning("could not extend the expiry of file %s: %s", record.id, exc)
+            return
         record.expires_at = wanted
 
 

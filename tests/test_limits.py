@@ -118,6 +118,8 @@ async def test_reads_get_429_with_headers(upload, fetch, settings_overrides):
     assert int(limited.headers["X-RateLimit-Reset"]) >= 1
     assert limited.headers["Content-Type"].startswith("application/json")
     assert _error(limited)["code"] == "rate_limited"
+    missing = await fetch("/i/0123456789abcdef.txt")  # errors carry the headers too
+    assert missing.code == 429 and missing.headers["X-RateLimit-Limit"] == "3"
     # Other read routes share the budget; the health probe is never limited.
     assert (await fetch("/p/" + card["filehash"])).code == 429
     assert (await fetch("/api/v1/files")).code == 429
@@ -241,3 +243,24 @@ async def test_slow_headers_are_cut(http_port, server):
     except tornado.iostream.StreamClosedError:
         pass
     assert stream.closed()
+
+
+def test_settings_from_environment():
+    from settings import Settings
+
+    s = Settings.from_env({"TORNADO_PASTE_UPLOAD_MAX_INFLIGHT_BYTES": "1G",
+                           "TORNADO_PASTE_RATELIMIT_EXEMPT": "10.0.0.1, 10.0.0.2",
+                           "TORNADO_PASTE_RATELIMIT_READ_RATE": "2.5",
+                           "TORNADO_PASTE_UPLOAD_MAX_PER_CLIENT": "3",
+                           "TORNADO_PASTE_EXPIRES_DEFAULT": "7d"})
+    assert s.upload_max_inflight_bytes == 1 << 30
+    assert s.ratelimit_exempt == ("10.0.0.1", "10.0.0.2")
+    assert (s.ratelimit_read_rate, s.upload_max_per_client, s.expires_default) == (2.5, 3, "7d")
+
+
+@pytest.mark.gen_test
+async def test_errors_on_limited_routes_carry_ratelimit_headers(fetch):
+    missing = await fetch("/i/0123456789abcdef.txt")
+    assert missing.code == 404
+    assert missing.headers["X-RateLimit-Limit"] == "2000"
+    assert int(missing.headers["X-RateLimit-Remaining"]) == 1999

@@ -126,3 +126,25 @@ def test_store_down_at_start_serves_503_then_recovers_without_restart(tmp_path):
         assert "store is back" in server.log()
     finally:
         server.stop()
+
+
+def test_sweepers_in_two_processes_remove_expired_files_once(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {"TORNADO_PASTE_RETENTION_SWEEP_INTERVAL": "0.2", "TORNADO_PASTE_RETENTION_GRACE": "0"}
+    with ServerProcess(data_dir, extra_args=["--processes", "2"], env=env) as server:
+        cards = []
+        for i in range(6):
+            status, card = _put(server.url, b"expiring %d" % i, f"e{i}.txt?expires=1h")
+            assert status == 201
+            cards.append(card)
+        status, keep = _put(server.url, b"not expiring", "keep.txt?expires=30d")
+        assert status == 201
+        db = sqlite3.connect(str(data_dir / "paste.sqlite3"), timeout=5, isolation_level=None)
+        db.executemany("UPDATE files SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
+                       [(c["id"],) for c in cards])
+        db.close()
+        assert _wait(lambda: {p.name for p in blob_files(data_dir)} == {keep["sha256"]}, timeout=30)
+        for card in cards:
+            assert _get(card["url_i"])[0] == 404
+        assert _get(keep["url_i"])[1] == b"not expiring"
+        assert "Traceback" not in server.log()

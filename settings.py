@@ -102,6 +102,8 @@ class Settings:
     upload_max_inflight_bytes: int = 8 << 30
     # Seconds an upload body may stall before it is cut (slowloris); 0 disables.
     upload_idle_timeout: float = 30.0
+    # Average bytes/s an upload must reach once it is 2 x upload_idle_timeout old (a trickle); 0 disables.
+    upload_min_rate: int = 1024
     # Seconds a connection may take to send its request headers, and keep-alive idle time.
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.

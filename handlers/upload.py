@@ -87,6 +87,7 @@ class UploadResponder(BaseHandler):
     ticket: UploadTicket | None = None
     _idle_timer: object | None = None
     _last_body = 0.0
+    _admitted_at = 0.0
     _busy = False
 
     def check_declared_length(self, overhead: int) -> None:
@@ -129,30 +130,43 @@ class UploadResponder(BaseHandler):
             self.services.metrics.incr(f"upload.refused.{exc.reason}")
             raise
         if limits.upload_idle_timeout > 0:
-            self._last_body = time.monotonic()
+            self._last_body = self._admitted_at = time.monotonic()
             self._arm_idle_timer(limits.upload_idle_timeout)
 
     def _arm_idle_timer(self, delay: float) -> None:
         self._idle_timer = tornado.ioloop.IOLoop.current().call_later(delay, self._check_idle)
 
     def _check_idle(self) -> None:
-        """Slowloris guard: a body that stops arriving is cut, and its staged bytes dropped."""
+        """Slowloris guard: a body that stops arriving, or only trickles in, is cut; its bytes dropped."""
         self._idle_timer = None
         if self._finished or self.request.connection is None:
             return
-        timeout = self.services.limits.upload_idle_timeout
+        limits = self.services.limits
+        timeout = limits.upload_idle_timeout
+        now = time.monotonic()
         if self._busy:  # waiting on our own disk writes (backpressure): not the client's stall
-            self._last_body = time.monotonic()
-        quiet = time.monotonic() - self._last_body
-        if quiet < timeout:
-            self._arm_idle_timer(timeout - quiet)
+            self._last_body = now
+        quiet = now - self._last_body
+        if quiet >= timeout:
+            self._cut("idle", "upload_stalled", f"no data received for {timeout:g}s; upload cancelled")
             return
+        # A byte every few seconds never trips the idle timer; the average rate, checked once the
+        # upload is two idle periods old, catches that trickle.
+        elapsed = now - self._admitted_at
+        if (limits.upload_min_rate > 0 and not self._busy and elapsed >= 2 * timeout
+                and self.received / elapsed < limits.upload_min_rate):
+            self._cut("slow", "upload_too_slow",
+                      f"upload slower than {limits.upload_min_rate} bytes/s on average; upload cancelled")
+            return
+        self._arm_idle_timer(timeout - quiet)
+
+    def _cut(self, reason: str, code: str, message: str) -> None:
         if self.upload is not None and not self.upload.done:
-            self.upload.abort("idle")
-        elif self.upload is None:
-            self.services.metrics.incr("upload.refused.idle")
+            self.upload.abort(reason)
+        else:
+            self.services.metrics.incr(f"upload.refused.{reason}")
         self._release_upload()
-        error = APIError(408, "upload_stalled", f"no data received for {timeout:g}s; upload cancelled")
+        error = APIError(408, code, message)
         # The body is unread, so Tornado closes the connection after this answer.
         self.send_error(408, exc_info=(APIError, error, None))
 

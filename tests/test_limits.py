@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -220,17 +221,38 @@ async def test_stalled_upload_is_cut_and_leaves_nothing(fetch, services, http_po
     assert listing["total"] == 0
 
 
-@pytest.mark.parametrize("settings_overrides", [dict(upload_idle_timeout=0.5)])
+@pytest.mark.parametrize("settings_overrides", [dict(upload_idle_timeout=0.5, upload_min_rate=100)])
 @pytest.mark.gen_test(timeout=20)
 async def test_slow_but_steady_upload_is_not_cut(upload, fetch, services):
     async def producer(write):
-        for _ in range(4):
+        for _ in range(8):
             await write(b"k" * 100)
-            await tornado.gen.sleep(0.2)  # each gap is below the idle timeout, the total is not
+            await tornado.gen.sleep(0.2)  # each gap is below the idle timeout, the total is not; ~500 B/s
 
     resp = await fetch("/steady.txt", method="PUT", body_producer=producer,
-                       headers={"Content-Length": "400"})
+                       headers={"Content-Length": "800"})
     assert resp.code == 201, resp.body
+
+
+@pytest.mark.parametrize("settings_overrides", [dict(upload_idle_timeout=0.3, upload_min_rate=10_000)])
+@pytest.mark.gen_test(timeout=20)
+async def test_trickling_upload_is_cut_and_leaves_nothing(server, services, http_port):
+    stream = await half_upload(http_port, MULTIPART_HEAD + b"t" * 10, 1_000_000)
+    reply = asyncio.ensure_future(stream.read_until_close())
+    for _ in range(100):  # a few bytes every 0.1 s: never idle, far too slow
+        if reply.done():
+            break
+        try:
+            await stream.write(b"t" * 5)
+        except tornado.iostream.StreamClosedError:
+            break
+        await tornado.gen.sleep(0.1)
+    answer = await reply
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(body)["error"]["code"] == "upload_too_slow"
+    assert await poll(lambda: staging_files(services.settings.data_dir) == [])
+    assert services.limits.uploads.inflight_uploads == 0
 
 
 @pytest.mark.parametrize("settings_overrides", [dict(idle_connection_timeout=0.3)])

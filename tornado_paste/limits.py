@@ -15,6 +15,8 @@ class Limits:
     uploads: UploadGate
     # Seconds an upload may go without receiving a body byte before it is cut (0: never).
     upload_idle_timeout: float
+    # Average bytes/s an upload must keep up once it is two idle periods old (0: no minimum).
+    upload_min_rate: int = 0
 
 
 def build_limits(settings: Settings) -> Limits:
@@ -28,4 +30,5 @@ def build_limits(settings: Settings) -> Limits:
         rate=RateLimiter(budgets, s.ratelimit_max_clients, frozenset(s.ratelimit_exempt)),
         uploads=UploadGate(s.upload_max_per_client, s.upload_max_inflight_bytes),
         upload_idle_timeout=s.upload_idle_timeout,
+        upload_min_rate=s.upload_min_rate,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from tornado_paste.blobs import BlobStore, StagingFile
 from tornado_paste.filenames import clean_filename
-from tornado_paste.locks import KeyedLocks
+from tornado_paste.locks import FileKeyedLocks
 from tornado_paste.metrics import Metrics
 from tornado_paste.models import FileRecord, extension_for, new_filehash, utcnow
 from tornado_paste.policy import TypePolicy
@@ -133,8 +134,9 @@ class Ingestor:
         self.sniff_bytes = sniff_bytes
         self.enrichers: list[Enricher] = []
         self.listeners: list[Listener] = []
-        # Serialises commit/insert against delete of the same blob in this process.
-        self.blob_locks = KeyedLocks()
+        # Serialises dedupe/commit/insert against delete of the same blob, in this process and in
+        # every other process sharing the data dir (processes behind one nginx, or one volume).
+        self.blob_locks = FileKeyedLocks(os.path.join(blobs.root, "locks"))
 
     def begin(self, source: str = "form", limit: int | None = None) -> Upload:
         limit = self.max_upload_size if limit is None else min(limit, self.max_upload_size)
@@ -155,13 +157,14 @@ class Ingestor:
         if not self.policy.permits(mimetype):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
-        existing = await self.store.get_by_sha256(sha256)
-        if existing is not None and self.blobs.exists(sha256):
-            staging.discard()
-            self._count_upload(upload, dedupe=True)
-            return IngestResult(existing, created=False)
-
         async with self.blob_locks.hold(sha256):
+            # Under the lock: a delete in another process cannot remove this record or its blob
+            # between the look-up and the answer.
+            existing = await self.store.get_by_sha256(sha256)
+            if existing is not None and self.blobs.exists(sha256):
+                staging.discard()
+                self._count_upload(upload, dedupe=True)
+                return IngestResult(existing, created=False)
             await self.blobs.commit(staging, sha256)
             if existing is not None:  # the record was there but its blob was missing: repaired
                 self._count_upload(upload, dedupe=True)

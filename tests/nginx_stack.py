@@ -186,3 +186,34 @@ class Stack:
         for backend in self.backends:
             if backend.proc is not None:
                 backend.stop()
+
+
+# deploy/compose/nginx.conf is this render of nginx.conf (a unit test keeps the two in step):
+#   python -m tests.nginx_stack compose > deploy/compose/nginx.conf
+COMPOSE_VALUES: dict[str, str | list[str] | None] = {
+    "user": "user nginx",                       # the official nginx image's user
+    "pid": "pid /var/run/nginx.pid",
+    "error_log": "error_log /dev/stderr warn",  # container logs
+    "access_log": "access_log /dev/stdout",
+    "client_body_temp_path": "client_body_temp_path /var/cache/nginx/client_temp",
+    "proxy_temp_path": "proxy_temp_path /var/cache/nginx/proxy_temp",
+    "fastcgi_temp_path": "fastcgi_temp_path /var/cache/nginx/fastcgi_temp",
+    "uwsgi_temp_path": "uwsgi_temp_path /var/cache/nginx/uwsgi_temp",
+    "scgi_temp_path": "scgi_temp_path /var/cache/nginx/scgi_temp",
+    "backend": ["server app1:8000 max_fails=3 fail_timeout=10s", "server app2:8000 max_fails=3 fail_timeout=10s"],
+    "server_name": "server_name _",
+}
+
+
+def compose_nginx_conf() -> str:
+    header = ("# GENERATED from the top-level nginx.conf by `python -m tests.nginx_stack compose`\n"
+              "# for deploy/docker-compose.yml; edit nginx.conf, not this file.\n")
+    return header + render_nginx_conf(COMPOSE_VALUES)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["compose"]:
+        sys.exit("usage: python -m tests.nginx_stack compose > deploy/compose/nginx.conf")
+    sys.stdout.write(compose_nginx_conf())

@@ -8,8 +8,11 @@ export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 # Debian packages the service and its tests need (one per line keeps merges easy).
 DEBIAN_PACKAGES := libmagic1
 DEBIAN_PACKAGES += curl
+DEBIAN_PACKAGES += nginx
+DEBIAN_PACKAGES += wrk
+DEBIAN_PACKAGES += docker-compose
 
-.PHONY: setup setup-python setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-system run test lint bench-upload bench-load compose-nginx-conf clean
 
 setup: setup-python
 
@@ -41,6 +44,14 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+# 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
+bench-load: setup-python setup-system
+	$(PY) bench/load.py
+
+# deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
+compose-nginx-conf: setup-python
+	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -77,6 +77,11 @@ async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
     server.add_sockets(sockets)
     log.info("tornado-paste listening on http://%s:%d (public URL %s, pid %d)",
              settings.address, settings.port, settings.public_base_url, os.getpid())
+    if settings.behind_proxy:
+        # xheaders: the client address in logs and rate limits comes from X-Real-IP/X-Forwarded-For,
+        # which anyone can forge if they can reach this port without going through nginx.
+        log.info("behind a proxy: trusting X-Real-IP / X-Forwarded-*; %s:%d must be reachable only from it",
+                 settings.address, settings.port)
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,3 +50,32 @@ def test_websocket_through_nginx_sees_uploads_from_both_backends(stack):
             if event.get("type") == "file.created":
                 seen.add(event["file"]["filehash"])
         assert expected <= seen, (expected, seen)
+
+
+def test_long_poll_through_nginx_wakes_for_an_upload_on_another_backend(stack):
+    import threading
+
+    from tests.test_nginx import request
+
+    response, body = request(stack.nginx_port, "GET", "/api/v1/events?timeout=1")
+    if response.status == 404:
+        pytest.skip("no /api/v1/events route in this tree (the real-time feature is not merged)")
+    assert response.status == 200, body
+    cursor = json.loads(body)["cursor"]
+    result: dict = {}
+
+    def poll() -> None:
+        result["response"] = request(stack.nginx_port, "GET", f"/api/v1/events?cursor={cursor}&timeout=20")
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.3)
+    # Straight to each process: at least one of them is not the one holding the poll.
+    expected = {filehash(put(port, f"lp {port} {uuid.uuid4()}".encode(), "lp.txt")) for port in stack.ports}
+    poller.join(30)
+    response, body = result["response"]
+    assert response.status == 200, body
+    events = json.loads(body)["events"]
+    seen = {e["file"]["filehash"] for e in events}
+    assert seen and seen <= expected, (seen, expected)
+    assert all(e["type"] == "file.created" for e in events)

@@ -1,11 +1,7 @@
-"""Deployment pieces that need no nginx: X-Accel-Redirect answers, the cross-process blob lock,
-and the shipped nginx.conf's shape."""
+"""Deployment pieces that need no nginx: X-Accel-Redirect answers and the shipped nginx.conf's shape."""
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import os
 import re
 
 import pytest
@@ -13,7 +9,6 @@ import pytest
 from settings import Settings
 from tests.conftest import body_of, path_of
 from tests.nginx_stack import NGINX_CONF, render_nginx_conf, site_values
-from tornado_paste.locks import FileKeyedLocks
 
 PREFIX = "/_blobs/"
 
@@ -56,32 +51,6 @@ def test_accel_prefix_is_validated():
     with pytest.raises(ValueError):
         Settings(accel_redirect_prefix="_blobs").validated()
     assert Settings(accel_redirect_prefix="/_blobs/").validated().accel_redirect_prefix == "/_blobs/"
-
-
-@pytest.mark.gen_test
-async def test_file_lock_waits_for_another_holder(tmp_path):
-    """A holder on another open file description (as another process would be) blocks ``hold``."""
-    locks = FileKeyedLocks(str(tmp_path / "locks"))
-    key = "abc" + "0" * 61
-    os.makedirs(locks.lock_dir)
-    other = os.open(locks._path(key), os.O_RDWR | os.O_CREAT)
-    fcntl.flock(other, fcntl.LOCK_EX)
-    acquired = asyncio.Event()
-
-    async def take() -> None:
-        async with locks.hold(key):
-            acquired.set()
-
-    task = asyncio.ensure_future(take())
-    await asyncio.sleep(0.1)
-    assert not acquired.is_set()
-    os.close(other)  # the other holder goes away
-    await asyncio.wait_for(task, 5)
-    assert acquired.is_set()
-    # Released again: a third party gets it at once.
-    fd = os.open(locks._path(key), os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.close(fd)
 
 
 def test_nginx_conf_shape():

@@ -193,7 +193,7 @@ def _race_round(stack: Stack, data: bytes) -> dict:
 
 def test_delete_and_reupload_race_across_processes(stack):
     """A delete on one process racing a re-upload of the same bytes on the other never leaves a
-    record without its blob (the cross-process blob lock)."""
+    record without its blob (the core's retire-then-recheck protocol, across real processes)."""
     for round_ in range(8):
         data = f"race round {round_} {uuid.uuid4()}".encode() * 100
         card = _race_round(stack, data)

@@ -16,6 +16,7 @@ import re
 import urllib.parse
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
@@ -45,6 +46,20 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
     if record is None:
         raise APIError(404, message="no such file")
     return record
+
+
+def range_unsatisfiable(header: str | None, size: int) -> bool:
+    """StaticFileHandler's 416 rule, for answers whose bytes nginx sends (X-Accel-Redirect)."""
+    if not header:
+        return False
+    # The parser StaticFileHandler itself uses; None for forms it ignores (they get the whole file).
+    parsed = tornado.httputil._parse_request_range(header)
+    if not parsed:
+        return False
+    start, end = parsed
+    if start is not None and start < 0:
+        start = max(0, start + size)
+    return bool((start is not None and (start >= size or (end is not None and start >= end))) or end == 0)
 
 
 class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
@@ -79,6 +94,10 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             self.services.metrics.incr("download.not_modified.count")
             self.finish()
             return
+        if range_unsatisfiable(self.request.headers.get("Range"), self.record.size):
+            # Refused here, like without nginx: nginx's own 416 would carry the file's cache headers.
+            raise APIError(416, message="the requested range is outside the file",
+                           headers={"Content-Range": f"bytes */{self.record.size}"})
         self.set_header("X-Accel-Redirect", f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}")
         self.count_download()
         self.finish()

@@ -77,3 +77,16 @@ def test_render_replaces_only_site_lines():
     assert "proxy_request_buffering off;" in rendered
     with pytest.raises(KeyError):
         render_nginx_conf({"no_such_line": "x"})
+
+
+@pytest.mark.gen_test
+async def test_accel_redirect_refuses_a_range_past_the_end(upload, fetch):
+    card = body_of(await upload(b"0123456789", "r.bin"))
+    response = await fetch(path_of(card["url_i"]), headers={"Range": "bytes=10-"})
+    assert response.code == 416
+    assert response.headers["Content-Range"] == "bytes */10"
+    assert "X-Accel-Redirect" not in response.headers
+    assert "Cache-Control" not in response.headers and "Etag" not in response.headers
+    assert body_of(response)["error"]["code"] == "range_not_satisfiable"
+    ok = await fetch(path_of(card["url_i"]), headers={"Range": "bytes=2-5"})
+    assert ok.code == 200 and "X-Accel-Redirect" in ok.headers  # nginx does the 206

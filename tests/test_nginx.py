@@ -253,6 +253,8 @@ def test_raw_and_download_served_by_nginx_with_range_and_304(stack):
     bad, body = request(stack.nginx_port, "GET", f"/i/{fh}", headers={"Range": f"bytes={len(data) + 10}-"})
     assert bad.status == 416
     assert json.loads(body)["error"]["code"] == "range_not_satisfiable"
+    assert bad.getheader("Content-Range") == f"bytes */{len(data)}"
+    assert bad.getheader("Cache-Control") is None  # an error is not cached for a year
 
     attachment, body = request(stack.nginx_port, "GET", f"/d/{fh}")
     assert attachment.status == 200 and body == data

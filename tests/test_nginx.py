@@ -313,18 +313,34 @@ def test_app_logs_the_real_client_ip(stack):
 
 def test_killing_one_backend_keeps_requests_succeeding(stack):
     card = put(stack.nginx_port, b"survives a dead backend " + uuid.uuid4().bytes)
+    path = f"/i/{filehash(card)}"
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def keep_downloading() -> None:  # in flight while the process dies
+        while not stop.is_set() and len(statuses) < 2000:
+            statuses.append(request(stack.nginx_port, "GET", path)[0].status)
+
+    downloader = threading.Thread(target=keep_downloading)
+    downloader.start()
     victim = stack.backends[0]
-    os.killpg(victim.proc.pid, signal.SIGKILL)
-    victim.proc.wait(10)
     try:
+        wait_until = time.monotonic() + 10
+        while len(statuses) < 20 and time.monotonic() < wait_until:
+            time.sleep(0.01)
+        os.killpg(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(10)
         for i in range(12):
-            response, body = request(stack.nginx_port, "GET", f"/i/{filehash(card)}")
+            response, body = request(stack.nginx_port, "GET", path)
             assert response.status == 200, (i, body)
             response, body = request(stack.nginx_port, "PUT", f"/after-{i}.txt", f"upload {i} {uuid.uuid4()}".encode())
             assert response.status == 201, (i, body)
         response, body = request(stack.nginx_port, "GET", "/api/v1/files?limit=5")
         assert response.status == 200 and len(json.loads(body)["files"]) == 5
     finally:
+        stop.set()
+        downloader.join(30)
         stack.restart_backend(0)
+    assert len(statuses) > 20 and set(statuses) == {200}, sorted(set(statuses))
     response, _ = request(stack.ports[0], "GET", "/healthz")
     assert response.status == 200

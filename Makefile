@@ -14,7 +14,7 @@ DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-load compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load compose-nginx-conf clean
 
 setup: setup-runtime setup-python
 
@@ -55,6 +55,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-resize: setup-python
+	$(PY) bench/resize.py
 
 # 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
 bench-load: setup-python setup-system

@@ -263,6 +263,15 @@ def test_raw_and_download_served_by_nginx_with_range_and_304(stack):
     head, body = request(stack.nginx_port, "HEAD", f"/i/{fh}")
     assert head.status == 200 and int(head.getheader("Content-Length")) == len(data)
 
+    # /r/<hash>.png (crop-resize) is the app's too; its result is a recorded file, served via nginx.
+    resized, body = request(stack.nginx_port, "GET", f"/r/{fh}?w=10&h=10", headers={"Accept": "image/*"})
+    assert resized.status == 302, body
+    location = resized.getheader("Location")
+    assert location.startswith(f"{stack.public_url}/i/")
+    derived, body = request(stack.nginx_port, "GET", location[len(stack.public_url):])
+    assert derived.status == 200 and derived.getheader("Content-Type") == "image/png"
+    assert body.startswith(b"\x89PNG")
+
     # The internal location is not reachable from outside.
     hidden, _ = request(stack.nginx_port, "GET", f"{ACCEL_PREFIX}{sha[:2]}/{sha[2:4]}/{sha}")
     assert hidden.status == 404

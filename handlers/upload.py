@@ -20,6 +20,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
+from handlers.resize import resize_on_upload
 from tornado_paste.blobs import StorageFull
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
 from tornado_paste.uploadgate import UploadRefused, UploadTicket
@@ -236,9 +237,10 @@ class UploadResponder(BaseHandler):
         """The client's ``expires`` (query argument; the form handler also reads the form field)."""
         return self.get_query_argument("expires", None)
 
-    def answer(self, result: IngestResult) -> None:
+    def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
             self.set_header("Location", card["url_api"])
@@ -318,6 +320,9 @@ class IndexHandler(UploadResponder):
 
     async def after_upload(self, result: IngestResult) -> None:
         """Hook for features that act on form fields (crop-resize on upload)."""
+        if self.field("w") is not None or self.field("h") is not None:
+            await resize_on_upload(self, result)
+            return
         self.answer(result)
 
 

@@ -6,9 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from settings import Settings
+from tornado_paste import images
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -39,6 +40,8 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # Crop-resize and derivatives (tornado_paste.images.ImageService), set by images.install.
+    images: Any = None
 
     # Abuse controls and retention (reliability issue), set by build_services.
     limits: Limits | None = None
@@ -116,6 +119,7 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
                         settings.max_upload_size, settings.sniff_bytes)
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
                         links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    images.install(services)
     from tornado_paste import limits, retention  # they import this module's types
 
     services.limits = limits.build_limits(settings)

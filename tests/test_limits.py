@@ -286,3 +286,20 @@ async def test_errors_on_limited_routes_carry_ratelimit_headers(fetch):
     assert missing.code == 404
     assert missing.headers["X-RateLimit-Limit"] == "2000"
     assert int(missing.headers["X-RateLimit-Remaining"]) == 1999
+
+
+@pytest.mark.parametrize("settings_overrides", [dict(ratelimit_resize_rate=0.01, ratelimit_resize_burst=2)])
+@pytest.mark.gen_test(timeout=30)
+async def test_real_resize_route_spends_the_resize_budget(upload, fetch):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, "PNG")
+    card = body_of(await upload(buf.getvalue(), "red.png"))
+    answers = [await fetch(f"/r/{card['filehash']}?w={8 + i}&h=8") for i in range(3)]
+    assert answers[0].code < 400 and answers[1].code < 400, [a.code for a in answers]
+    assert answers[2].code == 429
+    assert answers[2].headers["X-RateLimit-Limit"] == "2" and "Retry-After" in answers[2].headers
+    assert (await fetch("/i/" + card["filehash"])).code == 200  # reads have their own budget

@@ -10,8 +10,13 @@ RUNTIME_PACKAGES := libmagic1
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
+DEBIAN_PACKAGES += e2fsprogs
+DEBIAN_PACKAGES += nginx
+DEBIAN_PACKAGES += wrk
+DEBIAN_PACKAGES += docker-compose
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-soak clean
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load bench-soak \
+	compose-nginx-conf clean
 
 setup: setup-runtime setup-python
 
@@ -55,6 +60,14 @@ bench-upload: setup-python
 
 bench-resize: setup-python
 	$(PY) bench/resize.py
+
+# 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
+bench-load: setup-python setup-system
+	$(PY) bench/load.py
+
+# deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
+compose-nginx-conf: setup-python
+	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
 
 # Mixed-load soak against one process (10 minutes; `make bench-soak ARGS="--minutes 2"`).
 bench-soak: setup-python

@@ -93,14 +93,14 @@ async def test_huge_part_headers_are_capped(http_port, settings):
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     resp = await raw_exchange(http_port, [head] + [b"a" * (1 << 20)] * (size >> 20))
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
-    err = assert_json_error(resp, 400, "bad_multipart")
+    err = assert_json_error(resp, 400, "bad_request")
     assert "exceeds" in err["message"]
     assert grown_mib < 24, f"peak RSS grew {grown_mib:.0f} MiB for a {size >> 20} MiB header"
     # Same for a boundary line that never ends, and for many header lines in one part.
     for body in (b"--" + B.encode() + b"x" * (1 << 20),
                  b"--" + B.encode() + b"\r\n" + b"X-Filler: aaaaaaaaaaaaaaaa\r\n" * 20_000):
         resp = await raw_exchange(http_port, post(body))
-        assert_json_error(resp, 400, "bad_multipart")
+        assert_json_error(resp, 400, "bad_request")
     await settled(settings.data_dir, before)
 
 

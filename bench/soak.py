@@ -420,10 +420,17 @@ async def main_async(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{port}"
     log_path = data_dir.parent / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.rate_limits:
+        for allowed in EXPECTED.values():
+            allowed.add(429)  # a limited request is a correct answer then
+    else:
+        # One client IP sends all the load: per-IP rate limits would turn most of it into 429s.
+        env["TORNADO_PASTE_RATELIMIT_EXEMPT"] = "127.0.0.1"
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--address", "127.0.0.1", "--port", str(port),
                                    "--data-dir", str(data_dir), "--base-url", base, "--log-level", "WARNING"],
-                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_up(base + "/healthz", server)
         proc = psutil.Process(server.pid)
@@ -498,6 +505,8 @@ def main() -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--data-dir", help="keep the server's data here (default: a temp dir, removed on PASS)")
     p.add_argument("--seed", type=int, default=8)
+    p.add_argument("--rate-limits", action="store_true",
+                   help="keep the per-IP rate limits on for the soak client (429 then counts as expected)")
     return asyncio.run(main_async(p.parse_args()))
 
 

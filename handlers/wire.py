@@ -26,7 +26,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.httputil
 import tornado.iostream
-from tornado.http1connection import HTTP1Connection
+from tornado.http1connection import HTTP1Connection, is_transfer_encoding_chunked
 
 log = logging.getLogger("tornado_paste.wire")
 
@@ -59,9 +59,11 @@ class _GuardedConnection(HTTP1Connection):
             raise _Refused(431, f"the request line and headers exceed {MAX_HEADER_BYTES} bytes")
         try:
             start_line, headers = super()._parse_headers(data)
-            # Tornado checks the request line only after this returns; check it here so
-            # that a bad one is answered in JSON too.
+            # Tornado checks the request line and Transfer-Encoding only after this returns
+            # (for HTTP/1.0, before any hook of ours); check them here so that they are
+            # answered in JSON too.
             tornado.httputil.parse_request_start_line(start_line)
+            is_transfer_encoding_chunked(headers)
         except tornado.httputil.HTTPInputError as exc:
             raise _Refused(400, f"malformed HTTP request: {exc}") from None
         return start_line, headers

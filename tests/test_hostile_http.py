@@ -58,6 +58,9 @@ async def test_malformed_request_line_is_json_400(http_port, settings):
     b"GET /healthz HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
     b"GET /healthz?" + b"a=1&" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # too many query fields
+    # Found by the request-head fuzzer: HTTP/1.0 checks Transfer-Encoding before any hook.
+    b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"PUT /a.txt HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n",
 ])
 async def test_requests_tornado_refuses_while_building_them(http_port, request_head):
     resp = await raw_exchange(http_port, request_head)

@@ -42,5 +42,10 @@ lint: setup-python
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
 
+# Heavy: 10,000 WebSockets + 1,000 long-pollers against one server process (raises ulimit -n itself).
+.PHONY: bench-fanout
+bench-fanout: setup-python
+	$(PY) bench/fanout.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -347,8 +347,7 @@ class EventFeed:
                 expected = entry.cursor + 1
             self._dispatch(ready)
             if len(ready) < len(entries):
-                self.wake()  # look again soon for the missing cursor
-                return
+                return  # look for the missing cursor again at the next tick (not in a busy loop)
             if len(entries) < PAGE:
                 return
 

@@ -281,3 +281,15 @@ async def test_longpoll_refuses_bad_timeout(fetch):
         response = await fetch(f"/api/v1/events?{query}")
         assert response.code == 400, query
         assert json.loads(response.body)["error"]["code"] == "bad_timeout"
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("binary", [False, True])
+def test_prebuilt_frames_match_the_rfc_framing(size, binary):
+    from websockets.frames import Frame, Opcode
+
+    from handlers.events import server_frame
+
+    payload = b"x" * size
+    expected = Frame(Opcode.BINARY if binary else Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    assert server_frame(payload, binary) == expected

@@ -64,7 +64,8 @@ def iso_ms(ts: float) -> str:
 class Event:
     """One logged event, decoded once per process and encoded once per wire format."""
 
-    __slots__ = ("_json", "_msgpack", "body", "cursor", "filehash", "parent_filehash", "private", "ts", "type")
+    __slots__ = ("_json", "_msgpack", "body", "cursor", "encoded", "filehash", "parent_filehash", "private", "ts",
+                 "type")
 
     def __init__(self, entry: LogEntry) -> None:
         self.cursor = entry.cursor
@@ -79,6 +80,8 @@ class Event:
                                      "file": body["file"]}
         self._json: str | None = None
         self._msgpack: bytes | None = None
+        # Wire forms adapters build once per event and share between their subscribers.
+        self.encoded: dict[str, bytes] = {}
 
     def visible_to(self, filehash: str | None) -> bool:
         """Public feed (None): public events only. Per-file feed: the file and its derivatives."""

@@ -79,7 +79,8 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
         return self.services.events
 
     def prepare(self) -> None:
-        pass  # not an in-flight request (see the module docstring)
+        super().prepare()
+        self._leave()  # not an in-flight request (see the module docstring)
 
     # Server pings; a peer silent for the timeout is closed (dead peers reaped).
     @property
@@ -215,7 +216,8 @@ class EventPollHandler(BaseHandler):
     waiter: Waiter | None = None
 
     def prepare(self) -> None:
-        pass  # not an in-flight request (see the module docstring)
+        super().prepare()
+        self._leave()  # not an in-flight request (see the module docstring)
 
     def _timeout(self) -> float:
         settings = self.services.settings

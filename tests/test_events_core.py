@@ -131,3 +131,13 @@ async def test_reader_waits_for_a_cursor_still_in_flight(services, monkeypatch):
         await feed._poll()
         await feed._poll()
         assert feed.high == last
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_trim_keeps_the_newest_events(services):
+    feed = services.events
+    feed.settings = feed.settings.replace(events_max_count=2)
+    record = await stored(services)
+    cursors = [await feed.record("file.created", record) for _ in range(4)]
+    await feed._trim()
+    assert [e.cursor for e in await feed.log.read_after(0, 10)] == cursors[2:]

@@ -79,6 +79,7 @@ def unique(tag: str) -> bytes:
 async def test_live_delivery(ws, upload, services):
     conn = await ws()
     await eventually(lambda: services.events.counts["ws"] == 1)
+    assert services.inflight == 0  # an open feed never holds up a graceful shutdown
     card = await uploaded(upload, unique("live"))
     event = await read(conn)
     assert set(event) == {"type", "cursor", "ts", "file"}
@@ -271,6 +272,7 @@ async def test_longpoll_disconnect_cancels_the_wait(services, base, http_port):
     writer.write(b"GET /api/v1/events?timeout=50 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     await writer.drain()
     await eventually(lambda: services.events.counts["longpoll"] == 1)
+    assert services.inflight == 0
     writer.close()
     await eventually(lambda: services.events.counts["longpoll"] == 0, timeout=20)
 

@@ -8,8 +8,11 @@ export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 # Debian packages the service and its tests need (one per line keeps merges easy).
 DEBIAN_PACKAGES := libmagic1
 DEBIAN_PACKAGES += curl
+DEBIAN_PACKAGES += graphite-carbon
+DEBIAN_PACKAGES += graphite-web
+DEBIAN_PACKAGES += nodejs
 
-.PHONY: setup setup-python setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-system tools-statsd run test lint bench-upload bench-metrics clean
 
 setup: setup-python
 
@@ -29,10 +32,22 @@ setup-system:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The Etsy StatsD daemon for the metrics pipeline tests, pinned, in the repo-local .tools/.
+STATSD_VERSION := 0.9.0
+STATSD_STAMP   := .tools/.statsd-$(STATSD_VERSION)
+
+$(STATSD_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error statsd@$(STATSD_VERSION)
+	touch $@
+
+tools-statsd: $(STATSD_STAMP)
+
 run: setup-python
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system
+test: setup-python setup-system tools-statsd
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -41,6 +56,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-metrics: setup-python
+	$(PY) bench/metrics_overhead.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

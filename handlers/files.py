@@ -57,12 +57,17 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
-        self.count_download()
+        self.count_download(include_body)
 
-    def count_download(self) -> None:
+    def count_download(self, include_body: bool) -> None:
+        """``download.<raw|download|range>.count`` and ``.bytes`` for bodies sent (not HEAD, not 304)."""
+        status = self.get_status()
+        if not include_body or status not in (200, 206):
+            return
         metrics = self.services.metrics
-        kind = "range" if self.get_status() == 206 else "download" if self.attachment else "raw"
+        kind = "range" if status == 206 else "download" if self.attachment else "raw"
         metrics.incr(f"download.{kind}.count")
+        metrics.incr(f"download.{kind}.bytes", int(self._headers.get("Content-Length", 0)))
 
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
@@ -113,3 +118,9 @@ class ShortLinkHandler(BaseHandler):
             raise APIError(404, message="no file has this short link")
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)
+
+
+class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """``/static/``: Tornado's static files, counted and timed like every other route."""
+
+    route_name = "static"

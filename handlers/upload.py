@@ -18,7 +18,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
-from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
+from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -68,19 +68,26 @@ class UploadResponder(BaseHandler):
     body_limit = 0
     received = 0
 
+    def refused_early(self, reason: str, error: APIError) -> APIError:
+        """Count a refusal decided before any byte was staged (same reasons as the core's)."""
+        self.services.ingestor.count_refusal(reason)
+        return error
+
     def check_declared_length(self, overhead: int) -> None:
         limit = self.services.settings.max_upload_size
         declared = self.request.headers.get("Content-Length")
         chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
         if declared is None and not chunked:
-            raise APIError(411, message="send Content-Length or a chunked body")
+            raise self.refused_early("bad_request", APIError(411, message="send Content-Length or a chunked body"))
         if declared is not None:
             try:
                 length = int(declared)
             except ValueError:
-                raise APIError(400, message="Content-Length is not a number") from None
+                raise self.refused_early("bad_request", APIError(400, message="Content-Length is not a number")) \
+                    from None
             if length > limit + overhead:
-                raise APIError(413, message=f"file exceeds the upload limit of {limit} bytes")
+                raise self.refused_early("size", APIError(
+                    413, message=f"file exceeds the upload limit of {limit} bytes"))
         self.body_limit = limit + overhead
         self.request.connection.set_max_body_size(limit + overhead + DRAIN_ALLOWANCE)
 
@@ -89,7 +96,7 @@ class UploadResponder(BaseHandler):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort(getattr(exc, "code", "bad_request"))
+            self.upload.abort(refusal_reason(exc))
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -106,7 +113,8 @@ class UploadResponder(BaseHandler):
 
     def on_finish(self) -> None:
         if self.upload is not None and not self.upload.done:
-            self.upload.abort("aborted")
+            # Answered without finishing the upload (a handler-level refusal after begin()).
+            self.upload.abort("error" if self.get_status() >= 500 else "bad_request")
         super().on_finish()
 
     async def finish_upload(self, filename: str | None, private: bool) -> IngestResult:
@@ -150,16 +158,19 @@ class IndexHandler(UploadResponder):
     async def prepare(self) -> None:
         super().prepare()
         if self.request.method != "POST":
+            self.route_name = "index"  # the page, timed apart from uploads
             return
         self.check_declared_length(MULTIPART_OVERHEAD)
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.lower().startswith("multipart/form-data"):
-            raise APIError(415, "unsupported_content_type",
-                           "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies")
+            raise self.refused_early("bad_request", APIError(
+                415, "unsupported_content_type",
+                "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies"))
         try:
             self.parser = StreamingFormDataParser(headers={"Content-Type": content_type})
         except ParseFailedException as exc:
-            raise APIError(400, "bad_multipart", f"malformed multipart request: {exc}") from None
+            raise self.refused_early("bad_request", APIError(
+                400, "bad_multipart", f"malformed multipart request: {exc}")) from None
         self.upload = self.services.ingestor.begin(source="form")
         self.file_target = _UploadTarget(self.upload)
         self.parser.register("file", self.file_target)

@@ -6,6 +6,7 @@ Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -47,6 +48,23 @@ class TypeRefused(IngestError):
 
 class Forbidden(IngestError):
     code = "forbidden"
+
+
+# Why an upload did not become a file: the only values of ``upload.refused.<reason>``.
+REFUSAL_REASONS = ("size", "type", "bad_request", "aborted", "error")
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """The metric reason for an exception that ended an upload (client faults vs ours)."""
+    if isinstance(exc, TooLarge):
+        return "size"
+    if isinstance(exc, TypeRefused):
+        return "type"
+    if isinstance(exc, IngestError):
+        return "bad_request"
+    if isinstance(exc, asyncio.CancelledError):
+        return "aborted"
+    return "error"  # storage full, store unavailable, I/O errors, bugs
 
 
 @dataclass
@@ -96,15 +114,15 @@ class Upload:
         try:
             self.staging.write(chunk)
         except Exception:
-            self.abort("storage")
+            self.abort("error")
             raise
 
     def abort(self, reason: str = "aborted") -> None:
-        """Throw the upload away; safe to call more than once."""
+        """Throw the upload away (``reason`` is one of REFUSAL_REASONS); safe to call more than once."""
         if not self.done:
             self.done = True
             self.staging.discard()
-            self._ingestor.metrics.incr(f"upload.refused.{reason}")
+            self._ingestor.count_refusal(reason)
 
     async def finish(self, filename: str | None, private: bool = False,
                      expires_at: datetime | None = None) -> IngestResult:
@@ -112,11 +130,8 @@ class Upload:
             raise IngestError("upload already finished")
         try:
             result = await self._ingestor._finish(self, filename, private, expires_at)
-        except IngestError as exc:
-            self.abort(exc.code)
-            raise
-        except BaseException:
-            self.abort("error")
+        except BaseException as exc:
+            self.abort(refusal_reason(exc))
             raise
         self.done = True
         return result
@@ -190,11 +205,17 @@ class Ingestor:
         return IngestResult(record, created=True, delete_token=token)
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
+        """One accepted upload (new or deduplicated): count, bytes received, duration since begin()."""
         self.metrics.incr("upload.count")
+        self.metrics.incr(f"upload.source.{upload.source}")
         self.metrics.incr("upload.bytes", upload.size)
         self.metrics.timing("upload.duration", (time.monotonic() - upload.started) * 1000)
         if dedupe:
             self.metrics.incr("upload.dedupe_hit")
+
+    def count_refusal(self, reason: str) -> None:
+        """An upload that ended without a file; also for refusals before any byte was staged."""
+        self.metrics.incr(f"upload.refused.{reason if reason in REFUSAL_REASONS else 'error'}")
 
     async def delete(self, record: FileRecord, token: str | None) -> None:
         """Remove a record (token checked in constant time) and its blob once unreferenced."""

@@ -131,14 +131,15 @@ class Metrics:
             self._batching = False
 
     async def _run(self) -> None:
-        next_sample = 0.0
+        next_sample = time.monotonic() + self.sample_interval
+        self._sample_now()
         while True:
+            await asyncio.sleep(self.flush_interval)
             now = time.monotonic()
             if now >= next_sample:
                 self._sample_now()
                 next_sample = now + self.sample_interval
             self.flush()
-            await asyncio.sleep(self.flush_interval)
 
 
 def _make_client(host: str, port: int, prefix: str, max_packet: int) -> Any:

@@ -112,6 +112,7 @@ TAGDB = ""
 DEFAULT_CACHE_DURATION = 0
 FIND_CACHE_DURATION = 0
 DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {state!r} + "/graphite.db"}}}}
+SILENCED_SYSTEM_CHECKS = ["models.W042", "admin.W411"]
 """
 
 
@@ -207,6 +208,11 @@ class MetricsStack:
             GRAPHITE_SETTINGS.format(state=str(self.state), query_port=self.query_port))
         env = _system_env(PYTHONPATH=str(settings_dir), DJANGO_SETTINGS_MODULE="graphite.settings",
                           GRAPHITE_SETTINGS_MODULE="tp_graphite_settings")
+        # /metrics/find (Grafana's variable and metric browser) reads the user table: create the schema.
+        migrate = subprocess.run([SYSTEM_PYTHON, "-m", "django", "migrate", "--noinput", "-v0"], env=env,
+                                 cwd=self.state, capture_output=True, text=True, timeout=timeout)
+        if migrate.returncode != 0:
+            raise RuntimeError(f"graphite-web migrate failed: {migrate.stdout}{migrate.stderr}")
         proc = self._spawn("graphite-web", [SYSTEM_PYTHON, "-m", "django", "runserver", "--noreload",
                                             f"127.0.0.1:{self.web_port}"], env=env)
         wait_for_http(self.graphite_url + "/render?target=none&format=json", timeout, proc)

@@ -16,6 +16,7 @@ import io
 import json
 import re
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -41,9 +42,9 @@ def render_url(graphite: str, panel: dict[str, Any], prefix: str, route: str, si
     query: list[tuple[str, str]] = [("target", expand(t["target"], prefix, route)) for t in panel["targets"]]
     query += [("from", since), ("until", until), ("format", "png"), ("width", str(width)),
               ("height", str(height)), ("title", panel["title"]), ("vtitle", UNIT_LABELS.get(unit, unit)),
-              ("hideLegend", "false"), ("bgcolor", "#181b1f"), ("fgcolor", "#d8d9da"), ("majorGridLineColor", "#444"),
-              ("minorGridLineColor", "#2a2a2a"), ("lineWidth", "2"), ("areaMode", "none"),
-              ("drawNullAsZero", "false"), ("connectedLimit", "5")]
+              ("hideLegend", "false"), ("bgcolor", "#181b1f"), ("fgcolor", "#d8d9da"),
+              ("majorGridLineColor", "#444444"), ("minorGridLineColor", "#2a2a2a"), ("lineWidth", "2"),
+              ("areaMode", "none"), ("drawNullAsZero", "false"), ("connectedLimit", "5")]
     if panel["type"] == "stat":
         query.append(("graphType", "line"))
     return f"{graphite.rstrip('/')}/render?{urllib.parse.urlencode(query)}"
@@ -94,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     for index, panel in enumerate(chosen, 1):
         url = render_url(args.graphite, panel, args.prefix, args.route, args.since, args.until, args.width,
                          args.height)
-        with urllib.request.urlopen(url, timeout=60) as response:
-            data = response.read()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                data = response.read()
+        except urllib.error.HTTPError as exc:
+            print(f"{panel['title']}: graphite-web answered {exc.code}", file=sys.stderr)
+            return 1
         if not data.startswith(b"\x89PNG"):
             print(f"{panel['title']}: graphite-web did not answer a PNG", file=sys.stderr)
             return 1

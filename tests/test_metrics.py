@@ -91,12 +91,20 @@ async def test_batched_between_start_and_stop(sink):
     await metrics.start()
     for _ in range(40):
         metrics.incr("http.raw.status.2xx")
+        metrics.timing("http.raw.time", 2.0)
+    metrics.gauge("q", 1, delta=True)
+    metrics.gauge("q", 5)
+    metrics.gauge("q", 2, delta=True)
     await asyncio.sleep(0.05)
     # The sampler fired once at start; the 40 counters wait for the flush.
     assert [line for line in sink.drain() if "status" in line] == []
     await metrics.stop()
     totals = wait_until(lambda: sink.drain() and sink.totals("p."))
-    assert totals["http.raw.status.2xx"] == 40
+    assert totals["http.raw.status.2xx"] == 40  # summed into one line: StatsD's totals are unchanged
+    assert totals["http.raw.time"] == 40  # every timing kept, for StatsD's percentiles
+    lines = sink.drain()
+    assert "p.http.raw.status.2xx:40|c" in lines
+    assert [line for line in lines if line.startswith("p.q:")] == ["p.q:5|g", "p.q:+2|g"]
     assert totals["http.inflight"] >= 1
     assert all(len(packet) <= 200 for packet in sink.packets)
     assert len(sink.packets) < 40

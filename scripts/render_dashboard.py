@@ -66,7 +66,8 @@ def montage(images: list[bytes], columns: int, out: Path) -> None:
         row, col = divmod(index, columns)
         sheet.paste(tile, (8 + col * (width + 8), 8 + row * (height + 8)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, optimize=True)
+    # 256 colours are plenty for flat graphs and keep the README picture small.
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
 
 
 def main(argv: list[str] | None = None) -> int:

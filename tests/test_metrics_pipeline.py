@@ -282,6 +282,10 @@ def test_dashboard_is_current_schema_and_every_target_returns_data(metrics_stack
         metrics_stack.wait_for(all_have_data, timeout=45, what="data for every panel target")
     except AssertionError:
         pytest.fail("panel targets without data:\n" + "\n".join(empty))
+    # A ratio reads 0, not "no data", while its numerator was never emitted (no 5xx on /static/).
+    ratio = next(t["target"] for p in dashboard["panels"] if p["title"] == "5xx ratio" for t in p["targets"])
+    series = metrics_stack.render(ratio.replace("$prefix", prefix).replace("$route", "static"))
+    assert {v for v, _ in series[0]["datapoints"] if v is not None} == {0.0}
     foreign = [t for _, t in targets if any(f".{family}" in t for family in FOREIGN_FAMILIES)]
     assert foreign  # the other branches' panels are there and were checked with stand-in values
 

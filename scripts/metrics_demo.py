@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Watch the metrics locally: real StatsD + carbon + graphite-web, the app, some traffic, PNG panels.
+
+    python scripts/metrics_demo.py --seconds 90 --out docs/dashboard --montage docs/metrics-dashboard.png
+
+Needs what the pipeline tests need (`make setup-system tools-statsd`). Everything runs on free
+loopback ports with state in a temp dir that is removed at the end (``--keep`` leaves the stack
+up until Ctrl-C and prints graphite-web's URL). ``--stand-ins`` also feeds made-up values for the
+metric families produced by features that are not in this checkout, so their panels are not empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts import render_dashboard  # noqa: E402
+from tests.helpers import ServerProcess, multipart_body  # noqa: E402
+from tests.metrics_stack import MetricsStack, missing_tools  # noqa: E402
+from tornado_paste.metrics import Metrics  # noqa: E402
+
+
+def request(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> int:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return exc.code
+
+
+def traffic(base: str, seconds: float, rng: random.Random) -> None:
+    """A plausible mix: new and repeated uploads, raw/download/range reads, pages, misses, refusals."""
+    cards: list[dict] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        roll = rng.random()
+        if roll < 0.15 or not cards:
+            size = rng.choice([200, 2_000, 20_000, 60_000])
+            data = (b"demo %d " % rng.randrange(40 if roll < 0.05 else 10**9)) * (size // 12)
+            body, ctype = multipart_body(files={"file": ("demo.txt", data, "text/plain")})
+            req = urllib.request.Request(base + "/", data=body, method="POST",
+                                         headers={"Content-Type": ctype, "Accept": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as response:
+                    cards.append(json.loads(response.read()))
+            except urllib.error.HTTPError as exc:
+                exc.read()
+        elif roll < 0.55:
+            card = rng.choice(cards)
+            url = card["url_i"] if rng.random() < 0.7 else card["url_d"]
+            headers = {"Range": "bytes=0-99"} if rng.random() < 0.2 else {}
+            request(url, headers=headers)
+        elif roll < 0.70:
+            request(rng.choice(cards)["url_p"])
+        elif roll < 0.78:
+            request(rng.choice(cards)["url_s"])
+        elif roll < 0.88:
+            request(base + "/api/v1/files")
+        elif roll < 0.94:
+            request(base + "/p/0123456789abcdef.txt")
+        elif roll < 0.97:
+            request(base + "/", "POST", b"x", {"Content-Type": "text/plain"})
+        else:
+            request(base + "/big.bin", "PUT", b"z" * 70_000)  # over the demo's 64k limit
+        time.sleep(rng.uniform(0.005, 0.03))
+
+
+def stand_ins(stack: MetricsStack, prefix: str, rng: random.Random) -> None:
+    """Made-up values for families whose producers are not in this checkout (one flush's worth)."""
+    m = Metrics("127.0.0.1", stack.statsd_port, prefix)
+    for _ in range(rng.randrange(2, 8)):
+        m.incr("resize.count")
+        m.timing("resize.duration", rng.lognormvariate(3, 0.5))
+        m.timing("events.delivery_lag", rng.lognormvariate(1, 0.6))
+        m.incr("events.published")
+    m.incr("resize.cache_hit", rng.randrange(0, 6))
+    m.gauge("executor.queue_depth", rng.randrange(0, 5))
+    m.incr("executor.rejected", int(rng.random() < 0.1))
+    m.gauge("ws.subscribers", 20 + rng.randrange(-3, 4))
+    m.gauge("longpoll.subscribers", 3 + rng.randrange(0, 3))
+    m.incr("tus.created", rng.randrange(0, 2))
+    m.incr("ratelimit.limited", int(rng.random() < 0.2))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=90)
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "dashboard")
+    p.add_argument("--montage", type=Path, default=ROOT / "docs" / "metrics-dashboard.png")
+    p.add_argument("--stand-ins", action="store_true", help="feed made-up values for other features' families")
+    p.add_argument("--keep", action="store_true", help="leave the stack running until Ctrl-C")
+    args = p.parse_args()
+    missing = missing_tools()
+    if missing:
+        print("missing: " + ", ".join(missing), file=sys.stderr)
+        return 2
+    rng = random.Random(5)
+    prefix = "tornado_paste"
+    with tempfile.TemporaryDirectory() as tmp, MetricsStack(Path(tmp) / "stack") as stack:
+        print(f"graphite-web: {stack.graphite_url}  (StatsD udp://127.0.0.1:{stack.statsd_port})", flush=True)
+        app_dir = Path(tmp) / "app"
+        app_dir.mkdir()
+        server = ServerProcess(app_dir / "data", extra_args=[
+            "--statsd-host", "127.0.0.1", "--statsd-port", str(stack.statsd_port), "--statsd-prefix", prefix,
+            "--max-upload-size", "64k", "--log-level", "WARNING"])
+        with server:
+            started = time.monotonic()
+            while time.monotonic() - started < args.seconds:
+                traffic(server.url, 1.0, rng)
+                if args.stand_ins:
+                    stand_ins(stack, prefix, rng)
+        time.sleep(2.5)  # two StatsD flushes, so the last second is in graphite
+        span = int(args.seconds) + 5
+        code = render_dashboard.main(["--graphite", stack.graphite_url, "--prefix", prefix, f"--from=-{span}s",
+                                      "--out", str(args.out), "--montage", str(args.montage)])
+        if args.keep:
+            print(f"stack up at {stack.graphite_url}; Ctrl-C to stop", flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

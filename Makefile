@@ -5,16 +5,18 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 
-# Debian packages the service and its tests need (one per line keeps merges easy).
-DEBIAN_PACKAGES := libmagic1
+# Debian packages the service itself needs (python-magic loads libmagic).
+RUNTIME_PACKAGES := libmagic1
+# Debian packages the tests need on top (one per line keeps merges easy).
+DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
 DEBIAN_PACKAGES += graphite-carbon
 DEBIAN_PACKAGES += graphite-web
 DEBIAN_PACKAGES += nodejs
 
-.PHONY: setup setup-python setup-system tools-statsd run test lint bench-upload bench-metrics clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-metrics clean
 
-setup: setup-python
+setup: setup-runtime setup-python
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +26,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup-python: $(VENV)/.installed
 
-# System packages for the real-parts tests (nginx, Chromium, StatsD, Graphite...).
-setup-system:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Installs only the Debian packages that are missing (apt-get update only when needed).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
 # The Etsy StatsD daemon for the metrics pipeline tests, pinned, in the repo-local .tools/.
 STATSD_VERSION := 0.9.0
@@ -44,7 +48,14 @@ $(STATSD_STAMP):
 
 tools-statsd: $(STATSD_STAMP)
 
-run: setup-python
+setup-runtime:
+	$(call apt_install,$(RUNTIME_PACKAGES))
+
+# System packages for the real-parts tests (nginx, Chromium, StatsD, Graphite...).
+setup-system:
+	$(call apt_install,$(DEBIAN_PACKAGES))
+
+run: setup-runtime setup-python
 	$(PY) run.py $(ARGS)
 
 test: setup-python setup-system tools-statsd
@@ -56,6 +67,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-resize: setup-python
+	$(PY) bench/resize.py
 
 bench-metrics: setup-python
 	$(PY) bench/metrics_overhead.py

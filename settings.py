@@ -84,6 +84,16 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
 
+    # --- images ---
+    # Longest side (px) a derivative may have; larger w/h are refused with 400.
+    resize_max_side: int = 4096
+    # Sources with more pixels (width x height from the header, before decoding) are refused.
+    resize_max_source_pixels: int = 50_000_000
+    # Threads of the bounded image executor; 0 = one per CPU.
+    resize_workers: int = 0
+    # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
+    resize_max_pending: int = 16
+
     # ------------------------------------------------------------------
     @property
     def public_base_url(self) -> str:
@@ -105,6 +115,10 @@ class Settings:
             raise ValueError("processes must be at least 1")
         if self.max_upload_size < 1:
             raise ValueError("max_upload_size must be positive")
+        if self.resize_max_side < 1 or self.resize_max_source_pixels < 1:
+            raise ValueError("resize_max_side and resize_max_source_pixels must be positive")
+        if self.resize_workers < 0 or self.resize_max_pending < 0:
+            raise ValueError("resize_workers and resize_max_pending must not be negative")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         return self

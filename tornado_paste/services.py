@@ -6,9 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from settings import Settings
-from tornado_paste import instrumentation
+from tornado_paste import images, instrumentation
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -35,6 +36,8 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # Crop-resize and derivatives (tornado_paste.images.ImageService), set by images.install.
+    images: Any = None
 
     async def start(self, retries: int = 5, backoff: float = 0.5) -> None:
         """Open the store (retrying with backoff: the database may still be booting)."""
@@ -75,4 +78,5 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
                         links=Links(settings.public_base_url, shortener), ingestor=ingestor)
     instrumentation.install(services)
+    images.install(services)
     return services

@@ -16,12 +16,14 @@ import sys
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import IN_CI, ROOT, ServerProcess, multipart_body, require_tool
+from tests.imagegen import stripes_bytes
 from tests.metrics_stack import STATSD_JS, SYSTEM_PYTHON, MetricsStack
 from tornado_paste.metrics import Metrics
 
@@ -29,9 +31,9 @@ pytestmark = pytest.mark.system
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tornado-paste.json"
 DATASOURCE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "graphite.yaml"
-# Families whose producers land on other branches (images, real time, tus, rate limiting). The
-# dashboard test feeds these names itself so that every panel query is proven against graphite-web.
-FOREIGN_FAMILIES = ("resize.", "executor.", "events.", "ws.", "longpoll.", "tus.", "ratelimit.")
+# Families whose producers are not merged yet (real time, tus, rate limiting). The dashboard test
+# feeds these names itself so that every panel query is proven against graphite-web.
+FOREIGN_FAMILIES = ("events.", "ws.", "longpoll.", "tus.", "ratelimit.")
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +82,7 @@ def path_of(url: str) -> str:
 
 A = b"alpha metrics " * 40  # 560 bytes
 B = b"bravo metrics " * 20  # 280 bytes
+PNG = stripes_bytes("PNG", 2400, 1600)  # a few KB, but tens of ms to resize
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +92,10 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
     data_dir = tmp_path_factory.mktemp("metrics-app") / "data"
     server = ServerProcess(data_dir, extra_args=[
         "--statsd-host", "127.0.0.1", "--statsd-port", str(metrics_stack.statsd_port), "--statsd-prefix", prefix,
-        "--max-upload-size", "64k",
-    ], env={"TORNADO_PASTE_DENY_TYPES": "image/gif", "TORNADO_PASTE_STORE_TIMEOUT": "0.3"})
+        "--max-upload-size", "1M",
+    ], env={"TORNADO_PASTE_DENY_TYPES": "image/gif", "TORNADO_PASTE_STORE_TIMEOUT": "0.3",
+            # One image worker and no queue, so a burst of resizes meets executor rejections.
+            "TORNADO_PASTE_RESIZE_WORKERS": "1", "TORNADO_PASTE_RESIZE_MAX_PENDING": "0"})
     with server:
         port = server.port
         # Uploads: new (form), dedupe (form), new (PUT).
@@ -118,7 +123,7 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
         assert call(port, "GET", "/static/app.css")[0] == 200
         assert call(port, "GET", "/no/such/page")[0] == 404
         # Refusals, one per reason (two for size: mid-body and by declared length).
-        big = (b"z" * 8192 for _ in range(10))
+        big = (b"z" * 8192 for _ in range(150))
         assert call(port, "PUT", "/big.bin", big, {"Transfer-Encoding": "chunked"}, chunked=True)[0] == 413
         assert _declared_only(port, "/big2.bin", 10_000_000) == 413
         assert post_file(port, b"GIF89a" + b"\0" * 64, "x.gif")[0] == 415
@@ -127,7 +132,30 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
         assert call(port, "POST", "/", body, {"Content-Type": ctype})[0] == 400
         _aborted_upload(port, metrics_stack, prefix)
         _store_failure(port, data_dir)
-    return {"prefix": prefix, "card_a": card_a}
+        resizes = _resizes(port)
+    return {"prefix": prefix, "card_a": card_a, **resizes}
+
+
+def _resizes(port: int) -> dict[str, int]:
+    """One resize made, one served from the cache, then bursts until the executor refuses some."""
+    status, _, body = post_file(port, PNG, "stripes.png")
+    assert status == 201, body
+    base = f"/r/{json.loads(body)['filehash']}"
+    accept = {"Accept": "application/json"}
+    assert call(port, "GET", f"{base}?w=40&h=30", headers=accept)[0] == 201
+    assert call(port, "GET", f"{base}?w=40&h=30", headers=accept)[0] == 200
+    made, rejected = 1, 0
+    for burst in range(6):
+        widths = range(100 + 10 * burst, 106 + 10 * burst)  # distinct sizes: no shared in-flight job
+        with ThreadPoolExecutor(len(widths)) as pool:
+            statuses = list(pool.map(lambda w: call(port, "GET", f"{base}?w={w}&h=50", headers=accept)[0], widths))
+        assert set(statuses) <= {201, 503}, statuses
+        made += statuses.count(201)
+        rejected += statuses.count(503)
+        if rejected:
+            break
+    assert rejected, "six bursts of six resizes never met a busy executor"
+    return {"resizes_made": made, "resizes_rejected": rejected}
 
 
 def _declared_only(port: int, path: str, length: int) -> int:
@@ -169,19 +197,22 @@ def _max(stack: MetricsStack, target: str) -> float:
 # -- test 1: every documented metric arrived, with the right totals -------------------
 
 
-def expected_totals(prefix: str) -> dict[str, float]:
+def expected_totals(prefix: str, made: int, rejected: int) -> dict[str, float]:
     c, t = f"stats.counters.{prefix}", f"stats.timers.{prefix}"
     counts = {
-        "upload.count": 3, "upload.dedupe_hit": 1, "upload.bytes": 2 * len(A) + len(B),
-        "upload.source.form": 2, "upload.source.put": 1,
+        # The PNG is the fourth upload; resize results are not uploads.
+        "upload.count": 4, "upload.dedupe_hit": 1, "upload.bytes": 2 * len(A) + len(B) + len(PNG),
+        "upload.source.form": 3, "upload.source.put": 1,
+        "resize.count": made, "resize.cache_hit": 1, "executor.rejected": rejected,
+        "http.resize.code.201": made, "http.resize.code.200": 1, "http.resize.code.503": rejected,
         "upload.refused.size": 2, "upload.refused.type": 1, "upload.refused.bad_request": 2,
         "upload.refused.aborted": 1, "upload.refused.error": 1,
         "download.raw.count": 2, "download.raw.bytes": 2 * len(A),
         "download.range.count": 1, "download.range.bytes": 10,
         "download.download.count": 1, "download.download.bytes": len(B),
         "short.hits": 1,
-        "http.upload_form.code.201": 1, "http.upload_form.code.200": 1, "http.upload_form.code.415": 2,
-        "http.upload_form.code.400": 1, "http.upload_form.status.2xx": 2, "http.upload_form.status.4xx": 3,
+        "http.upload_form.code.201": 2, "http.upload_form.code.200": 1, "http.upload_form.code.415": 2,
+        "http.upload_form.code.400": 1, "http.upload_form.status.2xx": 3, "http.upload_form.status.4xx": 3,
         "http.upload_put.code.201": 1, "http.upload_put.code.413": 2, "http.upload_put.code.503": 1,
         "http.upload_put.status.5xx": 1, "http.upload_put.client_closed": 1,
         "http.raw.code.200": 3, "http.raw.code.206": 1, "http.raw.code.304": 1, "http.raw.status.3xx": 1,
@@ -189,8 +220,8 @@ def expected_totals(prefix: str) -> dict[str, float]:
         "http.preview.code.404": 1, "http.api_list.code.200": 1, "http.static.code.200": 1,
         "http.not_found.code.404": 1, "store.insert_file.errors": 1,
     }
-    timers = {"upload.duration": 3, "http.raw.time": 5, "http.upload_form.time": 5, "http.short.time": 1,
-              "store.insert_file.time": 3}
+    timers = {"upload.duration": 4, "http.raw.time": 5, "http.upload_form.time": 6, "http.short.time": 1,
+              "store.insert_file.time": 4 + made, "resize.duration": made}
     out = {f"{c}.{name}.count": value for name, value in counts.items()}
     out.update({f"{t}.{name}.count": value for name, value in timers.items()})
     return out
@@ -198,7 +229,7 @@ def expected_totals(prefix: str) -> dict[str, float]:
 
 def test_every_metric_arrives_with_the_right_totals(metrics_stack, traffic):
     prefix = traffic["prefix"]
-    expected = expected_totals(prefix)
+    expected = expected_totals(prefix, traffic["resizes_made"], traffic["resizes_rejected"])
     actual: dict[str, float] = {}
 
     def arrived() -> bool:
@@ -216,6 +247,8 @@ def test_every_metric_arrives_with_the_right_totals(metrics_stack, traffic):
     assert _max(metrics_stack, f"{t}.upload.duration.upper_99") > 0
     assert _max(metrics_stack, f"{t}.http.raw.time.upper_50") > 0
     assert _max(metrics_stack, f"{g}.http.inflight") >= 1
+    assert _max(metrics_stack, f"{t}.resize.duration.upper_99") > 0
+    assert _max(metrics_stack, f"{g}.executor.queue_depth") >= 0
     assert metrics_stack.total(f"{t}.store.get_by_filehash.time.count") >= 7
     assert metrics_stack.total(f"{t}.store.ping.time.count") >= 1
     # Low cardinality: no file hash or short code became a metric name.
@@ -239,14 +272,9 @@ def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def feed_foreign_families(stack: MetricsStack, prefix: str) -> None:
-    """Stand-in values for the families produced on other branches (names as HELPERS.md lists them)."""
+    """Stand-in values for the families not merged yet (names as HELPERS.md lists them)."""
     metrics = Metrics("127.0.0.1", stack.statsd_port, prefix)
     for _ in range(3):
-        metrics.incr("resize.count")
-        metrics.incr("resize.cache_hit")
-        metrics.timing("resize.duration", 12.5)
-        metrics.gauge("executor.queue_depth", 2)
-        metrics.incr("executor.rejected")
         metrics.incr("events.published")
         metrics.timing("events.delivery_lag", 3.0)
         metrics.gauge("ws.subscribers", 4)

@@ -6,7 +6,7 @@
 Needs what the pipeline tests need (`make setup-system tools-statsd`). Everything runs on free
 loopback ports with state in a temp dir that is removed at the end (``--keep`` leaves the stack
 up until Ctrl-C and prints graphite-web's URL). ``--stand-ins`` also feeds made-up values for the
-metric families produced by features that are not in this checkout, so their panels are not empty.
+families of features not merged yet (events, ws, longpoll, tus, ratelimit), so their panels are not empty.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +42,8 @@ def request(url: str, method: str = "GET", body: bytes | None = None, headers: d
         return exc.code
 
 
-def traffic(base: str, seconds: float, rng: random.Random) -> None:
-    """A plausible mix: new and repeated uploads, raw/download/range reads, pages, misses, refusals."""
-    cards: list[dict] = []
+def traffic(base: str, seconds: float, rng: random.Random, cards: list[dict], images: list[str]) -> None:
+    """A plausible mix: uploads (some repeated), reads, resizes, pages, misses, refusals."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         roll = rng.random()
@@ -63,8 +63,11 @@ def traffic(base: str, seconds: float, rng: random.Random) -> None:
             url = card["url_i"] if rng.random() < 0.7 else card["url_d"]
             headers = {"Range": "bytes=0-99"} if rng.random() < 0.2 else {}
             request(url, headers=headers)
-        elif roll < 0.70:
+        elif roll < 0.62:
             request(rng.choice(cards)["url_p"])
+        elif roll < 0.70 and images:
+            size = rng.choice([32, 64, 96, 128, 160, 200, 240, 320]) + (rng.randrange(1000) if roll < 0.64 else 0)
+            request(f"{base}/r/{rng.choice(images)}?w={size}&h={size}", headers={"Accept": "application/json"})
         elif roll < 0.78:
             request(rng.choice(cards)["url_s"])
         elif roll < 0.88:
@@ -78,17 +81,30 @@ def traffic(base: str, seconds: float, rng: random.Random) -> None:
         time.sleep(rng.uniform(0.005, 0.03))
 
 
+def _upload_image(base: str, width: int, height: int) -> str:
+    from tests.imagegen import stripes_bytes
+
+    body, ctype = multipart_body(files={"file": ("stripes.png", stripes_bytes("PNG", width, height), "image/png")})
+    req = urllib.request.Request(base + "/", data=body, method="POST",
+                                 headers={"Content-Type": ctype, "Accept": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return json.loads(response.read())["filehash"]
+
+
+def _resize_burst(base: str, image: str, rng: random.Random, size: int = 6) -> None:
+    """Concurrent resizes of new sizes: the queue fills and the executor turns some away (503)."""
+    sizes = [rng.randrange(50, 1500) for _ in range(size)]
+    with ThreadPoolExecutor(size) as pool:
+        list(pool.map(lambda w: request(f"{base}/r/{image}?w={w}&h={w}", headers={"Accept": "application/json"}),
+                      sizes))
+
+
 def stand_ins(stack: MetricsStack, prefix: str, rng: random.Random) -> None:
     """Made-up values for families whose producers are not in this checkout (one flush's worth)."""
     m = Metrics("127.0.0.1", stack.statsd_port, prefix)
     for _ in range(rng.randrange(2, 8)):
-        m.incr("resize.count")
-        m.timing("resize.duration", rng.lognormvariate(3, 0.5))
         m.timing("events.delivery_lag", rng.lognormvariate(1, 0.6))
         m.incr("events.published")
-    m.incr("resize.cache_hit", rng.randrange(0, 6))
-    m.gauge("executor.queue_depth", rng.randrange(0, 5))
-    m.incr("executor.rejected", int(rng.random() < 0.1))
     m.gauge("ws.subscribers", 20 + rng.randrange(-3, 4))
     m.gauge("longpoll.subscribers", 3 + rng.randrange(0, 3))
     m.incr("tus.created", rng.randrange(0, 2))
@@ -115,11 +131,18 @@ def main() -> int:
         app_dir.mkdir()
         server = ServerProcess(app_dir / "data", extra_args=[
             "--statsd-host", "127.0.0.1", "--statsd-port", str(stack.statsd_port), "--statsd-prefix", prefix,
-            "--max-upload-size", "64k", "--log-level", "WARNING"])
+            "--max-upload-size", "64k", "--log-level", "WARNING"],
+            env={"TORNADO_PASTE_RESIZE_WORKERS": "1", "TORNADO_PASTE_RESIZE_MAX_PENDING": "1"})
         with server:
+            cards: list[dict] = []
+            images = [_upload_image(server.url, w, h) for w, h in ((1600, 1200), (2400, 1600))]
             started = time.monotonic()
+            tick = 0
             while time.monotonic() - started < args.seconds:
-                traffic(server.url, 1.0, rng)
+                traffic(server.url, 1.0, rng, cards, images)
+                tick += 1
+                if tick % 7 == 0:
+                    _resize_burst(server.url, images[-1], rng)
                 if args.stand_ins:
                     stand_ins(stack, prefix, rng)
         time.sleep(2.5)  # two StatsD flushes, so the last second is in graphite

@@ -177,3 +177,42 @@ async def test_request_upload_download_and_store_metrics(sink, services, upload,
     assert not [name for name in t if name.startswith("store.") and name.endswith(".errors")]
     # Low cardinality: no file hash, short code or path ever appears in a name.
     assert not [name for name in t if card["filehash"].split(".")[0] in name or "/" in name]
+
+
+def test_unresolvable_host_disables_metrics_with_a_warning(monkeypatch, caplog):
+    def no_such_host(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    metrics = Metrics("statsd.invalid", 8125)
+    assert not metrics.enabled
+    metrics.incr("x")  # still a no-op, never an error
+    assert "statsd disabled" in caplog.text
+
+
+@pytest.mark.gen_test
+async def test_store_instrumentation_keeps_the_store_and_counts_failures(sink, tmp_path):
+    from tornado_paste.instrumentation import STORE_OPERATIONS, instrument_store
+    from tornado_paste.store import StoreUnavailable
+    from tornado_paste.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "s.sqlite3"))
+    await store.open()
+    try:
+        metrics = Metrics("127.0.0.1", sink.port, "p")
+        assert instrument_store(store, metrics) is store
+        assert instrument_store(store, metrics) is store  # idempotent: no double timing
+        assert isinstance(store, SQLiteStore) and callable(store.run)  # features still reach the backend
+        assert "insert_file" in STORE_OPERATIONS and "open" not in STORE_OPERATIONS
+        assert await store.get_by_filehash("0123456789abcdef.txt") is None
+        await store.close()
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+    finally:
+        await store.close()
+    totals = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: wait_until(lambda: len(sink.drain()) >= 3 and sink.totals("p.")))
+    assert totals["store.get_by_filehash.time"] == 1
+    assert totals["store.ping.time"] == 1
+    assert totals["store.ping.errors"] == 1
+    assert "store.get_by_filehash.errors" not in totals

@@ -10,11 +10,19 @@ RUNTIME_PACKAGES := libmagic1
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
+<<<<<<< HEAD
 DEBIAN_PACKAGES += graphite-carbon
 DEBIAN_PACKAGES += graphite-web
 DEBIAN_PACKAGES += nodejs
 
 .PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-metrics clean
+=======
+DEBIAN_PACKAGES += nginx
+DEBIAN_PACKAGES += wrk
+DEBIAN_PACKAGES += docker-compose
+
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load compose-nginx-conf clean
+>>>>>>> main
 
 setup: setup-runtime setup-python
 
@@ -71,8 +79,18 @@ bench-upload: setup-python
 bench-resize: setup-python
 	$(PY) bench/resize.py
 
+<<<<<<< HEAD
 bench-metrics: setup-python
 	$(PY) bench/metrics_overhead.py
+=======
+# 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
+bench-load: setup-python setup-system
+	$(PY) bench/load.py
+
+# deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
+compose-nginx-conf: setup-python
+	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
+>>>>>>> main
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -216,3 +216,30 @@ async def test_store_instrumentation_keeps_the_store_and_counts_failures(sink, t
     assert totals["store.ping.time"] == 1
     assert totals["store.ping.errors"] == 1
     assert "store.get_by_filehash.errors" not in totals
+
+
+class TestBehindNginx:
+    """With X-Accel-Redirect nginx sends the bytes; the counts and byte totals must not change."""
+
+    @pytest.fixture
+    def settings_overrides(self, sink):
+        return {"statsd_host": "127.0.0.1", "statsd_port": sink.port, "statsd_prefix": "tp",
+                "accel_redirect_prefix": "/_blobs/"}
+
+    @pytest.mark.gen_test
+    async def test_download_metrics_with_accel_redirect(self, sink, services, upload, fetch):
+        data = b"0123456789" * 30
+        card = body_of(await upload(data, "n.txt"))
+        raw = path_of(card["url_i"])
+        first = await fetch(raw)
+        assert first.headers.get("X-Accel-Redirect")
+        assert (await fetch(raw, headers={"Range": "bytes=10-29"})).code == 200  # nginx would answer 206
+        assert (await fetch(raw, headers={"Range": "bytes=-5"})).code == 200
+        assert (await fetch(raw, method="HEAD")).code == 200
+        assert (await fetch(raw, headers={"If-None-Match": first.headers["Etag"]})).code == 304
+        await services.metrics.stop()
+        t = await asyncio.get_running_loop().run_in_executor(None, lambda: wait_until(
+            lambda: sink.drain() and sink.totals("tp.")))
+        expected = {"download.raw.count": 1, "download.raw.bytes": len(data), "download.range.count": 2,
+                    "download.range.bytes": 25, "download.not_modified.count": 1}
+        assert {k: t[k] for k in expected} == expected

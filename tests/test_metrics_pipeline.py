@@ -210,6 +210,7 @@ def expected_totals(prefix: str, made: int, rejected: int) -> dict[str, float]:
         "download.raw.count": 2, "download.raw.bytes": 2 * len(A),
         "download.range.count": 1, "download.range.bytes": 10,
         "download.download.count": 1, "download.download.bytes": len(B),
+        "download.not_modified.count": 1,
         "short.hits": 1,
         "http.upload_form.code.201": 2, "http.upload_form.code.200": 1, "http.upload_form.code.415": 2,
         "http.upload_form.code.400": 1, "http.upload_form.status.2xx": 3, "http.upload_form.status.4xx": 3,

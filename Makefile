@@ -10,19 +10,14 @@ RUNTIME_PACKAGES := libmagic1
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
-<<<<<<< HEAD
 DEBIAN_PACKAGES += graphite-carbon
 DEBIAN_PACKAGES += graphite-web
 DEBIAN_PACKAGES += nodejs
-
-.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-metrics clean
-=======
 DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load compose-nginx-conf clean
->>>>>>> main
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-load bench-metrics compose-nginx-conf clean
 
 setup: setup-runtime setup-python
 
@@ -79,10 +74,6 @@ bench-upload: setup-python
 bench-resize: setup-python
 	$(PY) bench/resize.py
 
-<<<<<<< HEAD
-bench-metrics: setup-python
-	$(PY) bench/metrics_overhead.py
-=======
 # 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
 bench-load: setup-python setup-system
 	$(PY) bench/load.py
@@ -90,7 +81,9 @@ bench-load: setup-python setup-system
 # deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
 compose-nginx-conf: setup-python
 	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
->>>>>>> main
+
+bench-metrics: setup-python
+	$(PY) bench/metrics_overhead.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -13,6 +13,7 @@ DEBIAN_PACKAGES += curl
 DEBIAN_PACKAGES += graphite-carbon
 DEBIAN_PACKAGES += graphite-web
 DEBIAN_PACKAGES += nodejs
+DEBIAN_PACKAGES += e2fsprogs
 DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.blobs import BlobStore, StagingFile
+from tornado_paste.blobs import BlobStore, StagingFile, StorageFull
 from tornado_paste.filenames import clean_filename
 from tornado_paste.locks import KeyedLocks
 from tornado_paste.metrics import Metrics
@@ -53,7 +53,10 @@ class Forbidden(IngestError):
 
 
 # Why an upload did not become a file: the only values of ``upload.refused.<reason>``.
-REFUSAL_REASONS = ("size", "type", "bad_request", "aborted", "error")
+# Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
+# admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
+REFUSAL_REASONS = frozenset({"size", "type", "bad_request", "aborted", "idle", "slow", "concurrency", "capacity",
+                             "storage", "error"})
 # Files the service makes itself (resize results): measured by their feature, not as uploads.
 INTERNAL_SOURCES = frozenset({"derived"})
 
@@ -68,7 +71,9 @@ def refusal_reason(exc: BaseException) -> str:
         return "bad_request"
     if isinstance(exc, asyncio.CancelledError):
         return "aborted"
-    return "error"  # storage full, store unavailable, I/O errors, bugs
+    if isinstance(exc, (StorageFull, OSError)):
+        return "storage"
+    return "error"  # store unavailable, bugs
 
 
 @dataclass
@@ -130,8 +135,8 @@ class Upload:
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
         try:
             return self.staging.write(chunk)
-        except Exception:
-            self.abort("error")
+        except Exception as exc:
+            self.abort(refusal_reason(exc))
             raise
 
     def abort(self, reason: str = "aborted") -> None:
@@ -211,6 +216,12 @@ class Ingestor:
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
         existing = await self.store.get_by_sha256(sha256)
+        if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
+            # Expired but not swept yet: retire that record and store these bytes as a new file.
+            assert existing.id is not None
+            if await self.store.delete_file(existing.id):
+                await self.publish("file.deleted", existing)
+            existing = None
         if existing is not None and self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)
@@ -218,8 +229,19 @@ class Ingestor:
 
         try:
             async with self.blob_locks.hold(sha256):
-                result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
-                                                       expires_at, parent_id, variant)
+                fresh = not self.blobs.exists(sha256)
+                try:
+                    result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
+                                                           expires_at, parent_id, variant)
+                except BaseException:
+                    if fresh:
+                        # No record was written (store down, disk full, enricher failed): take back the
+                        # blob we linked. Safe against a concurrent upload of the same bytes: it
+                        # re-checks the blob after its insert and links it again.
+                        parked = await self.blobs.retire(sha256)
+                        if parked is not None:
+                            await self.blobs.purge(parked)
+                    raise
         finally:
             staging.discard()
         if result.created:

@@ -31,9 +31,9 @@ pytestmark = pytest.mark.system
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tornado-paste.json"
 DATASOURCE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "graphite.yaml"
-# Families whose producers are not merged yet (real time, tus, rate limiting). The dashboard test
+# Families whose producers are not merged yet (real time, tus). The dashboard test
 # feeds these names itself so that every panel query is proven against graphite-web.
-FOREIGN_FAMILIES = ("events.", "ws.", "longpoll.", "tus.", "ratelimit.")
+FOREIGN_FAMILIES = ("events.", "ws.", "longpoll.", "tus.")
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +95,9 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
         "--max-upload-size", "1M",
     ], env={"TORNADO_PASTE_DENY_TYPES": "image/gif", "TORNADO_PASTE_STORE_TIMEOUT": "0.3",
             # One image worker and no queue, so a burst of resizes meets executor rejections.
-            "TORNADO_PASTE_RESIZE_WORKERS": "1", "TORNADO_PASTE_RESIZE_MAX_PENDING": "0"})
+            "TORNADO_PASTE_RESIZE_WORKERS": "1", "TORNADO_PASTE_RESIZE_MAX_PENDING": "0",
+            # A resize budget of 50 that hardly refills: the test spends it and meets 429s.
+            "TORNADO_PASTE_RATELIMIT_RESIZE_BURST": "50", "TORNADO_PASTE_RATELIMIT_RESIZE_RATE": "0.001"})
     with server:
         port = server.port
         # Uploads: new (form), dedupe (form), new (PUT).
@@ -133,7 +135,17 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
         _aborted_upload(port, metrics_stack, prefix)
         _store_failure(port, data_dir)
         resizes = _resizes(port)
-    return {"prefix": prefix, "card_a": card_a, **resizes}
+        limited = _rate_limited(port)
+    return {"prefix": prefix, "card_a": card_a, **resizes, **limited}
+
+
+def _rate_limited(port: int) -> dict[str, int]:
+    """Spend the rest of the resize budget on a missing file (404s) until the limiter answers 429."""
+    statuses: list[int] = []
+    while statuses.count(429) < 2:
+        statuses.append(call(port, "GET", "/r/0123456789abcdef.png?w=10&h=10")[0])
+        assert len(statuses) <= 60 and set(statuses) <= {404, 429}, statuses
+    return {"resize_404": statuses.count(404), "limited": statuses.count(429)}
 
 
 def _resizes(port: int) -> dict[str, int]:
@@ -197,7 +209,7 @@ def _max(stack: MetricsStack, target: str) -> float:
 # -- test 1: every documented metric arrived, with the right totals -------------------
 
 
-def expected_totals(prefix: str, made: int, rejected: int) -> dict[str, float]:
+def expected_totals(prefix: str, made: int, rejected: int, missing: int, limited: int) -> dict[str, float]:
     c, t = f"stats.counters.{prefix}", f"stats.timers.{prefix}"
     counts = {
         # The PNG is the fourth upload; resize results are not uploads.
@@ -205,6 +217,8 @@ def expected_totals(prefix: str, made: int, rejected: int) -> dict[str, float]:
         "upload.source.form": 3, "upload.source.put": 1,
         "resize.count": made, "resize.cache_hit": 1, "executor.rejected": rejected,
         "http.resize.code.201": made, "http.resize.code.200": 1, "http.resize.code.503": rejected,
+        "http.resize.code.404": missing, "http.resize.code.429": limited,
+        "ratelimit.limited": limited, "ratelimit.limited.resize": limited,
         "upload.refused.size": 2, "upload.refused.type": 1, "upload.refused.bad_request": 2,
         "upload.refused.aborted": 1, "upload.refused.error": 1,
         "download.raw.count": 2, "download.raw.bytes": 2 * len(A),
@@ -230,7 +244,8 @@ def expected_totals(prefix: str, made: int, rejected: int) -> dict[str, float]:
 
 def test_every_metric_arrives_with_the_right_totals(metrics_stack, traffic):
     prefix = traffic["prefix"]
-    expected = expected_totals(prefix, traffic["resizes_made"], traffic["resizes_rejected"])
+    expected = expected_totals(prefix, traffic["resizes_made"], traffic["resizes_rejected"], traffic["resize_404"],
+                               traffic["limited"])
     actual: dict[str, float] = {}
 
     def arrived() -> bool:
@@ -281,7 +296,6 @@ def feed_foreign_families(stack: MetricsStack, prefix: str) -> None:
         metrics.gauge("ws.subscribers", 4)
         metrics.gauge("longpoll.subscribers", 1)
         metrics.incr("tus.created")
-        metrics.incr("ratelimit.limited")
 
 
 def test_dashboard_is_current_schema_and_every_target_returns_data(metrics_stack, traffic):

@@ -133,7 +133,7 @@ def main() -> int:
             "--max-upload-size", "64k", "--log-level", "WARNING"],
             env={"TORNADO_PASTE_RESIZE_WORKERS": "1", "TORNADO_PASTE_RESIZE_MAX_PENDING": "1",
                  # A small resize budget, so the bursts also meet the rate limiter (429).
-                 "TORNADO_PASTE_RATELIMIT_RESIZE_BURST": "10", "TORNADO_PASTE_RATELIMIT_RESIZE_RATE": "1"})
+                 "TORNADO_PASTE_RATELIMIT_RESIZE_BURST": "30", "TORNADO_PASTE_RATELIMIT_RESIZE_RATE": "3"})
         with server:
             cards: list[dict] = []
             images = [_upload_image(server.url, w, h) for w, h in ((1600, 1200), (2400, 1600))]

@@ -84,6 +84,14 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
 
+    # --- tus (resumable uploads) ---
+    # Seconds an unfinished tus upload lives after its last PATCH (Upload-Expires).
+    tus_expiry: float = 24 * 3600.0
+    # Seconds a PATCH's lock lease lasts (renewed while the PATCH runs); a dead process's lock frees after it.
+    tus_lock_lease: float = 30.0
+    # Seconds between sweeps of expired tus uploads (0 disables the sweeper).
+    tus_sweep_interval: float = 300.0
+
     # ------------------------------------------------------------------
     @property
     def public_base_url(self) -> str:

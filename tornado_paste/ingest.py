@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tornado_paste.blobs import BlobStore, StagingFile
 from tornado_paste.filenames import clean_filename
@@ -139,6 +140,20 @@ class Ingestor:
     def begin(self, source: str = "form", limit: int | None = None) -> Upload:
         limit = self.max_upload_size if limit is None else min(limit, self.max_upload_size)
         return Upload(self, self.blobs.stage(self.sniff_bytes), limit, source)
+
+    async def finish_prestaged(self, staged: Any, filename: str | None, *, private: bool = False,
+                               expires_at: datetime | None = None, source: str = "tus") -> IngestResult:
+        """The finish path for bytes another component already staged in full (tus uploads).
+
+        ``staged`` has ``StagingFile``'s surface (``path``, ``size``, ``head``,
+        ``async finish() -> sha256``, ``discard()``) and must be on the data
+        dir's filesystem (commit hard-links it into the blob dir).
+        """
+        upload = Upload(self, staged, self.max_upload_size, source)
+        if staged.size > self.max_upload_size:
+            upload.abort("size")
+            raise TooLarge(f"file exceeds the upload limit of {self.max_upload_size} bytes")
+        return await upload.finish(filename, private=private, expires_at=expires_at)
 
     async def publish(self, event: str, record: FileRecord) -> None:
         for listener in self.listeners:

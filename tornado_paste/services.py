@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from settings import Settings
+from tornado_paste import tus
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -34,6 +36,8 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # The tus resumable-upload service (tornado_paste.tus.install).
+    tus: Any = None
 
     async def start(self, retries: int = 5, backoff: float = 0.5) -> None:
         """Open the store (retrying with backoff: the database may still be booting)."""
@@ -71,5 +75,7 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
                                 settings.store_timeout)
     ingestor = Ingestor(store, blobs, TypePolicy(settings.allow_types, settings.deny_types), metrics,
                         settings.max_upload_size, settings.sniff_bytes)
-    return Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
-                    links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
+                        links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    tus.install(services)
+    return services

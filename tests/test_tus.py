@@ -96,7 +96,7 @@ async def test_plain_upload_first_then_tus_dedupes(fetch, upload):
 
 @pytest.mark.gen_test
 async def test_wrong_offset_409_and_wrong_type_415(fetch):
-    response, path = await create(fetch, 10)
+    _response, path = await create(fetch, 10)
     assert (await patch(fetch, path, 3, b"abc")).code == 409
     wrong_type = await fetch(path, method="PATCH", body=b"abc",
                              headers={**TUS, "Upload-Offset": "0", "Content-Type": "application/octet-stream"})
@@ -255,7 +255,7 @@ async def test_resume_after_client_drops_socket_mid_patch(fetch, base, services)
     data = os.urandom(400_000)
     _, path = await create(fetch, len(data), meta=metadata(filename="dropped.bin"))
     host, port = base.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    _reader, writer = await asyncio.open_connection(host, int(port))
     writer.write((f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
                   f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n").encode())
     sent = 150_000
@@ -301,7 +301,7 @@ async def test_concatenation_of_three_concurrent_parts(fetch, services):
 
     paths = await asyncio.gather(*(send_part(p) for p in parts))
     assert await services.store.latest(10) == []
-    early, _ = await create(fetch, headers={"Upload-Concat": "final;" + " ".join(paths[:1] + ["/api/v1/tus/x"])})
+    early, _ = await create(fetch, headers={"Upload-Concat": "final;" + " ".join([*paths[:1], "/api/v1/tus/x"])})
     assert early.code == 400
     final, final_path = await create(fetch, headers={
         "Upload-Concat": "final;" + " ".join(paths), "Upload-Metadata": metadata(filename="joined.bin")})

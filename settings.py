@@ -91,6 +91,9 @@ class Settings:
     tus_lock_lease: float = 30.0
     # Seconds between sweeps of expired tus uploads (0 disables the sweeper).
     tus_sweep_interval: float = 300.0
+    # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
+    # off: a process crash loses nothing, a power loss resumes from what reached the disk.
+    tus_fsync_patches: bool = False
 
     # ------------------------------------------------------------------
     @property

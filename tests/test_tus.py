@@ -353,3 +353,20 @@ async def test_expiry_and_sweeper(fetch, services):
     assert await services.tus.sweep() == 1
     assert tus_files(services) == []
     assert (await head(fetch, path)).code == 404
+
+
+@pytest.mark.gen_test
+async def test_offset_follows_the_disk_after_a_power_loss(fetch, services):
+    """Offsets commit without an fsync per PATCH; if the disk lost a tail, HEAD offers what survived."""
+    data = os.urandom(60_000)
+    _, path = await create(fetch, len(data))
+    assert (await patch(fetch, path, 0, data[:40_000])).code == 204
+    upload_id = path.rsplit("/", 1)[-1]
+    os.truncate(services.tus.path_for(upload_id), 25_000)  # what a power cut could leave
+    services.tus._hashes.clear()  # a crash takes the process memory too
+    assert (await head(fetch, path)).headers["Upload-Offset"] == "25000"
+    assert (await patch(fetch, path, 40_000, data[40_000:])).code == 409
+    last = await patch(fetch, path, 25_000, data[25_000:])
+    assert last.code == 204
+    card = body_of(await fetch(path_of(last.headers["X-File-Location"])))
+    assert card["sha256"] == hashlib.sha256(data).hexdigest()  # re-hashed from disk on finish

@@ -9,7 +9,7 @@ export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 DEBIAN_PACKAGES := libmagic1
 DEBIAN_PACKAGES += curl
 
-.PHONY: setup setup-python setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-system run test lint bench-upload bench-tus clean
 
 setup: setup-python
 
@@ -41,6 +41,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-tus: setup-python
+	$(PY) bench/tus.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -507,7 +507,7 @@ class TusService:
         self._check_metadata(metadata)
         owner = _owner_tag()
         held: list[str] = []
-        final_id: str | None = None
+        renewer = asyncio.ensure_future(self._renew_leases(held, owner))
         try:
             parts: list[TusState] = []
             for part_id in part_ids:
@@ -533,7 +533,7 @@ class TusService:
                              expires_at=now + self.expiry, concat="final", parts=part_ids,
                              lock_owner=owner, lock_until=now + self.lease)
             await self.state.create(final)
-            final_id = final.id
+            held.append(final.id)
             self.metrics.incr("tus.created")
             path = self.path_for(final.id)
             try:
@@ -550,12 +550,21 @@ class TusService:
             result = await self._ingest(final, owner, TusStaged(path, size, head, sha256))
             for part_id in part_ids:  # their bytes live on in the blob; the parts are spent
                 await self._remove(part_id)
-            held.clear()
+            held[:] = [final.id]
             return PatchResult(final, result)
         finally:
-            for part_id in [*held, *([final_id] if final_id else [])]:
+            renewer.cancel()
+            for held_id in held:
                 with contextlib.suppress(Exception):
-                    await self.state.release(part_id, owner)
+                    await self.state.release(held_id, owner)
+
+    async def _renew_leases(self, ids: list[str], owner: str) -> None:
+        """Keep the leases of ``ids`` (a list that grows) alive while a long concatenation runs."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            for upload_id in list(ids):
+                with contextlib.suppress(Exception):
+                    await self.state.renew(upload_id, owner, time.time() + self.lease)
 
     # -- PATCH ---------------------------------------------------------------
     async def begin_patch(self, upload_id: str, offset: int, checksum: tuple[str, bytes] | None = None,

@@ -84,6 +84,25 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
 
+    # --- images ---
+    # Longest side (px) a derivative may have; larger w/h are refused with 400.
+    resize_max_side: int = 4096
+    # Sources with more pixels (width x height from the header, before decoding) are refused.
+    resize_max_source_pixels: int = 50_000_000
+    # Threads of the bounded image executor; 0 = one per CPU.
+    resize_workers: int = 0
+    # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
+    resize_max_pending: int = 16
+
+    # --- deployment ---
+    # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
+    # and nginx's `internal` location of that prefix (aliased to <data_dir>/blobs/) sends the bytes.
+    # Only with nginx in front: without it, clients would get empty bodies.
+    accel_redirect_prefix: str = ""
+    # With --processes N: worker i listens on port + i (one upstream entry per worker) instead of
+    # all workers sharing one port.
+    port_per_process: bool = False
+
     # --- tus (resumable uploads) ---
     # Seconds an unfinished tus upload lives after its last PATCH (Upload-Expires).
     tus_expiry: float = 24 * 3600.0
@@ -116,6 +135,14 @@ class Settings:
             raise ValueError("processes must be at least 1")
         if self.max_upload_size < 1:
             raise ValueError("max_upload_size must be positive")
+        if self.resize_max_side < 1 or self.resize_max_source_pixels < 1:
+            raise ValueError("resize_max_side and resize_max_source_pixels must be positive")
+        if self.resize_workers < 0 or self.resize_max_pending < 0:
+            raise ValueError("resize_workers and resize_max_pending must not be negative")
+        if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):
+            raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
+        if self.port_per_process and self.port + self.processes > 65536:
+            raise ValueError("port + processes exceeds 65535")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         return self

@@ -12,6 +12,8 @@ import tornado.web
 
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from tornado_paste.blobs import StorageFull
+from tornado_paste.executor import ExecutorSaturated
+from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
 from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
 from tornado_paste.services import Services
 from tornado_paste.store import StoreUnavailable
@@ -26,6 +28,10 @@ _CORE_ERRORS: list[tuple[type[BaseException], int]] = [
     (IngestError, 400),
     (StorageFull, 507),
     (StoreUnavailable, 503),
+    (NotAnImage, 415),
+    (UnsupportedImage, 415),
+    (ImageError, 400),
+    (ExecutorSaturated, 503),
 ]
 
 _DEFAULT_CODES = {

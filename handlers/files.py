@@ -3,6 +3,11 @@
 Built on Tornado's StaticFileHandler for Range, HEAD and conditional requests;
 only the lookup (filehash -> blob), the ETag (the sha256, instead of hashing
 the file on the loop) and the headers are ours.
+
+Behind nginx (``accel_redirect_prefix`` set) the process sends no bytes at all:
+it answers with the headers plus ``X-Accel-Redirect`` and nginx's sendfile
+serves the blob (Range included) from an ``internal`` location. A matching
+``If-None-Match`` is answered 304 here, since nginx only knows its own ETags.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import re
 import urllib.parse
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
@@ -42,6 +48,20 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
     return record
 
 
+def range_unsatisfiable(header: str | None, size: int) -> bool:
+    """StaticFileHandler's 416 rule, for answers whose bytes nginx sends (X-Accel-Redirect)."""
+    if not header:
+        return False
+    # The parser StaticFileHandler itself uses; None for forms it ignores (they get the whole file).
+    parsed = tornado.httputil._parse_request_range(header)
+    if not parsed:
+        return False
+    start, end = parsed
+    if start is not None and start < 0:
+        start = max(0, start + size)
+    return bool((start is not None and (start >= size or (end is not None and start >= end))) or end == 0)
+
+
 class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
     """Bytes of a stored file with the type we sniffed, Range, ETag and a long cache."""
 
@@ -53,15 +73,40 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
         self.record = await find_file(self, filehash)
+        prefix = self.services.settings.accel_redirect_prefix
+        if prefix:
+            self.accel_redirect(prefix)
+            return
         await tornado.web.StaticFileHandler.get(self, self.record.sha256, include_body)
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.count_download()
 
+    def accel_redirect(self, prefix: str) -> None:
+        """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
+        sha256 = self.record.sha256
+        self.set_header("Content-Type", self.get_content_type())
+        self.set_header("Etag", self.compute_etag())
+        self.set_extra_headers(sha256)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.services.metrics.incr("download.not_modified.count")
+            self.finish()
+            return
+        if range_unsatisfiable(self.request.headers.get("Range"), self.record.size):
+            # Refused here, like without nginx: nginx's own 416 would carry the file's cache headers.
+            raise APIError(416, message="the requested range is outside the file",
+                           headers={"Content-Range": f"bytes */{self.record.size}"})
+        self.set_header("X-Accel-Redirect", f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}")
+        self.count_download()
+        self.finish()
+
     def count_download(self) -> None:
         metrics = self.services.metrics
-        kind = "range" if self.get_status() == 206 else "download" if self.attachment else "raw"
+        ranged = self.get_status() == 206 or (
+            self.services.settings.accel_redirect_prefix and "Range" in self.request.headers)
+        kind = "range" if ranged else "download" if self.attachment else "raw"
         metrics.incr(f"download.{kind}.count")
 
     @classmethod

@@ -18,6 +18,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
+from handlers.resize import resize_on_upload
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
@@ -46,18 +47,31 @@ class _UploadTarget(BaseTarget):
         if self.parts > 1:
             raise IngestError("send exactly one 'file' part")
 
+    async def on_start_async(self) -> None:
+        self.on_start()
+
+    async def on_finish_async(self) -> None:
+        self.on_finish()
+
     def on_data_received(self, chunk: bytes) -> None:
-        self.upload.write(chunk)
+        raise AssertionError("the parser is driven through adata_received")
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
+        pending = self.upload.write(chunk)
+        if pending is not None:
+            await pending
 
     def on_finish(self) -> None:
         self.complete = True
 
 
 class _SmallValue(ValueTarget):
-    def on_data_received(self, chunk: bytes) -> None:
+    """A form field kept in memory, refused past a few hundred bytes."""
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
         if sum(map(len, self._values)) + len(chunk) > MAX_FIELD_BYTES:
             raise IngestError("form field too long")
-        super().on_data_received(chunk)
+        self._values.append(chunk)
 
 
 class UploadResponder(BaseHandler):
@@ -115,9 +129,10 @@ class UploadResponder(BaseHandler):
         assert self.upload is not None
         return await self.upload.finish(filename, private=private)
 
-    def answer(self, result: IngestResult) -> None:
+    def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
             self.set_header("Location", card["url_api"])
@@ -167,11 +182,11 @@ class IndexHandler(UploadResponder):
         for name, target in self.fields.items():
             self.parser.register(name, target)
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if not self.count_received(chunk):
             return
         try:
-            self.parser.data_received(chunk)
+            await self.parser.adata_received(chunk)
         except (IngestError, OSError) as exc:
             self.refuse(exc)
         except ParseFailedException as exc:
@@ -190,6 +205,9 @@ class IndexHandler(UploadResponder):
 
     async def after_upload(self, result: IngestResult) -> None:
         """Hook for features that act on form fields (crop-resize on upload)."""
+        if self.field("w") is not None or self.field("h") is not None:
+            await resize_on_upload(self, result)
+            return
         self.answer(result)
 
 
@@ -200,11 +218,13 @@ class RawUploadMixin(UploadResponder):
         self.check_declared_length(0)
         self.upload = self.services.ingestor.begin(source="put")
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if self.upload is None or not self.count_received(chunk):
             return
         try:
-            self.upload.write(chunk)
+            pending = self.upload.write(chunk)
+            if pending is not None:
+                await pending
         except (IngestError, OSError) as exc:
             self.refuse(exc)
 

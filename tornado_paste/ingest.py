@@ -6,9 +6,11 @@ Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -64,6 +66,13 @@ Enricher = Callable[[FileRecord, str], Awaitable[None]]
 Listener = Callable[[str, FileRecord], Awaitable[None]]
 
 
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -89,13 +98,17 @@ class Upload:
     def size(self) -> int:
         return self.staging.size
 
-    def write(self, chunk: bytes | memoryview) -> None:
-        """Append bytes; raises TooLarge (and drops the staging file) past the limit."""
+    def write(self, chunk: bytes | memoryview) -> Awaitable[None] | None:
+        """Append bytes; raises TooLarge (and drops the staging file) past the limit.
+
+        Returns an awaitable when the caller should wait before writing more
+        (the disk is behind the network); await it for flow control.
+        """
         if self.staging.size + len(chunk) > self.limit:
             self.abort("size")
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
         try:
-            self.staging.write(chunk)
+            return self.staging.write(chunk)
         except Exception:
             self.abort("storage")
             raise
@@ -108,11 +121,13 @@ class Upload:
             self._ingestor.metrics.incr(f"upload.refused.{reason}")
 
     async def finish(self, filename: str | None, private: bool = False,
-                     expires_at: datetime | None = None) -> IngestResult:
+                     expires_at: datetime | None = None, parent_id: int | None = None,
+                     variant: dict[str, Any] | None = None) -> IngestResult:
+        """``parent_id``/``variant`` make the new record a derivative (see ``ingest_file``)."""
         if self.done:
             raise IngestError("upload already finished")
         try:
-            result = await self._ingestor._finish(self, filename, private, expires_at)
+            result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
         except IngestError as exc:
             self.abort(exc.code)
             raise
@@ -141,6 +156,25 @@ class Ingestor:
         limit = self.max_upload_size if limit is None else min(limit, self.max_upload_size)
         return Upload(self, self.blobs.stage(self.sniff_bytes), limit, source)
 
+    async def ingest_file(self, path: str, filename: str | None, *, private: bool = False,
+                          expires_at: datetime | None = None, parent_id: int | None = None,
+                          variant: dict[str, Any] | None = None) -> IngestResult:
+        """Ingest a file already written in the staging dir (``blobs.staging_path()``), e.g. a resize result.
+
+        The file is consumed (committed or removed). With ``parent_id`` the
+        record is a derivative and the event is ``file.derived``.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            staging = await loop.run_in_executor(self.blobs.io_pool, StagingFile.adopt, path, self.sniff_bytes,
+                                                 self.blobs.io_pool)
+        except BaseException:
+            await loop.run_in_executor(self.blobs.io_pool, _unlink_quietly, path)
+            raise
+        upload = Upload(self, staging, self.max_upload_size, "derived" if parent_id is not None else "file")
+        return await upload.finish(filename, private=private, expires_at=expires_at, parent_id=parent_id,
+                                   variant=variant)
+
     async def finish_prestaged(self, staged: Any, filename: str | None, *, private: bool = False,
                                expires_at: datetime | None = None, source: str = "tus") -> IngestResult:
         """The finish path for bytes another component already staged in full (tus uploads).
@@ -163,7 +197,8 @@ class Ingestor:
                 log.exception("event listener failed for %s", event)
 
     async def _finish(self, upload: Upload, filename: str | None, private: bool,
-                      expires_at: datetime | None) -> IngestResult:
+                      expires_at: datetime | None, parent_id: int | None = None,
+                      variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         sha256 = await staging.finish()
         mimetype = await sniff(staging.head)
@@ -176,33 +211,50 @@ class Ingestor:
             self._count_upload(upload, dedupe=True)
             return IngestResult(existing, created=False)
 
-        async with self.blob_locks.hold(sha256):
+        try:
+            async with self.blob_locks.hold(sha256):
+                result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
+                                                       expires_at, parent_id, variant)
+        finally:
+            staging.discard()
+        if result.created:
+            await self.publish("file.derived" if parent_id is not None else "file.created", result.record)
+        return result
+
+    async def _commit_and_record(self, upload: Upload, sha256: str, mimetype: str, existing: FileRecord | None,
+                                 filename: str | None, private: bool, expires_at: datetime | None,
+                                 parent_id: int | None = None, variant: dict[str, Any] | None = None) -> IngestResult:
+        staging = upload.staging
+        await self.blobs.commit(staging, sha256)
+        if existing is not None:  # the record was there but its blob was missing: repaired
+            self._count_upload(upload, dedupe=True)
+            return IngestResult(existing, created=False)
+        token = secrets.token_urlsafe(24)
+        record = FileRecord(
+            filehash=new_filehash(mimetype), sha256=sha256,
+            filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
+            size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
+            private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
+        )
+        for enrich in self.enrichers:
+            await enrich(record, self.blobs.path_for(sha256))
+        try:
+            record = await self.store.insert_file(record)
+        except DuplicateContent:
+            # Another upload of the same bytes won the race: share its record.
+            winner = await self.store.get_by_sha256(sha256)
+            if winner is None:
+                raise
+            record, token, created = winner, None, False
+        else:
+            created = True
+        # A delete in another process may have retired the blob between our link and our
+        # insert; it re-checks the references after retiring, we re-check the blob after
+        # inserting, so one of us always puts it back.
+        if not self.blobs.exists(sha256):
             await self.blobs.commit(staging, sha256)
-            if existing is not None:  # the record was there but its blob was missing: repaired
-                self._count_upload(upload, dedupe=True)
-                return IngestResult(existing, created=False)
-            token = secrets.token_urlsafe(24)
-            record = FileRecord(
-                filehash=new_filehash(mimetype), sha256=sha256,
-                filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
-                size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
-                private=private, expires_at=expires_at,
-            )
-            blob_path = self.blobs.path_for(sha256)
-            for enrich in self.enrichers:
-                await enrich(record, blob_path)
-            try:
-                record = await self.store.insert_file(record)
-            except DuplicateContent:
-                # Another upload of the same bytes won the race: share its record.
-                winner = await self.store.get_by_sha256(sha256)
-                if winner is None:
-                    raise
-                self._count_upload(upload, dedupe=True)
-                return IngestResult(winner, created=False)
-        self._count_upload(upload, dedupe=False)
-        await self.publish("file.created", record)
-        return IngestResult(record, created=True, delete_token=token)
+        self._count_upload(upload, dedupe=not created)
+        return IngestResult(record, created=created, delete_token=token)
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
         self.metrics.incr("upload.count")
@@ -215,9 +267,25 @@ class Ingestor:
         """Remove a record (token checked in constant time) and its blob once unreferenced."""
         if not token_matches(token, record.delete_token_hash):
             raise Forbidden("the delete token does not match this file")
+        await self.remove(record)
+
+    async def remove(self, record: FileRecord) -> None:
+        """Delete without a token check: only for removals the core itself decides on
+        (the derivatives of a file whose owner deleted it)."""
         assert record.id is not None
         async with self.blob_locks.hold(record.sha256):
             await self.store.delete_file(record.id)
-            if await self.store.count_sha256_refs(record.sha256) == 0:
-                await self.blobs.delete(record.sha256)
+            await self.drop_blob_if_unreferenced(record.sha256)
         await self.publish("file.deleted", record)
+
+    async def drop_blob_if_unreferenced(self, sha256: str) -> None:
+        """Remove a blob no record uses, safely against a concurrent upload of the same bytes."""
+        if await self.store.count_sha256_refs(sha256) > 0:
+            return
+        parked = await self.blobs.retire(sha256)
+        if parked is None:
+            return
+        if await self.store.count_sha256_refs(sha256) > 0:
+            await self.blobs.restore(parked, sha256)
+        else:
+            await self.blobs.purge(parked)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from settings import Settings
-from tornado_paste import tus
+from tornado_paste import images, tus
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -36,6 +36,8 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # Crop-resize and derivatives (tornado_paste.images.ImageService), set by images.install.
+    images: Any = None
     # The tus resumable-upload service (tornado_paste.tus.install).
     tus: Any = None
 
@@ -77,5 +79,6 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
                         settings.max_upload_size, settings.sniff_bytes)
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
                         links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    images.install(services)
     tus.install(services)
     return services

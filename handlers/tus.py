@@ -123,11 +123,14 @@ class TusHandler(BaseHandler):
             await self.drop_session()
             raise APIError(413, "too_large", "the body goes beyond the upload's length or the size limit")
 
-    def data_received(self, chunk: bytes) -> None:
-        if self.session is None or self.refusal is not None:
+    async def data_received(self, chunk: bytes) -> None:
+        session = self.session
+        if session is None or self.refusal is not None:
             return
         try:
-            self.session.write(chunk)
+            pending = session.write(chunk)
+            if pending is not None:
+                await pending  # backpressure: the disk is behind the network
         except (IngestError, StorageFull, OSError, ValueError) as exc:
             self.refusal = exc
 

@@ -370,3 +370,21 @@ async def test_offset_follows_the_disk_after_a_power_loss(fetch, services):
     assert last.code == 204
     card = body_of(await fetch(path_of(last.headers["X-File-Location"])))
     assert card["sha256"] == hashlib.sha256(data).hexdigest()  # re-hashed from disk on finish
+
+
+@pytest.mark.gen_test
+async def test_multi_piece_patches_with_checksums(fetch, services):
+    """PATCHes larger than the 1 MiB write piece: hashed and written on the I/O pool, truncated on mismatch."""
+    data = os.urandom(5 * 1024 * 1024 // 2)
+    _, path = await create(fetch, len(data))
+    upload_id = path.rsplit("/", 1)[-1]
+    bad = await patch(fetch, path, 0, data, {"Upload-Checksum": checksum("sha256", data[:-1])})
+    assert bad.code == 460
+    assert os.path.getsize(services.tus.path_for(upload_id)) == 0
+    half = len(data) // 2
+    first = await patch(fetch, path, 0, data[:half], {"Upload-Checksum": checksum("sha1", data[:half])})
+    assert first.code == 204
+    last = await patch(fetch, path, half, data[half:], {"Upload-Checksum": checksum("sha256", data[half:])})
+    assert last.code == 204
+    card = body_of(await fetch(path_of(last.headers["X-File-Location"])))
+    assert card["sha256"] == hashlib.sha256(data).hexdigest()

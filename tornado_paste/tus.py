@@ -267,6 +267,7 @@ class PatchSession:
         self.written = 0
         self.received = 0
         self._buffer = bytearray()
+        self._job: asyncio.Future[None] | None = None
         self._checksum = checksum
         self._check = CHECKSUMS[checksum[0]]() if checksum else None
         self._running = running  # sha256 of bytes [0, base) continued here, or None
@@ -291,36 +292,67 @@ class PatchSession:
             with contextlib.suppress(Exception):
                 await self.service.state.renew(self.state.id, self.owner, time.time() + lease)
 
-    def write(self, chunk: bytes | memoryview) -> None:
-        """Append to the staging file (buffered into 1 MiB writes); TooLarge past the upload's length."""
+    def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
+        """Append bytes; returns a future to await before writing more, or None. TooLarge past the length.
+
+        Like ``blobs.StagingFile``: the loop only appends to a buffer; each full
+        1 MiB piece is hashed (running sha256 and Upload-Checksum, hashlib
+        releases the GIL) and written on the blob I/O pool, one piece in flight
+        per PATCH, and the returned future is Tornado's backpressure.
+        """
         if self._fd is None:
             raise ValueError("this PATCH is closed")
         if self.received + len(chunk) > self.room:
             raise TooLarge("the PATCH body goes beyond the upload's length"
                            if self.state.length is not None else "the upload exceeds the size limit")
         self.received += len(chunk)
-        if self._check is not None:
-            self._check.update(chunk)
-        if self._running is not None:
-            self._running.update(chunk)
         self._buffer += chunk
-        if len(self._buffer) >= WRITE_BUFFER:
-            self._flush()
+        if len(self._buffer) < WRITE_BUFFER:
+            return None
+        job = self._job
+        if job is not None:
+            if not job.done():
+                return job  # the previous piece is still being written: wait for it
+            job.result()  # re-raise StorageFull etc. from a piece nobody awaited
+        piece, self._buffer = self._buffer, bytearray()
+        self._job = asyncio.get_running_loop().run_in_executor(self.service.io_pool, self._absorb, self._fd, piece)
+        return self._job
 
-    def _flush(self) -> None:
-        assert self._fd is not None
-        view = memoryview(self._buffer)
+    def _absorb(self, fd: int, piece: bytearray) -> None:
+        """On an I/O thread: hash and append one piece (pieces never overlap: one in flight)."""
+        if self._check is not None:
+            self._check.update(piece)
+        if self._running is not None:
+            self._running.update(piece)
+        view = memoryview(piece)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(fd, view):]
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
             raise
         finally:
             view.release()
-        self.written += len(self._buffer)
-        del self._buffer[:]
+        self.written += len(piece)
+
+    async def _drain(self) -> None:
+        """Write whatever is buffered; after it every received byte is in the file (or an error raised)."""
+        if self._job is not None:
+            await self._job
+        piece, self._buffer = self._buffer, bytearray()
+        if piece:
+            assert self._fd is not None
+            self._job = asyncio.get_running_loop().run_in_executor(self.service.io_pool, self._absorb, self._fd,
+                                                                   piece)
+            await self._job
+
+    async def _settle(self) -> None:
+        """Wait for a piece in flight, whatever its outcome, so the fd can be truncated or closed safely."""
+        job, self._job = self._job, None
+        if job is not None:
+            with contextlib.suppress(BaseException):
+                await job
 
     async def _sync_and_close(self) -> None:
         fd, self._fd = self._fd, None
@@ -328,11 +360,12 @@ class PatchSession:
             return
         try:
             if self.service.fsync_patches:
-                await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
+                await asyncio.get_running_loop().run_in_executor(self.service.io_pool, os.fsync, fd)
         finally:
             os.close(fd)
 
-    def _truncate_and_close(self) -> None:
+    async def _truncate_and_close(self) -> None:
+        await self._settle()
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -342,12 +375,12 @@ class PatchSession:
             os.close(fd)
 
     async def commit(self, new_length: int | None = None) -> PatchResult:
-        """The body is complete: verify the checksum, make the bytes durable, move the offset."""
+        """The body is complete: verify the checksum, then move the committed offset."""
         try:
-            self._flush()
+            await self._drain()
             if self._check is not None and self._checksum is not None \
                     and self._check.digest() != self._checksum[1]:
-                self._truncate_and_close()
+                await self._truncate_and_close()
                 self.service.metrics.incr("tus.checksum_mismatch")
                 raise ChecksumMismatch("the body does not match Upload-Checksum; its bytes were discarded")
             await self._sync_and_close()
@@ -359,15 +392,15 @@ class PatchSession:
         """The client went away mid-body: keep what arrived (unless it cannot be verified)."""
         try:
             if self._check is not None:
-                self._truncate_and_close()
+                await self._truncate_and_close()
                 return
-            self._flush()
+            await self._drain()
             await self._sync_and_close()
             if self.written:
                 await self.service._commit(self, None)
         except Exception:
             log.exception("could not keep the partial PATCH of tus upload %s", self.state.id)
-            self._truncate_and_close()
+            await self._truncate_and_close()
         finally:
             await self.close()
 
@@ -378,7 +411,7 @@ class PatchSession:
         self.closed = True
         self._renewer.cancel()
         if self._fd is not None:
-            self._truncate_and_close()
+            await self._truncate_and_close()
         with contextlib.suppress(Exception):
             await self.service.state.release(self.state.id, self.owner)
 
@@ -392,8 +425,10 @@ class PatchSession:
 class TusService:
     def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
                  expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
-                 fsync_patches: bool = False) -> None:
+                 fsync_patches: bool = False, io_pool: Any = None) -> None:
         self.state = state
+        # Where PATCH pieces are hashed and written (the blob store's I/O pool; None = default executor).
+        self.io_pool = io_pool
         # Off by default: see _reconcile. The finished file is always fsynced before it becomes a blob.
         self.fsync_patches = fsync_patches
         self.ingestor = ingestor
@@ -726,7 +761,8 @@ def install(services: Any) -> TusService:
     settings = services.settings
     service = TusService(state_store_for(services.store), services.ingestor, services.metrics, settings.data_dir,
                          expiry=settings.tus_expiry, lease=settings.tus_lock_lease,
-                         sweep_interval=settings.tus_sweep_interval, fsync_patches=settings.tus_fsync_patches)
+                         sweep_interval=settings.tus_sweep_interval, fsync_patches=settings.tus_fsync_patches,
+                         io_pool=services.blobs.io_pool)
     services.tus = service
     services.on_start.append(service.start)
     services.on_stop.append(service.stop)

@@ -388,3 +388,28 @@ async def test_multi_piece_patches_with_checksums(fetch, services):
     assert last.code == 204
     card = body_of(await fetch(path_of(last.headers["X-File-Location"])))
     assert card["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"tus_expiry": 1.0, "tus_sweep_interval": 0}], indirect=True)
+@pytest.mark.gen_test
+async def test_metrics(fetch, services, monkeypatch):
+    counted: dict[str, int] = {}
+    monkeypatch.setattr(services.metrics, "incr",
+                        lambda name, count=1: counted.__setitem__(name, counted.get(name, 0) + count))
+    await upload_all(fetch, b"a" * 3000, 1000)
+    _, bad = await create(fetch, 10)
+    assert (await patch(fetch, bad, 0, b"abc", {"Upload-Checksum": checksum("sha1", b"xyz")})).code == 460
+    assert (await fetch(bad, method="DELETE", headers=dict(TUS))).code == 204
+    _, stale = await create(fetch, 10)
+    deadline = time.monotonic() + 10
+    while (await head(fetch, stale)).code != 410:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    await services.tus.sweep()
+    assert counted["tus.created"] == 3
+    assert counted["tus.patch.bytes"] == 3000
+    assert counted["tus.completed"] == 1
+    assert counted["tus.checksum_mismatch"] == 1
+    assert counted["tus.terminated"] == 1
+    assert counted["tus.expired"] == 1
+    assert counted["upload.count"] == 1  # the ordinary ingest metrics too

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
-from tornado_paste.store.sqlite import SQLiteStore
-from tornado_paste.tus_state import Locked, MongoTusStateStore, SQLiteTusStateStore, TusState
-
-BACKENDS = ["sqlite", "mongo-mock"] + (["mongo-real"] if os.environ.get("TORNADO_PASTE_TEST_MONGO_URL") else [])
+from tests.stores import BACKENDS, make_store
+from tornado_paste.store.mongo import MongoStore
+from tornado_paste.tus_state import Locked, TusState, state_store_for
 
 
 @pytest.fixture(params=BACKENDS)
 def tus_store(request, tmp_path, io_loop):
-    if request.param == "sqlite":
-        store = SQLiteStore(str(tmp_path / "paste.sqlite3"))
-        state = SQLiteTusStateStore(store)
-    else:
-        from tornado_paste.store.mongo import MongoStore
-
-        if request.param == "mongo-real":
-            store = MongoStore.from_url(os.environ["TORNADO_PASTE_TEST_MONGO_URL"], f"tp_test_{uuid.uuid4().hex[:8]}")
-        else:
-            from pymongo_async_mock import AsyncMongoMockClient
-
-            store = MongoStore(AsyncMongoMockClient(), "tornado_paste_test")
-        state = MongoTusStateStore(store)
+    store = make_store(request.param, tmp_path)
+    state = state_store_for(store)
 
     async def start():
         await store.open()
@@ -37,7 +22,7 @@ def tus_store(request, tmp_path, io_loop):
     yield state
 
     async def stop():
-        if request.param == "mongo-real":
+        if request.param == "mongo-real" and isinstance(store, MongoStore):
             await store.client.drop_database(store.db.name)
         await store.close()
 

@@ -131,7 +131,7 @@ class TusHandler(BaseHandler):
             pending = session.write(chunk)
             if pending is not None:
                 await pending  # backpressure: the disk is behind the network
-        except (IngestError, StorageFull, OSError, ValueError) as exc:
+        except (IngestError, TusError, StorageFull, OSError, ValueError) as exc:
             self.refusal = exc
 
     async def commit_session(self, new_length: int | None = None) -> PatchResult:

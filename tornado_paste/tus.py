@@ -274,6 +274,7 @@ class PatchSession:
         limit = state.length if state.length is not None else service.max_size
         self.room = limit - self.base
         self.closed = False
+        self.lost = False
         path = service.path_for(state.id)
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
@@ -289,8 +290,15 @@ class PatchSession:
         lease = self.service.lease
         while True:
             await asyncio.sleep(lease / 3)
-            with contextlib.suppress(Exception):
-                await self.service.state.renew(self.state.id, self.owner, time.time() + lease)
+            try:
+                held = await self.service.state.renew(self.state.id, self.owner, time.time() + lease)
+            except Exception:
+                continue  # the store hiccuped; the lease still has two thirds to run
+            if not held:
+                # The lease ran out (store unreachable for a whole lease) and another request took the
+                # upload: stop writing at once so its bytes are not overwritten.
+                self.lost = True
+                return
 
     def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
         """Append bytes; returns a future to await before writing more, or None. TooLarge past the length.
@@ -302,6 +310,8 @@ class PatchSession:
         """
         if self._fd is None:
             raise ValueError("this PATCH is closed")
+        if self.lost:
+            raise UploadLocked("this PATCH lost the upload's lock")
         if self.received + len(chunk) > self.room:
             raise TooLarge("the PATCH body goes beyond the upload's length"
                            if self.state.length is not None else "the upload exceeds the size limit")

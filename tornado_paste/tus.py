@@ -706,12 +706,13 @@ class TusService:
             # Refused for good (type or size policy): nothing of it may remain.
             await self._remove(state.id)
             raise
-        # Committed or deduped: the blob has the bytes (or already had them).
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(staged.path)
+        # Committed or deduped: the blob has the bytes (or already had them). Mark the upload done
+        # before the staged bytes go, so no HEAD ever sees a finished upload without its bytes.
         self._hashes.pop(state.id, None)
         state.done, state.filehash = True, result.record.filehash
         await self.state.update(state.id, owner, done=True, filehash=state.filehash)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.path)
         self.metrics.incr("tus.completed")
         return result
 

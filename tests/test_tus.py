@@ -413,3 +413,29 @@ async def test_metrics(fetch, services, monkeypatch):
     assert counted["tus.terminated"] == 1
     assert counted["tus.expired"] == 1
     assert counted["upload.count"] == 1  # the ordinary ingest metrics too
+
+
+@pytest.mark.gen_test
+async def test_transient_store_failure_on_finish_keeps_the_bytes(fetch, services, monkeypatch):
+    """A 503 while finishing must not throw away the upload: an empty PATCH at the end finishes it."""
+    from tornado_paste.store import StoreUnavailable
+
+    data = os.urandom(40_000)
+    _, path = await create(fetch, len(data))
+    real_insert = services.store.insert_file
+
+    async def broken_insert(record):
+        raise StoreUnavailable("database is locked")
+
+    monkeypatch.setattr(services.store, "insert_file", broken_insert)
+    failed = await patch(fetch, path, 0, data)
+    assert failed.code == 503
+    described = await head(fetch, path)
+    assert described.headers["Upload-Offset"] == str(len(data))
+    assert "X-File-Location" not in described.headers
+    monkeypatch.setattr(services.store, "insert_file", real_insert)
+    retried = await patch(fetch, path, len(data), b"")
+    assert retried.code == 204
+    card = body_of(await fetch(path_of(retried.headers["X-File-Location"])))
+    assert card["sha256"] == hashlib.sha256(data).hexdigest()
+    assert tus_files(services) == []

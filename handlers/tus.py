@@ -24,14 +24,13 @@ import tornado.web
 from handlers.base import APIError, BaseHandler
 from tornado_paste.blobs import StorageFull
 from tornado_paste.ingest import IngestError, IngestResult
-from tornado_paste.tus import (
+from tornado_paste.tus import PatchResult, PatchSession
+from tornado_paste.tus_protocol import (
     CHECKSUMS,
     EXTENSIONS,
     TUS_VERSION,
     ChecksumMismatch,
     OffsetMismatch,
-    PatchResult,
-    PatchSession,
     TusError,
     TusForbidden,
     UploadGone,

@@ -22,13 +22,15 @@ once, in 8 MiB reads on an executor thread (never on the event loop).
 
 When the last byte is in, the staged file goes through ``Ingestor.finish_prestaged``:
 the same sniff, policy, dedupe, commit, record, event and metrics as ``POST /``.
+
+Neighbours: ``tus_protocol`` (vocabulary, refusals, header parsing),
+``tus_files`` (blocking file work, the staged-file adapter), ``tus_state``
+(persistence, SQLite and MongoDB).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import errno
 import hashlib
@@ -39,211 +41,35 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tornado_paste.blobs import WRITE_BUFFER, StorageFull
 from tornado_paste.ingest import IngestError, Ingestor, IngestResult, TooLarge
 from tornado_paste.metrics import Metrics
+from tornado_paste.tus_files import TusStaged, concatenate, hash_file, read_head
+from tornado_paste.tus_protocol import (
+    CHECKSUMS,
+    ChecksumMismatch,
+    OffsetMismatch,
+    TusError,
+    TusForbidden,
+    UploadGone,
+    UploadLocked,
+    UploadNotFound,
+    parse_file_expiry,
+    truthy,
+)
 from tornado_paste.tus_state import Locked, TusState, TusStateStore
 
 log = logging.getLogger(__name__)
 
-TUS_VERSION = "1.0.0"
-EXTENSIONS = ("creation", "creation-with-upload", "creation-defer-length", "termination", "expiration",
-              "checksum", "concatenation")
-CHECKSUMS: dict[str, Callable[[], Any]] = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
-READ_CHUNK = 8 << 20
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _HASH_CACHE_SIZE = 256
 
 
-class TusError(Exception):
-    """A tus request refused for a reason the client can act on."""
-
-    code = "bad_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class UploadNotFound(TusError):
-    code = "not_found"
-
-
-class UploadGone(TusError):
-    code = "upload_expired"
-
-
-class OffsetMismatch(TusError):
-    code = "offset_mismatch"
-
-
-class UploadLocked(TusError):
-    code = "upload_locked"
-
-
-class ChecksumMismatch(TusError):
-    code = "checksum_mismatch"
-
-
-class TusForbidden(TusError):
-    code = "forbidden"
-
-
-# -- header parsing -----------------------------------------------------------------------------
-
-def parse_metadata(header: str | None) -> dict[str, str]:
-    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (value optional)."""
-    result: dict[str, str] = {}
-    if not header or not header.strip():
-        return result
-    for pair in header.split(","):
-        parts = pair.strip().split(" ")
-        key = parts[0]
-        if not key or len(parts) > 2 or key in result:
-            raise TusError("Upload-Metadata must be comma-separated 'key base64value' pairs with unique keys")
-        try:
-            value = base64.b64decode(parts[1], validate=True).decode("utf-8") if len(parts) == 2 else ""
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise TusError(f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text") from None
-        result[key] = value
-    return result
-
-
-def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
-    """``Upload-Checksum: <algorithm> <base64 digest>``."""
-    if header is None:
-        return None
-    parts = header.strip().split(" ")
-    if len(parts) != 2:
-        raise TusError("Upload-Checksum must be '<algorithm> <base64 digest>'")
-    algorithm = parts[0].lower()
-    if algorithm not in CHECKSUMS:
-        raise TusError(f"checksum algorithm {parts[0]!r} is not supported (use {', '.join(CHECKSUMS)})")
-    try:
-        digest = base64.b64decode(parts[1], validate=True)
-    except (binascii.Error, ValueError):
-        raise TusError("Upload-Checksum digest is not base64") from None
-    return algorithm, digest
-
-
-def parse_nonnegative(header: str | None, name: str) -> int | None:
-    if header is None:
-        return None
-    value = header.strip()
-    if not value.isdigit() or len(value) > 18:
-        raise TusError(f"{name} must be a non-negative integer")
-    return int(value)
-
-
-def parse_file_expiry(value: str | None, now: datetime | None = None) -> datetime | None:
-    """The ``expires`` metadata: seconds from now, or an ISO 8601 date/time (UTC if no zone)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    now = now or datetime.now(UTC)
-    if value.isdigit():
-        if int(value) <= 0 or int(value) > 100 * 365 * 86400:
-            raise TusError("expires must be a positive number of seconds")
-        return (now + timedelta(seconds=int(value))).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise TusError("expires must be seconds or an ISO 8601 date/time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment <= now:
-        raise TusError("expires is in the past")
-    return moment.astimezone(UTC).replace(microsecond=0)
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _owner_tag() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(6)}"
-
-
-# -- the staged file handed to the ingest path --------------------------------------------------
-
-class TusStaged:
-    """A complete tus file, shaped like ``blobs.StagingFile`` for ``Ingestor.finish_prestaged``.
-
-    ``discard`` only takes note: the tus service decides whether the bytes go
-    (after commit, dedupe or a refusal) or stay for a retry (a transient store
-    or disk error must not throw away a 4 GB upload).
-    """
-
-    def __init__(self, path: str, size: int, head: bytes, sha256: str) -> None:
-        self.path = path
-        self.size = size
-        self.head = head
-        self.sha256 = sha256
-        self.closed = False
-        self.discarded = False
-
-    async def finish(self) -> str:
-        await asyncio.get_running_loop().run_in_executor(None, _fsync_path, self.path)
-        self.closed = True
-        return self.sha256
-
-    def discard(self) -> None:
-        self.discarded = True
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _hash_file(path: str, size: int, head_size: int) -> tuple[str, bytes]:
-    """Blocking: sha256 of the first ``size`` bytes and the head (runs on an executor thread)."""
-    digest = hashlib.sha256()
-    head = b""
-    remaining = size
-    with open(path, "rb", buffering=0) as f:
-        while remaining > 0:
-            chunk = f.read(min(READ_CHUNK, remaining))
-            if not chunk:
-                raise OSError(errno.EIO, f"staged file {path} is shorter than its committed offset")
-            if len(head) < head_size:
-                head += chunk[: head_size - len(head)]
-            digest.update(chunk)
-            remaining -= len(chunk)
-    return digest.hexdigest(), head
-
-
-def _read_head(path: str, head_size: int) -> bytes:
-    with open(path, "rb", buffering=0) as f:
-        return f.read(head_size)
-
-
-def _concatenate(paths: list[str], target: str, head_size: int) -> tuple[str, bytes, int]:
-    """Blocking: write the parts one after the other into ``target``, hashing on the way; fsync."""
-    digest = hashlib.sha256()
-    head = b""
-    size = 0
-    with open(target, "wb", buffering=0) as out:
-        for path in paths:
-            with open(path, "rb", buffering=0) as part:
-                while chunk := part.read(READ_CHUNK):
-                    if len(head) < head_size:
-                        head += chunk[: head_size - len(head)]
-                    digest.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[out.write(view):]
-                    size += len(chunk)
-        os.fsync(out.fileno())
-    return digest.hexdigest(), head, size
 
 
 @dataclass
@@ -583,7 +409,7 @@ class TusService:
             path = self.path_for(final.id)
             try:
                 sha256, head, size = await asyncio.get_running_loop().run_in_executor(
-                    None, _concatenate, [self.path_for(p) for p in part_ids], path, self.ingestor.sniff_bytes)
+                    None, concatenate, [self.path_for(p) for p in part_ids], path, self.ingestor.sniff_bytes)
             except BaseException:
                 await self._remove(final.id)
                 raise
@@ -689,9 +515,9 @@ class TusService:
         head_size = self.ingestor.sniff_bytes
         if running is not None:
             sha256 = running.hexdigest()
-            head = await loop.run_in_executor(None, _read_head, path, head_size)
+            head = await loop.run_in_executor(None, read_head, path, head_size)
         else:
-            sha256, head = await loop.run_in_executor(None, _hash_file, path, new_offset, head_size)
+            sha256, head = await loop.run_in_executor(None, hash_file, path, new_offset, head_size)
         result = await self._ingest(state, session.owner, TusStaged(path, new_offset, head, sha256))
         return PatchResult(state, result)
 
@@ -700,7 +526,7 @@ class TusService:
         filename = meta.get("filename") or meta.get("name")
         try:
             result = await self.ingestor.finish_prestaged(
-                staged, filename, private=_truthy(meta.get("private")),
+                staged, filename, private=truthy(meta.get("private")),
                 expires_at=parse_file_expiry(meta.get("expires")), source="tus")
         except (IngestError, TusError):
             # Refused for good (type or size policy): nothing of it may remain.

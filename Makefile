@@ -10,6 +10,7 @@ RUNTIME_PACKAGES := libmagic1
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
+DEBIAN_PACKAGES += e2fsprogs
 DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import tornado.httputil
@@ -21,6 +22,7 @@ import tornado.web
 
 from handlers.base import APIError, BaseHandler
 from tornado_paste.models import FileRecord, is_active
+from tornado_paste.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -31,9 +33,16 @@ USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; 
 PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
 
 
+# Files expiring sooner than this get a Cache-Control max-age that ends with them.
+SHORT_LIVED = 30 * 86400
+
+_FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
+
+
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%;' else "_" for c in filename) or "file"
+    # The ASCII fallback keeps only characters no parser can read as syntax (no quote, backslash, ';', '=', '*', '%').
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_" for c in filename) or "file"
     encoded = urllib.parse.quote(filename, safe="")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
@@ -45,6 +54,13 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
     record = await handler.services.store.get_by_filehash(filehash)
     if record is None:
         raise APIError(404, message="no such file")
+    return check_live(record)
+
+
+def check_live(record: FileRecord) -> FileRecord:
+    """410 Gone for a file past its expiry (the sweeper removes it soon)."""
+    if is_expired(record):
+        raise APIError(410, "expired", "this file has expired and is no longer available")
     return record
 
 
@@ -123,7 +139,14 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     def set_extra_headers(self, path: str) -> None:
         record = self.record
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        max_age = 31536000
+        if record.expires_at is not None:
+            # A short-lived file must not outlive itself in caches; long-lived ones keep the year-long
+            # immutable caching (like a deleted file, a cache may hold them past their removal).
+            remaining = int((record.expires_at - datetime.now(UTC)).total_seconds())
+            if remaining < SHORT_LIVED:
+                max_age = max(0, remaining)
+        self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -156,5 +179,6 @@ class ShortLinkHandler(BaseHandler):
         record = await self.services.store.get_by_id(file_id) if file_id is not None else None
         if record is None:
             raise APIError(404, message="no file has this short link")
+        check_live(record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)

@@ -206,6 +206,12 @@ class Ingestor:
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
         existing = await self.store.get_by_sha256(sha256)
+        if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
+            # Expired but not swept yet: retire that record and store these bytes as a new file.
+            assert existing.id is not None
+            if await self.store.delete_file(existing.id):
+                await self.publish("file.deleted", existing)
+            existing = None
         if existing is not None and self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)
@@ -213,8 +219,19 @@ class Ingestor:
 
         try:
             async with self.blob_locks.hold(sha256):
-                result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
-                                                       expires_at, parent_id, variant)
+                fresh = not self.blobs.exists(sha256)
+                try:
+                    result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
+                                                           expires_at, parent_id, variant)
+                except BaseException:
+                    if fresh:
+                        # No record was written (store down, disk full, enricher failed): take back the
+                        # blob we linked. Safe against a concurrent upload of the same bytes: it
+                        # re-checks the blob after its insert and links it again.
+                        parked = await self.blobs.retire(sha256)
+                        if parked is not None:
+                            await self.blobs.purge(parked)
+                    raise
         finally:
             staging.discard()
         if result.created:

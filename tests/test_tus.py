@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -164,7 +165,7 @@ async def test_deferred_length(fetch):
 async def test_creation_with_upload_and_metadata(fetch):
     data = b"hello tus\n" * 100
     response, path = await create(fetch, len(data), body=data[:400],
-                                  meta=metadata(filename="hello.txt", private="true", expires="3600"))
+                                  meta=metadata(filename="hello.txt", private="true", expires="1h"))
     assert response.code == 201
     assert response.headers["Upload-Offset"] == "400"
     last = await patch(fetch, path, 400, data[400:])
@@ -172,6 +173,8 @@ async def test_creation_with_upload_and_metadata(fetch):
     assert card["filename"] == "hello.txt"
     assert card["private"] is True
     assert card["expires_at"] is not None
+    lifetime = datetime.fromisoformat(card["expires_at"].replace("Z", "+00:00")) - datetime.now(UTC)
+    assert timedelta(minutes=50) < lifetime <= timedelta(hours=1)  # "1h", as for POST /
     assert card["mimetype"] == "text/plain"
     whole, _ = await create(fetch, 5, body=b"whole")
     assert whole.code == 201 and "X-File-Location" in whole.headers
@@ -179,6 +182,9 @@ async def test_creation_with_upload_and_metadata(fetch):
     assert empty.code == 201 and "X-File-Location" in empty.headers
     bad_meta, _ = await create(fetch, 5, meta="filename not-base64!")
     assert bad_meta.code == 400
+    bad_expires, _ = await create(fetch, 5, meta=metadata(expires="3 fortnights"))
+    assert bad_expires.code == 400
+    assert body_of(bad_expires)["error"]["code"] == "bad_expires"
     too_big, _ = await create(fetch, 1 << 50)
     assert too_big.code == 413
 

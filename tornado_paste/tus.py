@@ -41,6 +41,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,6 @@ from tornado_paste.tus_protocol import (
     UploadGone,
     UploadLocked,
     UploadNotFound,
-    parse_file_expiry,
     truthy,
 )
 from tornado_paste.tus_state import Locked, TusState, TusStateStore
@@ -261,8 +261,11 @@ class PatchSession:
 class TusService:
     def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
                  expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
-                 fsync_patches: bool = False, io_pool: Any = None) -> None:
+                 fsync_patches: bool = False, io_pool: Any = None,
+                 retention: Callable[[], Any] = lambda: None) -> None:
         self.state = state
+        # The file retention service (expires vocabulary, default lifetime), looked up when used.
+        self.retention = retention
         # Where PATCH pieces are hashed and written (the blob store's I/O pool; None = default executor).
         self.io_pool = io_pool
         # Off by default: see _reconcile. The finished file is always fsynced before it becomes a blob.
@@ -367,7 +370,10 @@ class TusService:
         return state
 
     def _check_metadata(self, metadata: dict[str, str]) -> None:
-        parse_file_expiry(metadata.get("expires"))  # refuse a bad value now, not after 4 GB
+        """Refuse a bad ``expires`` now, not after 4 GB (same vocabulary as ``POST /``: 1h|1d|7d|30d|never)."""
+        retention = self.retention()
+        if retention is not None:
+            retention.policy.check(metadata.get("expires"))
 
     async def create_final(self, part_ids: list[str], metadata: dict[str, str]) -> PatchResult:
         """Concatenation: a final upload made of finished partial uploads, ingested at once."""
@@ -524,14 +530,18 @@ class TusService:
     async def _ingest(self, state: TusState, owner: str, staged: TusStaged) -> IngestResult:
         meta = state.metadata
         filename = meta.get("filename") or meta.get("name")
+        retention = self.retention()
         try:
+            # The file's lifetime: the same retention policy (and default) as POST /.
+            expires_at = retention.policy.expires_at(staged.size, meta.get("expires")) if retention else None
             result = await self.ingestor.finish_prestaged(
-                staged, filename, private=truthy(meta.get("private")),
-                expires_at=parse_file_expiry(meta.get("expires")), source="tus")
+                staged, filename, private=truthy(meta.get("private")), expires_at=expires_at, source="tus")
         except (IngestError, TusError):
             # Refused for good (type or size policy): nothing of it may remain.
             await self._remove(state.id)
             raise
+        if retention is not None and not result.created:
+            await retention.reconcile(result.record, expires_at)
         # Committed or deduped: the blob has the bytes (or already had them). Mark the upload done
         # before the staged bytes go, so no HEAD ever sees a finished upload without its bytes.
         self._hashes.pop(state.id, None)
@@ -599,7 +609,7 @@ def install(services: Any) -> TusService:
     service = TusService(state_store_for(services.store), services.ingestor, services.metrics, settings.data_dir,
                          expiry=settings.tus_expiry, lease=settings.tus_lock_lease,
                          sweep_interval=settings.tus_sweep_interval, fsync_patches=settings.tus_fsync_patches,
-                         io_pool=services.blobs.io_pool)
+                         io_pool=services.blobs.io_pool, retention=lambda: getattr(services, "retention", None))
     services.tus = service
     services.on_start.append(service.start)
     services.on_stop.append(service.stop)

@@ -9,7 +9,6 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 TUS_VERSION = "1.0.0"
@@ -96,27 +95,6 @@ def parse_nonnegative(header: str | None, name: str) -> int | None:
     if not value.isdigit() or len(value) > 18:
         raise TusError(f"{name} must be a non-negative integer")
     return int(value)
-
-
-def parse_file_expiry(value: str | None, now: datetime | None = None) -> datetime | None:
-    """The ``expires`` metadata: seconds from now, or an ISO 8601 date/time (UTC if no zone)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    now = now or datetime.now(UTC)
-    if value.isdigit():
-        if int(value) <= 0 or int(value) > 100 * 365 * 86400:
-            raise TusError("expires must be a positive number of seconds")
-        return (now + timedelta(seconds=int(value))).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise TusError("expires must be seconds or an ISO 8601 date/time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if moment <= now:
-        raise TusError("expires is in the past")
-    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def truthy(value: str | None) -> bool:

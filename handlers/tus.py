@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import time
 import urllib.parse
 from typing import Any
 
+import tornado.ioloop
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
@@ -41,6 +43,7 @@ from tornado_paste.tus_protocol import (
     parse_nonnegative,
 )
 from tornado_paste.tus_state import TusState
+from tornado_paste.uploadgate import UploadRefused
 
 OFFSET_STREAM = "application/offset+octet-stream"
 _STATUS: list[tuple[type[TusError], int]] = [
@@ -65,6 +68,10 @@ class TusHandler(BaseHandler):
     route_name = "tus"
     session: PatchSession | None = None
     refusal: BaseException | None = None
+    ticket: Any = None
+    _idle_timer: Any = None
+    _last_body = 0.0
+    _busy = False
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -117,25 +124,88 @@ class TusHandler(BaseHandler):
     async def open_session(self, upload_id: str, offset: int, new_length: int | None = None) -> None:
         checksum = parse_checksum(self.request.headers.get("Upload-Checksum"))
         self.session = await self.tus.begin_patch(upload_id, offset, checksum, new_length)
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > self.session.room:
+        raw = (self.request.headers.get("Content-Length") or "").strip()
+        declared = int(raw) if raw.isdigit() else None
+        try:
+            if declared is not None and declared > self.session.room:
+                raise APIError(413, "too_large", "the body goes beyond the upload's length or the size limit")
+            self.admit(declared)
+        except BaseException:
             await self.drop_session()
-            raise APIError(413, "too_large", "the body goes beyond the upload's length or the size limit")
+            raise
+
+    # -- the same abuse controls as every upload body (handlers/upload.py) ------------------
+    def admit(self, declared: int | None) -> None:
+        """Take a slot of this client's concurrent uploads and of the byte budget; arm the stall timer."""
+        limits = self.services.limits
+        if limits is None:
+            return
+        try:
+            self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
+        except UploadRefused as exc:
+            self.services.metrics.incr(f"upload.refused.{exc.reason}")
+            raise
+        if limits.upload_idle_timeout > 0:
+            self._last_body = time.monotonic()
+            self._idle_timer = tornado.ioloop.IOLoop.current().call_later(limits.upload_idle_timeout,
+                                                                          self._check_idle)
+
+    def _check_idle(self) -> None:
+        """A PATCH body that stops arriving is cut: what arrived is kept and the upload unlocked.
+
+        Without this a client whose network vanished silently would keep the
+        upload locked (its lease renewed) and every resume would get 423.
+        """
+        self._idle_timer = None
+        session = self.session
+        if self._finished or session is None or self.request.connection is None:
+            return
+        timeout = self.services.limits.upload_idle_timeout
+        now = time.monotonic()
+        if self._busy:  # waiting for our own disk: not the client's stall
+            self._last_body = now
+        quiet = now - self._last_body
+        if quiet < timeout:
+            self._idle_timer = tornado.ioloop.IOLoop.current().call_later(timeout - quiet, self._check_idle)
+            return
+        self.services.metrics.incr("upload.refused.idle")
+        self.session = None
+        self._in_background(session.interrupted())
+        self._release_upload()
+        error = APIError(408, "upload_stalled", f"no data received for {timeout:g}s; HEAD, then resume")
+        # The body is unread, so Tornado closes the connection after this answer.
+        self.send_error(408, exc_info=(APIError, error, None))
+
+    def _release_upload(self) -> None:
+        if self._idle_timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
+            self._idle_timer = None
+        if self.ticket is not None:
+            self.ticket.release()
+            self.ticket = None
 
     async def data_received(self, chunk: bytes) -> None:
         session = self.session
         if session is None or self.refusal is not None:
             return
+        self._last_body = time.monotonic()
         try:
+            if self.ticket is not None:
+                self.ticket.need(session.received + len(chunk))  # chunked bodies reserve as they arrive
             pending = session.write(chunk)
             if pending is not None:
-                await pending  # backpressure: the disk is behind the network
+                self._busy = True
+                try:
+                    await pending  # backpressure: the disk is behind the network
+                finally:
+                    self._busy = False
         except (IngestError, TusError, StorageFull, OSError, ValueError) as exc:
             self.refusal = exc
 
     async def commit_session(self, new_length: int | None = None) -> PatchResult:
         session, self.session = self.session, None
         assert session is not None
+        self._release_upload()
         if self.refusal is not None:
             await session.close()
             raise self.refusal
@@ -156,12 +226,14 @@ class TusHandler(BaseHandler):
         session, self.session = self.session, None
         if session is not None:
             self._in_background(session.interrupted())
+        self._release_upload()
         super().on_connection_close()
 
     def on_finish(self) -> None:
         session, self.session = self.session, None
         if session is not None:
             self._in_background(session.close())
+        self._release_upload()
         super().on_finish()
 
     # -- answers --------------------------------------------------------------

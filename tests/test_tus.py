@@ -445,3 +445,30 @@ async def test_transient_store_failure_on_finish_keeps_the_bytes(fetch, services
     card = body_of(await fetch(path_of(retried.headers["X-File-Location"])))
     assert card["sha256"] == hashlib.sha256(data).hexdigest()
     assert tus_files(services) == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"upload_idle_timeout": 0.5}], indirect=True)
+@pytest.mark.gen_test
+async def test_stalled_patch_is_cut_and_the_upload_resumable(fetch, base, services):
+    """A client whose network vanished silently must not keep the upload locked: 408, bytes kept, resume."""
+    data = os.urandom(100_000)
+    _, path = await create(fetch, len(data))
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write((f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+                  f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n").encode())
+    writer.write(data[:30_000])
+    await writer.drain()  # ... and then nothing more, with the socket left open
+    status_line = await asyncio.wait_for(reader.readline(), 15)
+    assert b" 408 " in status_line
+    writer.close()
+    upload_id = path.rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 10
+    while (await services.tus.state.get(upload_id)).lock_owner is not None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert (await head(fetch, path)).headers["Upload-Offset"] == "30000"
+    rest = await patch(fetch, path, 30_000, data[30_000:])
+    assert rest.code == 204
+    card = body_of(await fetch(path_of(rest.headers["X-File-Location"])))
+    assert card["sha256"] == hashlib.sha256(data).hexdigest()

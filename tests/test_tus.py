@@ -472,3 +472,15 @@ async def test_stalled_patch_is_cut_and_the_upload_resumable(fetch, base, servic
     assert rest.code == 204
     card = body_of(await fetch(path_of(rest.headers["X-File-Location"])))
     assert card["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"tus_expiry": 0.3, "tus_sweep_interval": 0.2}], indirect=True)
+@pytest.mark.gen_test
+async def test_background_sweeper_removes_expired_uploads(fetch, services):
+    _, path = await create(fetch, 100)
+    assert (await patch(fetch, path, 0, b"x" * 10)).code == 204
+    deadline = time.monotonic() + 10
+    while (await head(fetch, path)).code != 404:  # 410 while expired, 404 once swept
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    assert tus_files(services) == []

@@ -122,11 +122,11 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
                         links=Links(settings.public_base_url, shortener), ingestor=ingestor)
     images.install(services)
+    tus.install(services)
     from tornado_paste import limits, retention  # they import this module's types
 
     services.limits = limits.build_limits(settings)
     services.retention = retention.install(services)
-    tus.install(services)
     return services
 
 

@@ -294,18 +294,23 @@ class TusService:
         os.makedirs(self.dir, exist_ok=True)
         await self.state.open()
         if self.sweep_interval > 0:
-            self._sweeper = asyncio.ensure_future(self._sweep_forever())
+            self._stopping = asyncio.Event()
+            self._sweeper = asyncio.ensure_future(self._sweep_forever(self._stopping))
 
     async def stop(self) -> None:
         if self._sweeper is not None:
-            self._sweeper.cancel()
+            self._stopping.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
 
-    async def _sweep_forever(self) -> None:
+    async def _sweep_forever(self, stopping: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self.sweep_interval)
+            try:  # wait one interval, or less if the service stops
+                await asyncio.wait_for(stopping.wait(), self.sweep_interval)
+                return
+            except TimeoutError:
+                pass
             try:
                 await self.sweep()
             except Exception:

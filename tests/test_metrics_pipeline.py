@@ -31,9 +31,9 @@ pytestmark = pytest.mark.system
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tornado-paste.json"
 DATASOURCE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "graphite.yaml"
-# Families whose producers are not merged yet (real time, tus). The dashboard test
+# Families whose producers are not merged yet (real time). The dashboard test
 # feeds these names itself so that every panel query is proven against graphite-web.
-FOREIGN_FAMILIES = ("events.", "ws.", "longpoll.", "tus.")
+FOREIGN_FAMILIES = ("events.", "ws.", "longpoll.")
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +85,7 @@ def path_of(url: str) -> str:
 
 A = b"alpha metrics " * 40  # 560 bytes
 B = b"bravo metrics " * 20  # 280 bytes
+T = b"tango metrics " * 10  # 140 bytes, sent with tus
 PNG = stripes_bytes("PNG", 2400, 1600)  # a few KB, but tens of ms to resize
 
 
@@ -139,7 +140,19 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
         _store_failure(port, data_dir)
         resizes = _resizes(port)
         limited = _rate_limited(port)
+        _tus_upload(port)
     return {"prefix": prefix, "card_a": card_a, **resizes, **limited}
+
+
+def _tus_upload(port: int) -> None:
+    """A resumable upload: create, then one PATCH with the whole body; it ends as a normal upload."""
+    tus = {"Tus-Resumable": "1.0.0"}
+    status, headers, body = call(port, "POST", "/api/v1/tus/", b"", {**tus, "Upload-Length": str(len(T))})
+    assert status == 201, body
+    location = path_of(headers["Location"])
+    status, _, body = call(port, "PATCH", location, T, {**tus, "Upload-Offset": "0",
+                                                       "Content-Type": "application/offset+octet-stream"})
+    assert status == 204, body
 
 
 def _rate_limited(port: int) -> dict[str, int]:
@@ -215,9 +228,11 @@ def _max(stack: MetricsStack, target: str) -> float:
 def expected_totals(prefix: str, made: int, rejected: int, missing: int, limited: int) -> dict[str, float]:
     c, t = f"stats.counters.{prefix}", f"stats.timers.{prefix}"
     counts = {
-        # The PNG is the fourth upload; resize results are not uploads.
-        "upload.count": 4, "upload.dedupe_hit": 1, "upload.bytes": 2 * len(A) + len(B) + len(PNG),
-        "upload.source.form": 3, "upload.source.put": 1,
+        # The PNG is the fourth upload and the tus one the fifth; resize results are not uploads.
+        "upload.count": 5, "upload.dedupe_hit": 1, "upload.bytes": 2 * len(A) + len(B) + len(PNG) + len(T),
+        "upload.source.form": 3, "upload.source.put": 1, "upload.source.tus": 1,
+        "tus.created": 1, "tus.completed": 1, "tus.patch.bytes": len(T),
+        "http.tus.code.201": 1, "http.tus.code.204": 1,
         "resize.count": made, "resize.cache_hit": 1, "executor.rejected": rejected,
         "http.resize.code.201": made, "http.resize.code.200": 1, "http.resize.code.503": rejected,
         "http.resize.code.404": missing, "http.resize.code.429": limited,
@@ -238,8 +253,8 @@ def expected_totals(prefix: str, made: int, rejected: int, missing: int, limited
         "http.preview.code.404": 1, "http.api_list.code.200": 1, "http.static.code.200": 1,
         "http.not_found.code.404": 1, "store.insert_file.errors": 1,
     }
-    timers = {"upload.duration": 4, "http.raw.time": 5, "http.upload_form.time": 6, "http.short.time": 1,
-              "store.insert_file.time": 4 + made, "resize.duration": made}
+    timers = {"upload.duration": 5, "http.raw.time": 5, "http.upload_form.time": 6, "http.short.time": 1,
+              "store.insert_file.time": 5 + made, "resize.duration": made}
     out = {f"{c}.{name}.count": value for name, value in counts.items()}
     out.update({f"{t}.{name}.count": value for name, value in timers.items()})
     return out
@@ -298,7 +313,6 @@ def feed_foreign_families(stack: MetricsStack, prefix: str) -> None:
         metrics.timing("events.delivery_lag", 3.0)
         metrics.gauge("ws.subscribers", 4)
         metrics.gauge("longpoll.subscribers", 1)
-        metrics.incr("tus.created")
 
 
 def test_dashboard_is_current_schema_and_every_target_returns_data(metrics_stack, traffic):

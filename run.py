@@ -65,7 +65,9 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
         max_body_size=settings.max_upload_size + (64 << 20),
         chunk_size=READ_CHUNK,
         max_buffer_size=4 * READ_CHUNK,
-        idle_connection_timeout=120,
+        # Slowloris on headers: a connection gets this long to send them (and to idle between requests).
+        # Stalled upload bodies are cut by the upload handlers' own idle timer (upload_idle_timeout).
+        idle_connection_timeout=settings.idle_connection_timeout,
     )
 
 

@@ -103,6 +103,53 @@ class Settings:
     # all workers sharing one port.
     port_per_process: bool = False
 
+    # --- reliability ---
+    # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).
+    # Per process: with N processes a client gets up to N times these (see docs/sections/reliability.md).
+    ratelimit_upload_rate: float = 5.0
+    ratelimit_upload_burst: int = 100
+    ratelimit_resize_rate: float = 20.0
+    ratelimit_resize_burst: int = 300
+    ratelimit_read_rate: float = 200.0
+    ratelimit_read_burst: int = 2000
+    # Clients tracked per process (least recently seen forgotten first) and IPs never limited.
+    ratelimit_max_clients: int = 100_000
+    ratelimit_exempt: tuple[str, ...] = ()
+    # Uploads one client IP may have in progress at once (0 = no cap).
+    upload_max_per_client: int = 32
+    # Upload bytes in flight across the process (declared Content-Length, or bytes so far; 0 = no cap).
+    upload_max_inflight_bytes: int = 8 << 30
+    # Seconds an upload body may stall before it is cut (slowloris); 0 disables.
+    upload_idle_timeout: float = 30.0
+    # Average bytes/s an upload must reach once it is 2 x upload_idle_timeout old (a trickle); 0 disables.
+    upload_min_rate: int = 1024
+    # Seconds a connection may take to send its request headers, and keep-alive idle time.
+    idle_connection_timeout: float = 60.0
+    # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
+    expires_default: str = "policy"
+    # Size policy: files near max_upload_size live min_age, tiny files max_age (0 max_age = no policy).
+    retention_min_age: float = 30 * 86400.0
+    retention_max_age: float = 365 * 86400.0
+    # How often the sweeper looks for expired files (0 disables it), and for blobs without a record.
+    retention_sweep_interval: float = 60.0
+    retention_orphan_interval: float = 3600.0
+    # A blob written or reused this recently is never reaped (covers an upload between commit and insert).
+    retention_grace: float = 300.0
+    # Start-up: store connection attempts and the first back-off delay (doubling, capped at 30 s).
+    store_start_retries: int = 5
+    store_start_backoff: float = 0.5
+
+    # --- tus (resumable uploads) ---
+    # Seconds an unfinished tus upload lives after its last PATCH (Upload-Expires).
+    tus_expiry: float = 24 * 3600.0
+    # Seconds a PATCH's lock lease lasts (renewed while the PATCH runs); a dead process's lock frees after it.
+    tus_lock_lease: float = 30.0
+    # Seconds between sweeps of expired tus uploads (0 disables the sweeper).
+    tus_sweep_interval: float = 300.0
+    # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
+    # off: a process crash loses nothing, a power loss resumes from what reached the disk.
+    tus_fsync_patches: bool = False
+
     # --- realtime ---
     # The event log (WebSocket / long-poll feeds) keeps events this long and at most this many.
     events_max_age: float = 7 * 24 * 3600.0
@@ -151,6 +198,8 @@ class Settings:
             raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
         if self.port_per_process and self.port + self.processes > 65536:
             raise ValueError("port + processes exceeds 65535")
+        if self.expires_default.strip().lower() not in ("policy", "1h", "1d", "7d", "30d", "never"):
+            raise ValueError(f"expires_default must be policy, 1h, 1d, 7d, 30d or never: {self.expires_default!r}")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         if self.events_poll_interval <= 0:

@@ -15,8 +15,10 @@ from tornado_paste.blobs import StorageFull
 from tornado_paste.executor import ExecutorSaturated
 from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
 from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
+from tornado_paste.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
 from tornado_paste.store import StoreUnavailable
+from tornado_paste.uploadgate import TooManyUploads, UploadCapacityFull
 
 log = logging.getLogger("tornado_paste.access")
 
@@ -25,6 +27,8 @@ _CORE_ERRORS: list[tuple[type[BaseException], int]] = [
     (TooLarge, 413),
     (TypeRefused, 415),
     (Forbidden, 403),
+    (TooManyUploads, 429),
+    (UploadCapacityFull, 503),
     (IngestError, 400),
     (StorageFull, 507),
     (StoreUnavailable, 503),
@@ -59,7 +63,8 @@ def core_error_to_api(exc: BaseException) -> APIError | None:
     """The HTTP form of a core exception (None for anything else)."""
     for kind, status in _CORE_ERRORS:
         if isinstance(exc, kind):
-            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+            retry = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS
+            headers = {"Retry-After": str(retry)} if status in (429, 503) else {}
             code = getattr(exc, "code", None) or _DEFAULT_CODES.get(status)
             message = getattr(exc, "message", None) or str(exc) or None
             return APIError(status, code, message, headers)
@@ -80,6 +85,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
         self.clear_header("Server")
+        # Errors clear() the headers; the rate-limit ones must survive on every answer.
+        rate: Decision | None = getattr(self, "rate_decision", None)
+        if rate is not None:
+            for name, value in rate.headers().items():
+                self.set_header(name, value)
 
     # -- negotiation ---------------------------------------------------------
     def api_type(self) -> str:
@@ -146,7 +156,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("ETag")
         if status_code != 416:
             self.clear_header("Content-Range")
-        if self.html_errors and self.wants_html():
+        # 410 Gone gets a page on every route a browser might follow (/i/ and /d/ links too).
+        if (self.html_errors or status_code == 410) and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.set_header("Cache-Control", "no-store")
             self.render("error.html", status=status_code, code=code, message=message)
@@ -163,9 +174,31 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- bookkeeping ---------------------------------------------------------
     _inflight = False
 
+    rate_decision: Decision | None = None
+
     def prepare(self) -> None:
         self._inflight = True
         self.services.inflight += 1
+        self.check_rate_limit()
+
+    def check_rate_limit(self) -> None:
+        """Spend a token of this client's budget for the route; 429 when the bucket is empty."""
+        limits = self.services.limits
+        budget = budget_for(self.route_name, self.request.method or "GET")
+        if limits is None or budget is None:
+            return
+        decision = limits.rate.hit(budget, self.request.remote_ip or "unknown")
+        if decision is None:
+            return
+        self.rate_decision = decision
+        for name, value in decision.headers().items():
+            self.set_header(name, value)
+        if not decision.allowed:
+            self.services.metrics.incr("ratelimit.limited")
+            self.services.metrics.incr(f"ratelimit.limited.{budget}")
+            raise APIError(429, "rate_limited",
+                           f"too many {budget} requests; retry in {decision.retry_after}s",
+                           headers=decision.headers())
 
     def _leave(self) -> None:
         if self._inflight:
@@ -173,6 +206,9 @@ class BaseHandler(tornado.web.RequestHandler):
             self.services.inflight -= 1
 
     def on_connection_close(self) -> None:
+        if self._inflight and not self._finished:
+            # The client left before we answered: no status to count, but the route lost one.
+            self.services.metrics.incr(f"http.{self.route_name}.client_closed")
         self._leave()
         super().on_connection_close()
 
@@ -180,11 +216,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self._leave()
         metrics = self.services.metrics
         if metrics.enabled:
+            # The request's own clock (from the first byte read), not a handler-side stopwatch.
             status = self.get_status()
-            millis = self.request.request_time() * 1000
-            metrics.timing(f"http.{self.route_name}.time", millis)
-            metrics.incr(f"http.{self.route_name}.status.{status // 100}xx")
-            metrics.incr(f"http.status.{status}")
+            route = self.route_name
+            metrics.timing(f"http.{route}.time", self.request.request_time() * 1000)
+            metrics.incr(f"http.{route}.status.{status // 100}xx")
+            metrics.incr(f"http.{route}.code.{status}")
 
 
 class NotFoundHandler(BaseHandler):

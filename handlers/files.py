@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import tornado.httputil
@@ -21,6 +22,7 @@ import tornado.web
 
 from handlers.base import APIError, BaseHandler
 from tornado_paste.models import FileRecord, is_active
+from tornado_paste.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -31,9 +33,16 @@ USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; 
 PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
 
 
+# Files expiring sooner than this get a Cache-Control max-age that ends with them.
+SHORT_LIVED = 30 * 86400
+
+_FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
+
+
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%;' else "_" for c in filename) or "file"
+    # The ASCII fallback keeps only characters no parser can read as syntax (no quote, backslash, ';', '=', '*', '%').
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_" for c in filename) or "file"
     encoded = urllib.parse.quote(filename, safe="")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
@@ -45,6 +54,13 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
     record = await handler.services.store.get_by_filehash(filehash)
     if record is None:
         raise APIError(404, message="no such file")
+    return check_live(record)
+
+
+def check_live(record: FileRecord) -> FileRecord:
+    """410 Gone for a file past its expiry (the sweeper removes it soon)."""
+    if is_expired(record):
+        raise APIError(410, "expired", "this file has expired and is no longer available")
     return record
 
 
@@ -81,7 +97,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
-        self.count_download()
+        self.count_download(include_body)
 
     def accel_redirect(self, prefix: str) -> None:
         """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
@@ -91,7 +107,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         self.set_extra_headers(sha256)
         if self.check_etag_header():
             self.set_status(304)
-            self.services.metrics.incr("download.not_modified.count")
+            self.count_download(False)
             self.finish()
             return
         if range_unsatisfiable(self.request.headers.get("Range"), self.record.size):
@@ -99,15 +115,37 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.set_header("X-Accel-Redirect", f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}")
-        self.count_download()
+        self.count_download(self.request.method != "HEAD")
         self.finish()
 
-    def count_download(self) -> None:
+    def count_download(self, include_body: bool) -> None:
+        """``download.<raw|download|range>.count`` and ``.bytes`` for bodies sent (not HEAD); 304s apart."""
         metrics = self.services.metrics
-        ranged = self.get_status() == 206 or (
-            self.services.settings.accel_redirect_prefix and "Range" in self.request.headers)
+        status = self.get_status()
+        if status == 304:
+            metrics.incr("download.not_modified.count")
+            return
+        if not include_body or status not in (200, 206):
+            return
+        accel = bool(self.services.settings.accel_redirect_prefix)
+        ranged = status == 206 or (accel and "Range" in self.request.headers)
         kind = "range" if ranged else "download" if self.attachment else "raw"
         metrics.incr(f"download.{kind}.count")
+        metrics.incr(f"download.{kind}.bytes", self.body_bytes(accel, ranged))
+
+    def body_bytes(self, accel: bool, ranged: bool) -> int:
+        """Bytes of the body: ours from Content-Length; nginx's (X-Accel) from the file and the Range."""
+        if not accel:
+            return int(self._headers.get("Content-Length", 0))
+        size = self.record.size
+        parsed = tornado.httputil._parse_request_range(self.request.headers.get("Range", "")) if ranged else None
+        if not parsed:
+            return size  # no Range, or a form nginx answers with the whole file
+        start, end = parsed
+        if start is not None and start < 0:
+            start = max(0, start + size)
+        end = size if end is None or end > size else end
+        return max(0, end - (start or 0))
 
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
@@ -123,7 +161,14 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     def set_extra_headers(self, path: str) -> None:
         record = self.record
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        max_age = 31536000
+        if record.expires_at is not None:
+            # A short-lived file must not outlive itself in caches; long-lived ones keep the year-long
+            # immutable caching (like a deleted file, a cache may hold them past their removal).
+            remaining = int((record.expires_at - datetime.now(UTC)).total_seconds())
+            if remaining < SHORT_LIVED:
+                max_age = max(0, remaining)
+        self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -156,5 +201,12 @@ class ShortLinkHandler(BaseHandler):
         record = await self.services.store.get_by_id(file_id) if file_id is not None else None
         if record is None:
             raise APIError(404, message="no file has this short link")
+        check_live(record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)
+
+
+class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """``/static/``: Tornado's static files, counted and timed like every other route."""
+
+    route_name = "static"

@@ -9,9 +9,10 @@ import tornado.web
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
 from handlers.events import EventPollHandler, EventSocketHandler
-from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
+from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.pages import PreviewHandler
 from handlers.resize import ResizeHandler
+from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import IndexHandler, RawUploadHandler
 from tornado_paste.services import Services
 
@@ -32,6 +33,8 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/healthz", HealthHandler),
         (r"/ws", EventSocketHandler),
         (r"/api/v1/events", EventPollHandler),
+        (r"/api/v1/tus/?", TusCollectionHandler),
+        (r"/api/v1/tus/([^/]+)/?", TusUploadHandler),
         # Last: PUT /<filename> (curl -T). Reserved words above win.
         (r"/([^/]+)", RawUploadHandler),
     ]
@@ -43,6 +46,7 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         template_path=os.path.join(ROOT, "templates"),
         static_path=os.path.join(ROOT, "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,  # so static files are timed and counted too
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
         compress_response=False,  # nginx gzips text; gzip here would break Range on /i/

@@ -10,13 +10,17 @@ RUNTIME_PACKAGES := libmagic1
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
+DEBIAN_PACKAGES += graphite-carbon
+DEBIAN_PACKAGES += graphite-web
+DEBIAN_PACKAGES += nodejs
 DEBIAN_PACKAGES += e2fsprogs
 DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
+DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load bench-soak \
-	compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
+.PHONY: bench-soak
 
 setup: setup-runtime setup-python
 
@@ -38,6 +42,18 @@ define apt_install
 	fi
 endef
 
+# The Etsy StatsD daemon for the metrics pipeline tests, pinned, in the repo-local .tools/.
+STATSD_VERSION := 0.9.0
+STATSD_STAMP   := .tools/.statsd-$(STATSD_VERSION)
+
+$(STATSD_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error statsd@$(STATSD_VERSION)
+	touch $@
+
+tools-statsd: $(STATSD_STAMP)
+
 setup-runtime:
 	$(call apt_install,$(RUNTIME_PACKAGES))
 
@@ -48,7 +64,7 @@ setup-system:
 run: setup-runtime setup-python
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system
+test: setup-python setup-system tools-statsd
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -57,6 +73,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-tus: setup-python
+	$(PY) bench/tus.py
 
 bench-resize: setup-python
 	$(PY) bench/resize.py
@@ -68,6 +87,14 @@ bench-load: setup-python setup-system
 # deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
 compose-nginx-conf: setup-python
 	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
+
+bench-metrics: setup-python
+	$(PY) bench/metrics_overhead.py
+
+# Heavy: 10,000 WebSockets + 1,000 long-pollers against one server process (raises ulimit -n itself).
+.PHONY: bench-fanout
+bench-fanout: setup-python
+	$(PY) bench/fanout.py $(ARGS)
 
 # Mixed-load soak against one process (10 minutes; `make bench-soak ARGS="--minutes 2"`).
 bench-soak: setup-python

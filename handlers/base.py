@@ -206,6 +206,9 @@ class BaseHandler(tornado.web.RequestHandler):
             self.services.inflight -= 1
 
     def on_connection_close(self) -> None:
+        if self._inflight and not self._finished:
+            # The client left before we answered: no status to count, but the route lost one.
+            self.services.metrics.incr(f"http.{self.route_name}.client_closed")
         self._leave()
         super().on_connection_close()
 
@@ -213,11 +216,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self._leave()
         metrics = self.services.metrics
         if metrics.enabled:
+            # The request's own clock (from the first byte read), not a handler-side stopwatch.
             status = self.get_status()
-            millis = self.request.request_time() * 1000
-            metrics.timing(f"http.{self.route_name}.time", millis)
-            metrics.incr(f"http.{self.route_name}.status.{status // 100}xx")
-            metrics.incr(f"http.status.{status}")
+            route = self.route_name
+            metrics.timing(f"http.{route}.time", self.request.request_time() * 1000)
+            metrics.incr(f"http.{route}.status.{status // 100}xx")
+            metrics.incr(f"http.{route}.code.{status}")
 
 
 class NotFoundHandler(BaseHandler):
@@ -239,15 +243,3 @@ class NotFoundHandler(BaseHandler):
             kwargs["exc_info"] = (APIError, error, None)
         super().send_error(status_code, **kwargs)
 
-
-class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
-    """``/static/``: Tornado's static files, with our JSON errors (its 403 for ``..`` was HTML)."""
-
-    route_name = "static"
-
-    @classmethod
-    def get_absolute_path(cls, root: str, path: str) -> str:
-        if "\x00" in path:
-            # os.path would raise ValueError (a 500): no file has a NUL in its name.
-            raise APIError(404, message="there is nothing at this address")
-        return super().get_absolute_path(root, path)

@@ -9,11 +9,13 @@ import tornado.httputil
 import tornado.web
 
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
-from handlers.base import NotFoundHandler, StaticHandler
-from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
+from handlers.base import NotFoundHandler
+from handlers.events import EventPollHandler, EventSocketHandler
+from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
 from handlers.pages import PreviewHandler
 from handlers.resize import ResizeHandler
+from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import IndexHandler, RawUploadHandler
 from tornado_paste.services import Services
 
@@ -33,6 +35,10 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/api/v1/openapi\.yaml", OpenAPIHandler),
         (r"/healthz", HealthHandler),
+        (r"/ws", EventSocketHandler),
+        (r"/api/v1/events", EventPollHandler),
+        (r"/api/v1/tus/?", TusCollectionHandler),
+        (r"/api/v1/tus/([^/]+)/?", TusUploadHandler),
         # Last: PUT /<filename> (curl -T). Reserved words above win.
         (r"/([^/]+)", RawUploadHandler),
     ]
@@ -60,7 +66,7 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         template_path=os.path.join(ROOT, "templates"),
         static_path=os.path.join(ROOT, "static"),
         static_url_prefix="/static/",
-        static_handler_class=StaticHandler,
+        static_handler_class=StaticHandler,  # so static files are timed and counted too
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
         compress_response=False,  # nginx gzips text; gzip here would break Range on /i/

@@ -21,8 +21,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.resize import resize_on_upload
-from tornado_paste.blobs import StorageFull
-from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
+from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
 from tornado_paste.uploadgate import UploadRefused, UploadTicket
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
@@ -138,28 +137,35 @@ class UploadResponder(BaseHandler):
     _admitted_at = 0.0
     _busy = False
 
+    def refused_early(self, reason: str, error: APIError) -> APIError:
+        """Count a refusal decided before any byte was staged (same reasons as the core's)."""
+        self.services.ingestor.count_refusal(reason)
+        return error
+
     def check_acceptable(self) -> None:
         """406 before the body is read: answering 406 after storing the file left it behind."""
         accept = self.request.headers.get("Accept", "")
         if accept.strip() and prefers(accept, ANSWER_TYPES) is None:
-            raise APIError(406, message="uploads answer application/json, application/msgpack, "
-                                        "text/plain or text/html")
+            raise self.refused_early("not_acceptable", APIError(
+                406, message="uploads answer application/json, application/msgpack, text/plain or text/html"))
 
     def check_declared_length(self, overhead: int) -> None:
         limit = self.services.settings.max_upload_size
         declared = self.request.headers.get("Content-Length")
         chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
         if declared is None and not chunked:
-            raise APIError(411, message="send Content-Length or a chunked body")
+            raise self.refused_early("bad_request", APIError(411, message="send Content-Length or a chunked body"))
         if declared is not None:
             try:
                 length = int(declared)
             except ValueError:
-                raise APIError(400, message="Content-Length is not a number") from None
+                raise self.refused_early("bad_request", APIError(400, message="Content-Length is not a number")) \
+                    from None
             if length < 0:
-                raise APIError(400, message="Content-Length is negative")
+                raise self.refused_early("bad_request", APIError(400, message="Content-Length is negative"))
             if length > limit + overhead:
-                raise APIError(413, message=f"file exceeds the upload limit of {limit} bytes")
+                raise self.refused_early("size", APIError(
+                    413, message=f"file exceeds the upload limit of {limit} bytes"))
         self.body_limit = limit + overhead
         self.request.connection.set_max_body_size(limit + overhead + DRAIN_ALLOWANCE)
         self.check_expires(self.get_query_argument("expires", None))
@@ -182,7 +188,7 @@ class UploadResponder(BaseHandler):
         try:
             self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
         except UploadRefused as exc:
-            self.services.metrics.incr(f"upload.refused.{exc.reason}")
+            self.services.ingestor.count_refusal(exc.reason)
             raise
         if limits.upload_idle_timeout > 0:
             self._last_body = self._admitted_at = time.monotonic()
@@ -219,7 +225,7 @@ class UploadResponder(BaseHandler):
         if self.upload is not None and not self.upload.done:
             self.upload.abort(reason)
         else:
-            self.services.metrics.incr(f"upload.refused.{reason}")
+            self.services.ingestor.count_refusal(reason)
         self._release_upload()
         error = APIError(408, code, message)
         # The body is unread, so Tornado closes the connection after this answer.
@@ -237,7 +243,7 @@ class UploadResponder(BaseHandler):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort("storage" if isinstance(exc, StorageFull) else getattr(exc, "code", "bad_request"))
+            self.upload.abort(refusal_reason(exc))
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -249,7 +255,7 @@ class UploadResponder(BaseHandler):
             try:
                 self.ticket.need(self.received)  # chunked bodies reserve as they arrive
             except UploadRefused as exc:
-                self.services.metrics.incr(f"upload.refused.{exc.reason}")
+                self.services.ingestor.count_refusal(exc.reason)
                 self.refuse(exc)
         return self.refusal is None
 
@@ -262,7 +268,8 @@ class UploadResponder(BaseHandler):
 
     def on_finish(self) -> None:
         if self.upload is not None and not self.upload.done:
-            self.upload.abort("aborted")
+            # Answered without finishing the upload (a handler-level refusal after begin()).
+            self.upload.abort("error" if self.get_status() >= 500 else "bad_request")
         self._release_upload()
         super().on_finish()
 
@@ -279,7 +286,7 @@ class UploadResponder(BaseHandler):
             try:
                 choice = self.check_expires(self.expires_choice())
             except APIError:
-                self.upload.abort("bad_expires")
+                self.upload.abort("bad_request")
                 raise
             expires_at = retention.policy.expires_at(self.upload.size, choice)
         result = await self.upload.finish(filename, private=private, expires_at=expires_at)
@@ -327,17 +334,20 @@ class IndexHandler(UploadResponder):
     async def prepare(self) -> None:
         super().prepare()
         if self.request.method != "POST":
+            self.route_name = "index"  # the page, timed apart from uploads
             return
         self.check_acceptable()
         self.check_declared_length(MULTIPART_OVERHEAD)
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.lower().startswith("multipart/form-data"):
-            raise APIError(415, "unsupported_content_type",
-                           "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies")
+            raise self.refused_early("bad_request", APIError(
+                415, "unsupported_content_type",
+                "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies"))
         try:
             self.parser = StreamingFormDataParser(headers={"Content-Type": content_type})
         except ParseFailedException as exc:
-            raise APIError(400, "bad_multipart", f"malformed multipart Content-Type: {exc}") from None
+            raise self.refused_early("bad_request", APIError(
+                400, "bad_multipart", f"malformed multipart Content-Type: {exc}")) from None
         self.upload = self.services.ingestor.begin(source="form")
         self.progress = _Progress()
         self.unparsed = 0

@@ -53,7 +53,8 @@ def _parse_cursor(handler: BaseHandler) -> int | None:
     raw = handler.get_query_argument("cursor", None)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII only: '²'.isdigit() is True and int('²') raises (a 500 before).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise APIError(400, "bad_cursor", "'cursor' must be a non-negative integer from an earlier event")
     return int(raw)
 

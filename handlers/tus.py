@@ -125,7 +125,7 @@ class TusHandler(BaseHandler):
         checksum = parse_checksum(self.request.headers.get("Upload-Checksum"))
         self.session = await self.tus.begin_patch(upload_id, offset, checksum, new_length)
         raw = (self.request.headers.get("Content-Length") or "").strip()
-        declared = int(raw) if raw.isdigit() else None
+        declared = int(raw) if raw.isascii() and raw.isdigit() else None
         try:
             if declared is not None and declared > self.session.room:
                 raise APIError(413, "too_large", "the body goes beyond the upload's length or the size limit")

@@ -322,3 +322,34 @@ async def test_static_traversal_is_a_json_error(fetch):
         resp = await fetch(path)
         assert resp.code in (403, 404)
         error_of(resp.code, resp.headers["Content-Type"], resp.body)
+
+
+# -- event cursors (long-poll and WebSocket) and tus numbers ------------------------------------
+BAD_CURSORS = ["abc", "-1", "%C2%B2", "%EF%BC%91", "%E2%91%A0", "1e3", "1.5", "0x10", "99999999999999999999999", "%FF"]
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("path", ["/api/v1/events", "/ws"])
+async def test_invalid_event_cursors(fetch, path):
+    for value in BAD_CURSORS:
+        resp = await fetch(f"{path}?cursor={value}&timeout=0")
+        assert resp.code == 400, (path, value, resp.code, resp.body)
+        error_of(resp.code, resp.headers["Content-Type"], resp.body)
+    # The long-poll takes timeout (and answers by Accept); the WebSocket takes format.
+    extra = ("timeout=abc", "timeout=nan", "timeout=inf", "timeout=-1", "timeout=1e400") if path != "/ws" \
+        else ("format=xml", "format=")
+    for query in ("file=..%2fx", "file=0123456789abcdef.txt", *extra):
+        resp = await fetch(f"{path}?{query}" if query.startswith("timeout") else f"{path}?{query}&timeout=0")
+        assert resp.code == 400, (path, query, resp.code)
+        error_of(resp.code, resp.headers["Content-Type"], resp.body)
+
+
+@pytest.mark.gen_test
+async def test_tus_numbers_are_ascii(http_port, settings):
+    before = footprint(settings.data_dir)
+    for value in ("\xb2", "\u0661", "-1", "1e3", "99999999999999999999"):
+        head = [("Tus-Resumable", "1.0.0"), ("Upload-Length", value)]
+        resp = await raw_exchange(http_port, request_bytes("POST", "/api/v1/tus/", head).replace(
+            value.encode("utf-8", "surrogateescape"), value.encode("latin-1", "replace")))
+        assert_json_error(resp, 400)
+    await settled(settings.data_dir, before)

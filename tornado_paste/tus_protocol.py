@@ -92,7 +92,8 @@ def parse_nonnegative(header: str | None, name: str) -> int | None:
     if header is None:
         return None
     value = header.strip()
-    if not value.isdigit() or len(value) > 18:
+    # ASCII only: a latin-1 header byte '\xb2' is '²', which isdigit() accepts and int() refuses.
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise TusError(f"{name} must be a non-negative integer")
     return int(value)
 

@@ -409,6 +409,14 @@ def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
+async def sample_rss(proc: psutil.Process, started: float, every: float = 30.0) -> None:
+    """Print the server's RSS as the run goes, to tell a trend from noise."""
+    while True:
+        await asyncio.sleep(every)
+        print(f"  t+{time.monotonic() - started:4.0f}s  RSS {proc.memory_info().rss / 2**20:6.1f} MiB"
+              f"  fds {proc.num_fds()}", flush=True)
+
+
 async def settle_fds(proc: psutil.Process, seconds: float = 3.0) -> int:
     await asyncio.sleep(seconds)
     return proc.num_fds()
@@ -444,7 +452,9 @@ async def main_async(args: argparse.Namespace) -> int:
         rss_start = proc.memory_info().rss
         started = time.monotonic()
         requests_at_warmup = soak.stats.requests
+        sampler = asyncio.ensure_future(sample_rss(proc, started))
         await soak.run(total - warmup)
+        sampler.cancel()
         elapsed = time.monotonic() - started
         rss_end = proc.memory_info().rss
         soak.client.close()

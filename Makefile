@@ -8,6 +8,7 @@ export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 # Debian packages the service and its tests need (one per line keeps merges easy).
 DEBIAN_PACKAGES := libmagic1
 DEBIAN_PACKAGES += curl
+DEBIAN_PACKAGES += chromium
 
 .PHONY: setup setup-python setup-system run test lint bench-upload clean
 

@@ -84,6 +84,12 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
 
+    # --- ui ---
+    # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
+    ui_tus_min_size: int = 64 << 20
+    # How many files one browser tab uploads at the same time; the rest wait in its queue.
+    ui_upload_concurrency: int = 3
+
     # ------------------------------------------------------------------
     @property
     def public_base_url(self) -> str:

@@ -11,6 +11,7 @@ import msgpack
 import tornado.web
 
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
+from handlers.page_headers import set_page_headers
 from tornado_paste.blobs import StorageFull
 from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
 from tornado_paste.services import Services
@@ -142,6 +143,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.clear_header("Content-Range")
         if self.html_errors and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
             self.render("error.html", status=status_code, code=code, message=message)
             return

@@ -18,6 +18,7 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
+from handlers.page_headers import set_page_headers
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
@@ -145,7 +146,10 @@ class IndexHandler(UploadResponder):
     html_errors = False
 
     def get(self) -> None:
-        self.render("index.html")
+        set_page_headers(self)
+        settings = self.services.settings
+        self.render("index.html", max_upload_size=settings.max_upload_size, tus_min_size=settings.ui_tus_min_size,
+                    concurrency=settings.ui_upload_concurrency)
 
     async def prepare(self) -> None:
         super().prepare()

@@ -1,0 +1,84 @@
+// DOM for a finished upload (the card) and for one line of the live feed.
+import { deleteFile, el, relativeTime, thumbnail, tokens } from "./common.js";
+
+const COPIES = [
+  ["Short", "short link", (card) => card.url_s],
+  ["Raw", "raw link", (card) => card.url_i],
+  ["Download", "download link", (card) => card.url_d],
+  ["Markdown", "Markdown snippet", (card) => card.embed.markdown],
+  ["HTML", "HTML snippet", (card) => card.embed.html],
+  ["BBCode", "BBCode snippet", (card) => card.embed.bbcode],
+];
+
+export function describe(card) {
+  const parts = [card.size_human, card.mimetype];
+  if (card.width && card.height) parts.push(`${card.width} × ${card.height}`);
+  return parts.join(" · ");
+}
+
+/** A delete button for a file whose token this browser holds (or null). */
+export function deleteButton(card, onDeleted, extraClass = "") {
+  if (!tokens.get(card.filehash)) return null;
+  const button = el("button", {
+    type: "button",
+    className: `btn danger small delete ${extraClass}`.trim(),
+    "aria-label": `Delete ${card.filename}`,
+  }, "Delete");
+  button.addEventListener("click", async () => {
+    if (!window.confirm(`Delete “${card.filename}” for everyone?`)) return;
+    button.disabled = true;
+    try {
+      await deleteFile(card.filehash, tokens.get(card.filehash));
+      onDeleted();
+    } catch (error) {
+      button.disabled = false;
+      button.textContent = "Retry delete";
+      button.title = error.message;
+    }
+  });
+  return button;
+}
+
+/** Fill an upload item with the finished card. */
+export function renderCard(item, card) {
+  item.className = "item done";
+  item.dataset.filehash = card.filehash;
+  item.replaceChildren(
+    el("a", { href: card.url_p, className: "thumb-link", tabIndex: -1, "aria-hidden": "true" }, thumbnail(card, 96)),
+    el("div", { className: "item-body" },
+      el("div", { className: "item-head" },
+        el("a", { href: card.url_p, className: "item-name" }, card.filename),
+        card.private ? el("span", { className: "tag" }, "unlisted") : null),
+      el("p", { className: "item-meta" }, describe(card)),
+      el("p", { className: "item-link" },
+        el("a", { href: card.url_s, className: "short-url" }, card.url_s)),
+      el("div", { className: "copy-buttons", role: "group", "aria-label": `Copy links for ${card.filename}` },
+        COPIES.map(([label, what, pick]) => el("button", {
+          type: "button",
+          className: "btn small copy",
+          dataset: { copy: pick(card), copyKind: label.toLowerCase() },
+          "aria-label": `Copy ${what}`,
+        }, label)),
+        deleteButton(card, () => {
+          item.classList.add("deleted");
+          item.replaceChildren(el("p", { className: "item-meta" }, `Deleted ${card.filename}.`));
+          setTimeout(() => item.remove(), 2500);
+        })),
+    ),
+  );
+  return item;
+}
+
+/** One line of the live feed. */
+export function feedItem(card) {
+  const time = el("time", { dateTime: card.uploaded_at, className: "ago" }, relativeTime(card.uploaded_at));
+  const item = el("li", { className: "feed-item", dataset: { filehash: card.filehash } },
+    el("a", { href: card.url_p, className: "feed-thumb", tabIndex: -1, "aria-hidden": "true" }, thumbnail(card, 48)),
+    el("div", { className: "feed-body" },
+      el("a", { href: card.url_p, className: "feed-name" }, card.filename),
+      el("span", { className: "feed-meta" }, card.size_human, " · ", time)),
+  );
+  const remove = deleteButton(card, () => item.remove(), "feed-delete");
+  if (remove) item.append(remove);
+  return item;
+}

@@ -15,6 +15,8 @@ from handlers.routes import make_app
 from run import make_server
 from settings import Settings
 from tests.helpers import multipart_body
+# Real-browser fixtures for the UI tests (Playwright + Debian's Chromium).
+from tests.uikit import browser, context, page, problems, ui_server, ui_server_env  # noqa: F401
 from tornado_paste.services import Services, build_services
 
 

@@ -2,8 +2,10 @@
 // last cursor seen so a reconnect neither loses nor repeats events.
 
 const MAX_BACKOFF_MS = 15000;
-// After this many sockets in a row that never opened, sockets are probably blocked: long-poll.
-const WS_FAILURES_BEFORE_POLLING = 2;
+// After this many sockets in a row that never opened, or closed before delivering anything within
+// a few seconds (a proxy that kills WebSockets), sockets are not working here: long-poll instead.
+const WS_FAILURES_BEFORE_POLLING = 3;
+const WS_SHORT_LIVED_MS = 5000;
 const POLL_TIMEOUT_S = 25;
 
 export class EventFeed {
@@ -74,7 +76,8 @@ export class EventFeed {
   openSocket() {
     this.onState("connecting");
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    let opened = false;
+    let openedAt = 0;
+    let received = false;
     let socket;
     try {
       socket = new WebSocket(`${scheme}//${location.host}/ws?${this.query({ format: "json" })}`);
@@ -85,13 +88,14 @@ export class EventFeed {
     }
     this.socket = socket;
     socket.addEventListener("open", () => {
-      opened = true;
+      openedAt = performance.now();
       this.failures = 0;
-      this.wsFailures = 0;
       this.onState("live");
     });
     socket.addEventListener("message", (message) => {
       if (typeof message.data !== "string") return;
+      received = true;
+      this.wsFailures = 0;
       try {
         this.deliver(JSON.parse(message.data));
       } catch { /* a frame we do not understand */ }
@@ -99,7 +103,8 @@ export class EventFeed {
     socket.addEventListener("close", () => {
       if (this.socket === socket) this.socket = null;
       if (this.stopped) return;
-      if (!opened) this.wsFailures += 1;
+      const shortLived = !openedAt || (!received && performance.now() - openedAt < WS_SHORT_LIVED_MS);
+      this.wsFailures = shortLived ? this.wsFailures + 1 : 0;
       if (this.wsFailures >= WS_FAILURES_BEFORE_POLLING) {
         this.mode = "poll";
         this.poll();

@@ -148,3 +148,15 @@ def test_preview_follows_its_derivatives(realtime, resizer, page, other_page, ui
     link = entry.locator("input").input_value()
     image = page.request.get(link)
     assert image.status == 200 and image.headers["content-type"].startswith("image/")
+
+
+def test_crop_resize_on_upload(resizer, page, ui_server):
+    page.goto("/")
+    page.fill("#opt-w", "120")
+    page.fill("#opt-h", "90")
+    page.set_input_files("#file", file_payload("resize-on-upload.png", png_bytes(480, 320), "image/png"))
+    card = page.locator("#uploads .item.done").first
+    card.wait_for()
+    assert "Resized copy of resize-on-upload.png" in card.inner_text()
+    api = card_of(ui_server, card.get_attribute("data-filehash"))
+    assert (api["width"], api["height"]) == (120, 90)

@@ -50,6 +50,8 @@ export function renderCard(item, card) {
         el("a", { href: card.url_p, className: "item-name" }, card.filename),
         card.private ? el("span", { className: "tag" }, "unlisted") : null),
       el("p", { className: "item-meta" }, describe(card)),
+      card.original ? el("p", { className: "item-meta" }, "Resized copy of ",
+        el("a", { href: card.original.url_p }, card.original.filename), ` (${describe(card.original)})`) : null,
       el("p", { className: "item-link" },
         el("a", { href: card.url_s, className: "short-url" }, card.url_s)),
       el("div", { className: "copy-buttons", role: "group", "aria-label": `Copy links for ${card.filename}` },

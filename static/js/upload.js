@@ -201,10 +201,13 @@ class UploadJob {
 
   finish(card) {
     this.state = "done";
-    if (card.delete_token) tokens.set(card.filehash, card.delete_token);
+    // With a crop-resize size the answer is the resized copy, its original card inside.
+    for (const each of [card, card.original]) {
+      if (each && each.delete_token) tokens.set(each.filehash, each.delete_token);
+    }
     renderCard(this.item, card);
     announce(`${card.filename} uploaded`);
-    if (!card.private) addToFeed(card, true);
+    if (!card.private) addToFeed(card.original || card, true);
   }
 }
 

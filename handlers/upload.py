@@ -143,7 +143,8 @@ class IndexHandler(UploadResponder):
     """``GET /`` is the upload page; ``POST /`` takes a multipart upload (field ``file``)."""
 
     route_name = "upload_form"
-    html_errors = False
+    # A refused no-JavaScript form post shows the site's error page; API clients still get JSON.
+    html_errors = True
 
     def get(self) -> None:
         set_page_headers(self)

@@ -318,6 +318,21 @@ def test_without_javascript_the_form_lands_on_the_preview_page(browser, ui_serve
         context.close()
 
 
+def test_without_javascript_a_refusal_is_a_page_not_json(browser, ui_server):
+    context = new_context(browser, ui_server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        page.set_input_files("#file", file_payload("nope.gif", gif_bytes(), "image/gif"))
+        with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            page.locator("button.nojs-submit").click()
+        assert answer.value.status == 415
+        assert page.locator(".error-message").inner_text() == "files of type image/gif are not accepted here"
+        assert page.get_by_role("link", name="Upload a file").is_visible()
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_phone_width_and_color_schemes(browser, ui_server, scheme):
     context = new_context(browser, ui_server, viewport={"width": 360, "height": 740}, color_scheme=scheme,

@@ -5,14 +5,16 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 
-# Debian packages the service and its tests need (one per line keeps merges easy).
-DEBIAN_PACKAGES := libmagic1
+# Debian packages the service itself needs (python-magic loads libmagic).
+RUNTIME_PACKAGES := libmagic1
+# Debian packages the tests need on top (one per line keeps merges easy).
+DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
 DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload clean
 
-setup: setup-python
+setup: setup-runtime setup-python
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +24,24 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup-python: $(VENV)/.installed
 
-# System packages for the real-parts tests (nginx, Chromium, StatsD, Graphite...).
-setup-system:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Installs only the Debian packages that are missing (apt-get update only when needed).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-run: setup-python
+setup-runtime:
+	$(call apt_install,$(RUNTIME_PACKAGES))
+
+# System packages for the real-parts tests (nginx, Chromium, StatsD, Graphite...).
+setup-system:
+	$(call apt_install,$(DEBIAN_PACKAGES))
+
+run: setup-runtime setup-python
 	$(PY) run.py $(ARGS)
 
 test: setup-python setup-system

@@ -47,18 +47,31 @@ class _UploadTarget(BaseTarget):
         if self.parts > 1:
             raise IngestError("send exactly one 'file' part")
 
+    async def on_start_async(self) -> None:
+        self.on_start()
+
+    async def on_finish_async(self) -> None:
+        self.on_finish()
+
     def on_data_received(self, chunk: bytes) -> None:
-        self.upload.write(chunk)
+        raise AssertionError("the parser is driven through adata_received")
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
+        pending = self.upload.write(chunk)
+        if pending is not None:
+            await pending
 
     def on_finish(self) -> None:
         self.complete = True
 
 
 class _SmallValue(ValueTarget):
-    def on_data_received(self, chunk: bytes) -> None:
+    """A form field kept in memory, refused past a few hundred bytes."""
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
         if sum(map(len, self._values)) + len(chunk) > MAX_FIELD_BYTES:
             raise IngestError("form field too long")
-        super().on_data_received(chunk)
+        self._values.append(chunk)
 
 
 class UploadResponder(BaseHandler):
@@ -172,11 +185,11 @@ class IndexHandler(UploadResponder):
         for name, target in self.fields.items():
             self.parser.register(name, target)
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if not self.count_received(chunk):
             return
         try:
-            self.parser.data_received(chunk)
+            await self.parser.adata_received(chunk)
         except (IngestError, OSError) as exc:
             self.refuse(exc)
         except ParseFailedException as exc:
@@ -205,11 +218,13 @@ class RawUploadMixin(UploadResponder):
         self.check_declared_length(0)
         self.upload = self.services.ingestor.begin(source="put")
 
-    def data_received(self, chunk: bytes) -> None:
+    async def data_received(self, chunk: bytes) -> None:
         if self.upload is None or not self.count_received(chunk):
             return
         try:
-            self.upload.write(chunk)
+            pending = self.upload.write(chunk)
+            if pending is not None:
+                await pending
         except (IngestError, OSError) as exc:
             self.refuse(exc)
 

@@ -22,6 +22,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -38,36 +39,52 @@ def _host_tag() -> str:
 
 
 class StagingFile:
-    """A file being received: written in large pieces, hashed and head-captured on the way.
+    """A file being received, hashed and written in 1 MiB pieces on an I/O thread.
 
-    All methods except ``finish`` are cheap enough for the event loop (they only
-    append to the page cache); ``finish`` fsyncs in a thread.
+    ``write`` runs on the event loop and only appends to a buffer (and keeps the
+    head for sniffing); each full buffer is handed to the blob I/O pool, which
+    hashes it (hashlib releases the GIL) and writes it, while the loop goes on
+    parsing the next piece. At most one piece per upload is in flight: ``write``
+    returns that piece's future when the caller should wait (Tornado's
+    ``data_received`` awaits it, which stops reading the socket: backpressure).
     """
 
-    def __init__(self, path: str, head_size: int) -> None:
+    def __init__(self, path: str, head_size: int, pool: ThreadPoolExecutor) -> None:
         self.path = path
         self.size = 0
         self.head = b""
         self._head_size = head_size
+        self._pool = pool
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
+        self._job: asyncio.Future[None] | None = None
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self.closed = False
 
-    def write(self, chunk: bytes | memoryview) -> None:
+    def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
+        """Append bytes; returns a future to await before writing more, or None."""
         if self._fd is None:
             raise ValueError("staging file is closed")
         if len(self.head) < self._head_size:
             self.head += bytes(chunk[: self._head_size - len(self.head)])
-        self._hash.update(chunk)
         self.size += len(chunk)
         self._buffer += chunk
-        if len(self._buffer) >= WRITE_BUFFER:
-            self._flush()
+        if len(self._buffer) < WRITE_BUFFER:
+            return None
+        job = self._job
+        if job is not None:
+            if not job.done():
+                return job  # the previous piece is still being written: wait for it
+            job.result()  # re-raise StorageFull etc. from an earlier piece nobody awaited
+        piece, self._buffer = self._buffer, bytearray()
+        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, piece)
+        return self._job
 
-    def _flush(self) -> None:
+    def _absorb(self, piece: bytearray) -> None:
+        """On an I/O thread: hash and write one piece, in order."""
         assert self._fd is not None
-        view = memoryview(self._buffer)
+        self._hash.update(piece)
+        view = memoryview(piece)
         try:
             while view:
                 written = os.write(self._fd, view)
@@ -78,43 +95,57 @@ class StagingFile:
             raise
         finally:
             view.release()
-        del self._buffer[:]
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
     async def finish(self) -> str:
-        """Flush, fsync and close; returns the sha256 of everything written."""
-        self._flush()
-        fd, self._fd = self._fd, None
-        assert fd is not None
+        """Write the rest, fsync and close; returns the sha256 of everything written."""
+        if self._job is not None:
+            await self._job
+        piece, self._buffer = self._buffer, bytearray()
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
+            await loop.run_in_executor(self._pool, self._absorb_and_sync, piece)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
             raise
-        finally:
+        fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
         self.closed = True
         return self.sha256
 
+    def _absorb_and_sync(self, piece: bytearray) -> None:
+        self._absorb(piece)
+        assert self._fd is not None
+        os.fsync(self._fd)
+
     def discard(self) -> None:
-        """Drop the staging file; safe to call more than once."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Drop the staging file; safe to call more than once, even with a piece in flight."""
         self.closed = True
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        job = self._job
+        if job is not None and not job.done():
+            # Closing now could hand the fd number to another file under the writer's feet.
+            job.add_done_callback(_closer(fd))
+        else:
+            os.close(fd)
 
 
 class BlobStore:
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, io_threads: int = 4) -> None:
         self.root = os.path.abspath(data_dir)
+        # Hashing and writing upload pieces; bounded, so many uploads share a few threads.
+        self.io_pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="blob-io")
         self.tmp_dir = os.path.join(self.root, "tmp")
         self.blob_dir = os.path.join(self.root, "blobs")
         self._tag = f"{_host_tag()}.{os.getpid()}"
@@ -127,7 +158,7 @@ class BlobStore:
     def stage(self, head_size: int) -> StagingFile:
         """A new staging file for an upload in progress."""
         name = f"{self._tag}.{secrets.token_hex(8)}.part"
-        return StagingFile(os.path.join(self.tmp_dir, name), head_size)
+        return StagingFile(os.path.join(self.tmp_dir, name), head_size, self.io_pool)
 
     def sweep_staging(self, max_age: float, is_alive: Callable[[int], bool] | None = None) -> int:
         """Remove staging files left by dead processes (or older than ``max_age``).
@@ -176,37 +207,62 @@ class BlobStore:
         return os.path.exists(self.path_for(sha256))
 
     async def commit(self, staging: StagingFile, sha256: str) -> str:
-        """Move a finished staging file into place under its sha256 (idempotent)."""
-        return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging, sha256)
+        """Link a finished staging file into place under its sha256 (idempotent).
 
-    def _commit_sync(self, staging: StagingFile, sha256: str) -> str:
+        The staging file stays until ``staging.discard()``: the ingest path keeps
+        it until its record is in, so it can put the blob back if a concurrent
+        delete (in any process) took it away meanwhile.
+        """
+        return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging.path, sha256)
+
+    def _commit_sync(self, source: str, sha256: str) -> str:
         final = self.path_for(sha256)
         directory = os.path.dirname(final)
         os.makedirs(directory, exist_ok=True)
         try:
             # link, not rename: an existing blob with this name has these very bytes.
-            os.link(staging.path, final)
+            os.link(source, final)
         except FileExistsError:
             pass
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
-            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
-                raise
-            os.replace(staging.path, final)  # filesystems without hard links
-        staging.discard()
+            raise
         _fsync_dir(directory)
         return final
 
-    async def delete(self, sha256: str) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(None, self._delete_sync, sha256)
+    async def retire(self, sha256: str) -> str | None:
+        """Move a blob out of sight (into tmp/) so a delete can still be undone; None if absent."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._retire_sync, sha256)
 
-    def _delete_sync(self, sha256: str) -> bool:
+    def _retire_sync(self, sha256: str) -> str | None:
+        parked = os.path.join(self.tmp_dir, f"{self._tag}.{secrets.token_hex(8)}.retired")
         try:
-            os.unlink(self.path_for(sha256))
+            os.rename(self.path_for(sha256), parked)
         except FileNotFoundError:
-            return False
-        return True
+            return None
+        return parked
+
+    async def restore(self, parked: str, sha256: str) -> None:
+        """Undo ``retire``: someone recorded these bytes again meanwhile."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._commit_sync, parked, sha256)
+        await self.purge(parked)
+
+    async def purge(self, parked: str) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, os.unlink, parked)
+        except FileNotFoundError:
+            pass
+
+
+def _closer(fd: int) -> Callable[[asyncio.Future[None]], None]:
+    def close(job: asyncio.Future[None]) -> None:
+        if not job.cancelled():
+            job.exception()  # retrieved: the upload is being thrown away anyway
+        os.close(fd)
+
+    return close
 
 
 def _fsync_dir(path: str) -> None:

@@ -88,13 +88,17 @@ class Upload:
     def size(self) -> int:
         return self.staging.size
 
-    def write(self, chunk: bytes | memoryview) -> None:
-        """Append bytes; raises TooLarge (and drops the staging file) past the limit."""
+    def write(self, chunk: bytes | memoryview) -> Awaitable[None] | None:
+        """Append bytes; raises TooLarge (and drops the staging file) past the limit.
+
+        Returns an awaitable when the caller should wait before writing more
+        (the disk is behind the network); await it for flow control.
+        """
         if self.staging.size + len(chunk) > self.limit:
             self.abort("size")
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
         try:
-            self.staging.write(chunk)
+            return self.staging.write(chunk)
         except Exception:
             self.abort("storage")
             raise
@@ -161,33 +165,49 @@ class Ingestor:
             self._count_upload(upload, dedupe=True)
             return IngestResult(existing, created=False)
 
-        async with self.blob_locks.hold(sha256):
+        try:
+            async with self.blob_locks.hold(sha256):
+                result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
+                                                       expires_at)
+        finally:
+            staging.discard()
+        if result.created:
+            await self.publish("file.created", result.record)
+        return result
+
+    async def _commit_and_record(self, upload: Upload, sha256: str, mimetype: str, existing: FileRecord | None,
+                                 filename: str | None, private: bool, expires_at: datetime | None) -> IngestResult:
+        staging = upload.staging
+        await self.blobs.commit(staging, sha256)
+        if existing is not None:  # the record was there but its blob was missing: repaired
+            self._count_upload(upload, dedupe=True)
+            return IngestResult(existing, created=False)
+        token = secrets.token_urlsafe(24)
+        record = FileRecord(
+            filehash=new_filehash(mimetype), sha256=sha256,
+            filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
+            size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
+            private=private, expires_at=expires_at,
+        )
+        for enrich in self.enrichers:
+            await enrich(record, self.blobs.path_for(sha256))
+        try:
+            record = await self.store.insert_file(record)
+        except DuplicateContent:
+            # Another upload of the same bytes won the race: share its record.
+            winner = await self.store.get_by_sha256(sha256)
+            if winner is None:
+                raise
+            record, token, created = winner, None, False
+        else:
+            created = True
+        # A delete in another process may have retired the blob between our link and our
+        # insert; it re-checks the references after retiring, we re-check the blob after
+        # inserting, so one of us always puts it back.
+        if not self.blobs.exists(sha256):
             await self.blobs.commit(staging, sha256)
-            if existing is not None:  # the record was there but its blob was missing: repaired
-                self._count_upload(upload, dedupe=True)
-                return IngestResult(existing, created=False)
-            token = secrets.token_urlsafe(24)
-            record = FileRecord(
-                filehash=new_filehash(mimetype), sha256=sha256,
-                filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
-                size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
-                private=private, expires_at=expires_at,
-            )
-            blob_path = self.blobs.path_for(sha256)
-            for enrich in self.enrichers:
-                await enrich(record, blob_path)
-            try:
-                record = await self.store.insert_file(record)
-            except DuplicateContent:
-                # Another upload of the same bytes won the race: share its record.
-                winner = await self.store.get_by_sha256(sha256)
-                if winner is None:
-                    raise
-                self._count_upload(upload, dedupe=True)
-                return IngestResult(winner, created=False)
-        self._count_upload(upload, dedupe=False)
-        await self.publish("file.created", record)
-        return IngestResult(record, created=True, delete_token=token)
+        self._count_upload(upload, dedupe=not created)
+        return IngestResult(record, created=created, delete_token=token)
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
         self.metrics.incr("upload.count")
@@ -203,6 +223,17 @@ class Ingestor:
         assert record.id is not None
         async with self.blob_locks.hold(record.sha256):
             await self.store.delete_file(record.id)
-            if await self.store.count_sha256_refs(record.sha256) == 0:
-                await self.blobs.delete(record.sha256)
+            await self.drop_blob_if_unreferenced(record.sha256)
         await self.publish("file.deleted", record)
+
+    async def drop_blob_if_unreferenced(self, sha256: str) -> None:
+        """Remove a blob no record uses, safely against a concurrent upload of the same bytes."""
+        if await self.store.count_sha256_refs(sha256) > 0:
+            return
+        parked = await self.blobs.retire(sha256)
+        if parked is None:
+            return
+        if await self.store.count_sha256_refs(sha256) > 0:
+            await self.blobs.restore(parked, sha256)
+        else:
+            await self.blobs.purge(parked)

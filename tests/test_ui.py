@@ -327,7 +327,7 @@ def test_without_javascript_a_refusal_is_a_page_not_json(browser, ui_server):
         with page.expect_response(lambda r: r.request.method == "POST") as answer:
             page.locator("button.nojs-submit").click()
         assert answer.value.status == 415
-        assert page.locator(".error-message").inner_text() == "files of type image/gif are not accepted here"
+        assert page.locator(".error-message").text_content() == "files of type image/gif are not accepted here"
         assert page.get_by_role("link", name="Upload a file").is_visible()
     finally:
         context.close()

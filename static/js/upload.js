@@ -298,8 +298,14 @@ function syncEmpty() {
 }
 
 function addToFeed(card, atTop) {
-  if (!listed(card) || feed.querySelector(`[data-filehash="${CSS.escape(card.filehash)}"]`)) return;
+  if (!listed(card)) return;
   const item = feedItem(card);
+  const existing = feed.querySelector(`[data-filehash="${CSS.escape(card.filehash)}"]`);
+  if (existing) {
+    // The feed's event can beat the upload's own answer; redraw it now that the token is known.
+    existing.replaceWith(item);
+    return;
+  }
   if (atTop) feed.prepend(item);
   else feed.append(item);
   while (feed.children.length > FEED_SIZE) feed.lastElementChild.remove();

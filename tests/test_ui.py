@@ -48,7 +48,14 @@ def test_choose_file_shows_card_with_working_links(page, ui_server):
 
 def test_keyboard_opens_chooser_from_drop_zone(page):
     page.goto("/")
-    page.locator("#dropzone").focus()
+    # Reach the drop zone the way a keyboard user does: Tab from the top of the page.
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "dropzone":
+            break
+    assert page.evaluate("document.activeElement.id") == "dropzone"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # a visible focus ring
     # Playwright turns chooser interception on asynchronously; a chooser opened before that is lost,
     # so the key is pressed again (the page's behaviour is the same each time).
     for attempt in range(3):

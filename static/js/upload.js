@@ -172,6 +172,19 @@ class UploadJob {
         onError: (error) => reject(error instanceof Error ? error : new Error(String(error))),
       });
       this.abort = () => upload.abort();
+      // Resumable: offer pause/resume next to cancel.
+      let paused = false;
+      const toggle = el("button", { type: "button", className: "btn small", "aria-label": `Pause ${this.file.name}` }, "Pause");
+      toggle.addEventListener("click", () => {
+        paused = !paused;
+        if (paused) upload.pause();
+        else upload.resume();
+        toggle.textContent = paused ? "Resume" : "Pause";
+        toggle.setAttribute("aria-label", `${paused ? "Resume" : "Pause"} ${this.file.name}`);
+        if (paused) this.stats.textContent = "paused";
+      });
+      this.cancelButton.before(toggle);
+      this.pauseButton = toggle;
       upload.start();
     });
   }
@@ -181,6 +194,7 @@ class UploadJob {
       const wasRunning = this.state === "uploading";
       this.setState("cancelled");
       if (wasRunning && this.abort) this.abort();
+      if (this.pauseButton) this.pauseButton.remove();
       this.stats.textContent = "cancelled";
       this.cancelButton.textContent = "Dismiss";
       this.cancelButton.setAttribute("aria-label", `Dismiss ${this.file.name}`);
@@ -192,6 +206,7 @@ class UploadJob {
 
   fail(message) {
     this.setState("failed");
+    if (this.pauseButton) this.pauseButton.remove();
     this.progress.remove();
     this.stats.replaceChildren(el("span", { className: "error-text", role: "alert" }, message));
     this.cancelButton.textContent = "Dismiss";

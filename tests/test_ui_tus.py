@@ -56,3 +56,47 @@ def test_small_file_is_one_post(page, ui_server):
     done_card(page, "small.txt")
     assert ("POST", "/") in requests
     assert not any(path.startswith("/api/v1/tus/") for _, path in requests)
+
+
+# Stands in for static/js/tus.js with the agreed interface, so the page's side of the contract
+# (dynamic import, options, progress, pause/resume, the finished card) is tested on its own.
+FAKE_TUS = """
+export class TusUpload {
+  constructor(file, options) {
+    this.file = file;
+    this.options = options;
+    window.__tus = { calls: [], endpoint: options.endpoint, metadata: options.metadata };
+  }
+  start() {
+    window.__tus.calls.push("start");
+    this.options.onProgress(Math.floor(this.file.size / 2), this.file.size);
+  }
+  pause() { window.__tus.calls.push("pause"); }
+  async resume() {
+    window.__tus.calls.push("resume");
+    const body = new FormData();
+    body.append("file", this.file, this.options.metadata.filename);
+    const response = await fetch("/", { method: "POST", body, headers: { Accept: "application/json" } });
+    this.options.onProgress(this.file.size, this.file.size);
+    this.options.onSuccess(await response.json());
+  }
+  abort() { window.__tus.calls.push("abort"); }
+}
+"""
+
+
+def test_page_drives_the_tus_client_interface(page):
+    page.route("**/static/js/tus.js*", lambda route: route.fulfill(
+        status=200, content_type="text/javascript", body=FAKE_TUS))
+    page.goto("/")
+    page.check("#opt-private")
+    page.set_input_files("#file", file_payload("resumable.bin", os.urandom(200 * 1024)))
+    item = page.locator("#uploads .item.uploading")
+    item.locator(".item-stats", has_text="50%").wait_for()
+    item.get_by_role("button", name="Pause resumable.bin").click()
+    item.get_by_role("button", name="Resume resumable.bin").click()
+    done_card(page, "resumable.bin")
+    tus = page.evaluate("window.__tus")
+    assert tus["calls"] == ["start", "pause", "resume"]
+    assert tus["endpoint"] == "/api/v1/tus/"
+    assert tus["metadata"] == {"filename": "resumable.bin", "filetype": "application/octet-stream", "private": "1"}

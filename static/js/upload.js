@@ -166,7 +166,11 @@ class UploadJob {
     return new Promise((resolve, reject) => {
       const upload = new TusUpload(this.file, {
         endpoint: "/api/v1/tus/",
-        metadata: { filename: this.file.name || "upload.bin", filetype: this.file.type, private: this.opts.private ? "1" : "0" },
+        metadata: {
+          filename: this.file.name || "upload.bin",
+          filetype: this.file.type,
+          private: this.opts.private ? "1" : "0",
+        },
         onProgress: (sent, total) => this.onProgress(sent, total),
         onSuccess: resolve,
         onError: (error) => reject(error instanceof Error ? error : new Error(String(error))),

@@ -160,3 +160,17 @@ def test_crop_resize_on_upload(resizer, page, ui_server):
     assert "Resized copy of resize-on-upload.png" in card.inner_text()
     api = card_of(ui_server, card.get_attribute("data-filehash"))
     assert (api["width"], api["height"]) == (120, 90)
+
+
+def test_preview_page_hears_its_file_deleted_elsewhere(realtime, page, other_page, ui_server):
+    page.goto("/")
+    page.set_input_files("#file", file_payload("soon-gone.txt", b"gone soon\n", "text/plain"))
+    filehash = done_card(page, "soon-gone.txt").get_attribute("data-filehash")
+    token = page.evaluate("(h) => JSON.parse(localStorage.getItem('tornado-paste.delete-tokens'))[h]", filehash)
+    other_page.goto(f"/p/{filehash}")
+    feed_up = "() => ['live', 'polling'].includes(document.getElementById('file-page').dataset.feed)"
+    other_page.wait_for_function(feed_up)
+    assert other_page.locator("#delete-button").is_hidden()  # no token in this browser
+    response = page.request.delete(f"/api/v1/files/{filehash}", headers={"X-Delete-Token": token})
+    assert response.status == 200
+    other_page.get_by_text("This file has been deleted").wait_for()

@@ -106,4 +106,7 @@ new EventFeed({
       });
     }
   },
+  onState(state) {
+    page.dataset.feed = state; // for tests and styling: "live" once the socket is open
+  },
 }).start();

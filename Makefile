@@ -11,8 +11,12 @@ RUNTIME_PACKAGES := libmagic1
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
 DEBIAN_PACKAGES += chromium
+DEBIAN_PACKAGES += e2fsprogs
+DEBIAN_PACKAGES += nginx
+DEBIAN_PACKAGES += wrk
+DEBIAN_PACKAGES += docker-compose
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload clean
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load compose-nginx-conf clean
 
 setup: setup-runtime setup-python
 
@@ -53,6 +57,17 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-resize: setup-python
+	$(PY) bench/resize.py
+
+# 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
+bench-load: setup-python setup-system
+	$(PY) bench/load.py
+
+# deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
+compose-nginx-conf: setup-python
+	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-upload-size", help="bytes, k/M/G suffixes accepted (default 1G)")
     p.add_argument("--mongo-url", help="MongoDB URL; empty = embedded SQLite")
     p.add_argument("--processes", type=int, help="worker processes sharing the port (default 1)")
+    p.add_argument("--port-per-process", action="store_const", const="true",
+                   help="with --processes N: worker i listens on --port + i (for an nginx upstream)")
     p.add_argument("--behind-proxy", action="store_const", const="true",
                    help="trust X-Real-IP / X-Forwarded-* from nginx")
     p.add_argument("--statsd-host", help="StatsD host; empty disables metrics")
@@ -63,7 +65,9 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
         max_body_size=settings.max_upload_size + (64 << 20),
         chunk_size=READ_CHUNK,
         max_buffer_size=4 * READ_CHUNK,
-        idle_connection_timeout=120,
+        # Slowloris on headers: a connection gets this long to send them (and to idle between requests).
+        # Stalled upload bodies are cut by the upload handlers' own idle timer (upload_idle_timeout).
+        idle_connection_timeout=settings.idle_connection_timeout,
     )
 
 
@@ -75,6 +79,11 @@ async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
     server.add_sockets(sockets)
     log.info("tornado-paste listening on http://%s:%d (public URL %s, pid %d)",
              settings.address, settings.port, settings.public_base_url, os.getpid())
+    if settings.behind_proxy:
+        # xheaders: the client address in logs and rate limits comes from X-Real-IP/X-Forwarded-For,
+        # which anyone can forge if they can reach this port without going through nginx.
+        log.info("behind a proxy: trusting X-Real-IP / X-Forwarded-*; %s:%d must be reachable only from it",
+                 settings.address, settings.port)
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -94,16 +103,37 @@ async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
     return 0
 
 
-def supervise(count: int) -> int:
-    """Fork ``count`` workers (sockets already bound), forward signals, wait for them."""
-    children: dict[int, int] = {}
-    for index in range(count):
+# A worker that dies sooner than this after its start is crash-looping: wait before the next try.
+CRASH_WINDOW = 5.0
+MAX_BACKOFF = 30.0
+
+
+def supervise(count: int) -> tuple[int | None, int]:
+    """Fork ``count`` workers (sockets already bound) and keep them running until told to stop.
+
+    Returns ``(index, 0)`` in a worker, which then serves; in the parent ``(None, status)`` once
+    every worker is gone: status 0 after a clean SIGTERM/SIGINT, 1 otherwise. A worker
+    that dies on its own (crash, OOM kill) is forked again, with a growing pause if it keeps
+    dying at start-up, so one bad request cannot take a port's capacity down for good.
+    """
+    children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, start time)
+    stopping = False
+    failed = False
+
+    def spawn(index: int) -> bool:
+        """Fork worker ``index``; True in the child."""
         pid = os.fork()
         if pid == 0:
-            return -1 - index  # in a child: caller serves
-        children[pid] = index
+            # The child installs its own handlers in serve(); until then the defaults apply.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            return True
+        children[pid] = (index, time.monotonic())
+        return False
 
     def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for pid in list(children):
             try:
                 os.kill(pid, signum)
@@ -112,16 +142,44 @@ def supervise(count: int) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    status = 0
+    for index in range(count):
+        if spawn(index):
+            return index, 0
+    crashes: dict[int, int] = {}
     while children:
         try:
-            pid, code = os.wait()
+            pid, status = os.wait()
         except ChildProcessError:
             break
-        children.pop(pid, None)
-        if os.waitstatus_to_exitcode(code) != 0:
-            status = 1
-    return status
+        if pid not in children:
+            continue
+        index, started = children.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            # Killed by the very signal we forwarded (it arrived before serve() took it over) is clean too.
+            failed = failed or code not in (0, -signal.SIGTERM, -signal.SIGINT)
+            continue
+        if code == 0:
+            # Only a signal sent to the worker itself ends it cleanly: the operator meant it.
+            log.info("worker %d (pid %d) exited; not restarting it", index, pid)
+            continue
+        crashes[index] = crashes.get(index, 0) + 1 if time.monotonic() - started < CRASH_WINDOW else 0
+        delay = min(MAX_BACKOFF, 0.1 * 2 ** crashes[index]) if crashes[index] else 0.0
+        log.warning("worker %d (pid %d) died with %s; restarting it in %.1fs", index, pid, code, delay)
+        deadline = time.monotonic() + delay
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not stopping and spawn(index):
+            return index, 0
+    return None, 1 if failed else 0
+
+
+def bind(settings: Settings) -> list[list[socket.socket]]:
+    """The listening sockets of each worker: one shared list, or one port per worker."""
+    if settings.processes > 1 and settings.port_per_process:
+        return [tornado.netutil.bind_sockets(settings.port + i, settings.address, reuse_port=False)
+                for i in range(settings.processes)]
+    return [tornado.netutil.bind_sockets(settings.port, settings.address, reuse_port=False)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,12 +192,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
     os.makedirs(settings.data_dir, exist_ok=True)
-    sockets = tornado.netutil.bind_sockets(settings.port, settings.address, reuse_port=False)
-    if settings.processes > 1:
-        role = supervise(settings.processes)
-        if role >= 0:
-            return role
-    return asyncio.run(serve(settings, sockets))
+    # Bind before forking: every worker inherits the listening sockets, so there is no window in
+    # which a port refuses connections, and a restarted worker picks up the same sockets.
+    groups = bind(settings)
+    if settings.processes == 1:
+        return asyncio.run(serve(settings, groups[0]))
+    index, status = supervise(settings.processes)
+    if index is None:
+        return status
+    if len(groups) == 1:
+        return asyncio.run(serve(settings, groups[0]))
+    for other, group in enumerate(groups):
+        if other != index:
+            for sock in group:
+                sock.close()
+    return asyncio.run(serve(settings.replace(port=settings.port + index), groups[index]))
 
 
 if __name__ == "__main__":

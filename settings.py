@@ -84,6 +84,61 @@ class Settings:
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
 
+    # --- images ---
+    # Longest side (px) a derivative may have; larger w/h are refused with 400.
+    resize_max_side: int = 4096
+    # Sources with more pixels (width x height from the header, before decoding) are refused.
+    resize_max_source_pixels: int = 50_000_000
+    # Threads of the bounded image executor; 0 = one per CPU.
+    resize_workers: int = 0
+    # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
+    resize_max_pending: int = 16
+
+    # --- deployment ---
+    # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
+    # and nginx's `internal` location of that prefix (aliased to <data_dir>/blobs/) sends the bytes.
+    # Only with nginx in front: without it, clients would get empty bodies.
+    accel_redirect_prefix: str = ""
+    # With --processes N: worker i listens on port + i (one upstream entry per worker) instead of
+    # all workers sharing one port.
+    port_per_process: bool = False
+
+    # --- reliability ---
+    # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).
+    # Per process: with N processes a client gets up to N times these (see docs/sections/reliability.md).
+    ratelimit_upload_rate: float = 5.0
+    ratelimit_upload_burst: int = 100
+    ratelimit_resize_rate: float = 20.0
+    ratelimit_resize_burst: int = 300
+    ratelimit_read_rate: float = 200.0
+    ratelimit_read_burst: int = 2000
+    # Clients tracked per process (least recently seen forgotten first) and IPs never limited.
+    ratelimit_max_clients: int = 100_000
+    ratelimit_exempt: tuple[str, ...] = ()
+    # Uploads one client IP may have in progress at once (0 = no cap).
+    upload_max_per_client: int = 32
+    # Upload bytes in flight across the process (declared Content-Length, or bytes so far; 0 = no cap).
+    upload_max_inflight_bytes: int = 8 << 30
+    # Seconds an upload body may stall before it is cut (slowloris); 0 disables.
+    upload_idle_timeout: float = 30.0
+    # Average bytes/s an upload must reach once it is 2 x upload_idle_timeout old (a trickle); 0 disables.
+    upload_min_rate: int = 1024
+    # Seconds a connection may take to send its request headers, and keep-alive idle time.
+    idle_connection_timeout: float = 60.0
+    # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
+    expires_default: str = "policy"
+    # Size policy: files near max_upload_size live min_age, tiny files max_age (0 max_age = no policy).
+    retention_min_age: float = 30 * 86400.0
+    retention_max_age: float = 365 * 86400.0
+    # How often the sweeper looks for expired files (0 disables it), and for blobs without a record.
+    retention_sweep_interval: float = 60.0
+    retention_orphan_interval: float = 3600.0
+    # A blob written or reused this recently is never reaped (covers an upload between commit and insert).
+    retention_grace: float = 300.0
+    # Start-up: store connection attempts and the first back-off delay (doubling, capped at 30 s).
+    store_start_retries: int = 5
+    store_start_backoff: float = 0.5
+
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
     ui_tus_min_size: int = 64 << 20
@@ -111,6 +166,16 @@ class Settings:
             raise ValueError("processes must be at least 1")
         if self.max_upload_size < 1:
             raise ValueError("max_upload_size must be positive")
+        if self.resize_max_side < 1 or self.resize_max_source_pixels < 1:
+            raise ValueError("resize_max_side and resize_max_source_pixels must be positive")
+        if self.resize_workers < 0 or self.resize_max_pending < 0:
+            raise ValueError("resize_workers and resize_max_pending must not be negative")
+        if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):
+            raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
+        if self.port_per_process and self.port + self.processes > 65536:
+            raise ValueError("port + processes exceeds 65535")
+        if self.expires_default.strip().lower() not in ("policy", "1h", "1d", "7d", "30d", "never"):
+            raise ValueError(f"expires_default must be policy, 1h, 1d, 7d, 30d or never: {self.expires_default!r}")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         return self

@@ -7,9 +7,10 @@ import urllib.parse
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
-from handlers.files import find_file
+from handlers.files import check_live, find_file
 from handlers.upload import RawUploadMixin
 from tornado_paste.models import FileRecord
+from tornado_paste.retention import is_expired
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -44,7 +45,9 @@ class FileListHandler(BaseHandler):
         if len(records) == limit:
             query = urllib.parse.urlencode({"limit": limit, "before": records[-1].id})
             self.set_header("Link", f'<{links.base}/api/v1/files?{query}>; rel="next"')
-        self.send_data({"files": [links.card(r) for r in records], "total": total}, media_type=media)
+        # Expired files the sweeper has not reached yet are not listed.
+        live = [links.card(r) for r in records if not is_expired(r)]
+        self.send_data({"files": live, "total": total}, media_type=media)
 
 
 @tornado.web.stream_request_body
@@ -65,7 +68,7 @@ class FileResourceHandler(RawUploadMixin):
             # Integer ids are guessable; unlisted files are reachable only by their hash.
             if record is None or record.private:
                 raise APIError(404, message="no such file")
-            return record
+            return check_live(record)
         return await find_file(self, key)
 
     async def get(self, key: str) -> None:

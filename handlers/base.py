@@ -13,9 +13,13 @@ import tornado.web
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
 from tornado_paste.blobs import StorageFull
+from tornado_paste.executor import ExecutorSaturated
+from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
 from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
+from tornado_paste.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
 from tornado_paste.store import StoreUnavailable
+from tornado_paste.uploadgate import TooManyUploads, UploadCapacityFull
 
 log = logging.getLogger("tornado_paste.access")
 
@@ -24,9 +28,15 @@ _CORE_ERRORS: list[tuple[type[BaseException], int]] = [
     (TooLarge, 413),
     (TypeRefused, 415),
     (Forbidden, 403),
+    (TooManyUploads, 429),
+    (UploadCapacityFull, 503),
     (IngestError, 400),
     (StorageFull, 507),
     (StoreUnavailable, 503),
+    (NotAnImage, 415),
+    (UnsupportedImage, 415),
+    (ImageError, 400),
+    (ExecutorSaturated, 503),
 ]
 
 _DEFAULT_CODES = {
@@ -54,7 +64,8 @@ def core_error_to_api(exc: BaseException) -> APIError | None:
     """The HTTP form of a core exception (None for anything else)."""
     for kind, status in _CORE_ERRORS:
         if isinstance(exc, kind):
-            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+            retry = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS
+            headers = {"Retry-After": str(retry)} if status in (429, 503) else {}
             code = getattr(exc, "code", None) or _DEFAULT_CODES.get(status)
             message = getattr(exc, "message", None) or str(exc) or None
             return APIError(status, code, message, headers)
@@ -75,6 +86,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
         self.clear_header("Server")
+        # Errors clear() the headers; the rate-limit ones must survive on every answer.
+        rate: Decision | None = getattr(self, "rate_decision", None)
+        if rate is not None:
+            for name, value in rate.headers().items():
+                self.set_header(name, value)
 
     # -- negotiation ---------------------------------------------------------
     def api_type(self) -> str:
@@ -141,7 +157,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("ETag")
         if status_code != 416:
             self.clear_header("Content-Range")
-        if self.html_errors and self.wants_html():
+        # 410 Gone gets a page on every route a browser might follow (/i/ and /d/ links too).
+        if (self.html_errors or status_code == 410) and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
@@ -159,9 +176,31 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- bookkeeping ---------------------------------------------------------
     _inflight = False
 
+    rate_decision: Decision | None = None
+
     def prepare(self) -> None:
         self._inflight = True
         self.services.inflight += 1
+        self.check_rate_limit()
+
+    def check_rate_limit(self) -> None:
+        """Spend a token of this client's budget for the route; 429 when the bucket is empty."""
+        limits = self.services.limits
+        budget = budget_for(self.route_name, self.request.method or "GET")
+        if limits is None or budget is None:
+            return
+        decision = limits.rate.hit(budget, self.request.remote_ip or "unknown")
+        if decision is None:
+            return
+        self.rate_decision = decision
+        for name, value in decision.headers().items():
+            self.set_header(name, value)
+        if not decision.allowed:
+            self.services.metrics.incr("ratelimit.limited")
+            self.services.metrics.incr(f"ratelimit.limited.{budget}")
+            raise APIError(429, "rate_limited",
+                           f"too many {budget} requests; retry in {decision.retry_after}s",
+                           headers=decision.headers())
 
     def _leave(self) -> None:
         if self._inflight:

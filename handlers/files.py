@@ -3,18 +3,26 @@
 Built on Tornado's StaticFileHandler for Range, HEAD and conditional requests;
 only the lookup (filehash -> blob), the ETag (the sha256, instead of hashing
 the file on the loop) and the headers are ours.
+
+Behind nginx (``accel_redirect_prefix`` set) the process sends no bytes at all:
+it answers with the headers plus ``X-Accel-Redirect`` and nginx's sendfile
+serves the blob (Range included) from an ``internal`` location. A matching
+``If-None-Match`` is answered 304 here, since nginx only knows its own ETags.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
 from tornado_paste.models import FileRecord, is_active
+from tornado_paste.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -25,9 +33,16 @@ USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; 
 PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
 
 
+# Files expiring sooner than this get a Cache-Control max-age that ends with them.
+SHORT_LIVED = 30 * 86400
+
+_FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
+
+
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%;' else "_" for c in filename) or "file"
+    # The ASCII fallback keeps only characters no parser can read as syntax (no quote, backslash, ';', '=', '*', '%').
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_" for c in filename) or "file"
     encoded = urllib.parse.quote(filename, safe="")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
@@ -39,7 +54,28 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
     record = await handler.services.store.get_by_filehash(filehash)
     if record is None:
         raise APIError(404, message="no such file")
+    return check_live(record)
+
+
+def check_live(record: FileRecord) -> FileRecord:
+    """410 Gone for a file past its expiry (the sweeper removes it soon)."""
+    if is_expired(record):
+        raise APIError(410, "expired", "this file has expired and is no longer available")
     return record
+
+
+def range_unsatisfiable(header: str | None, size: int) -> bool:
+    """StaticFileHandler's 416 rule, for answers whose bytes nginx sends (X-Accel-Redirect)."""
+    if not header:
+        return False
+    # The parser StaticFileHandler itself uses; None for forms it ignores (they get the whole file).
+    parsed = tornado.httputil._parse_request_range(header)
+    if not parsed:
+        return False
+    start, end = parsed
+    if start is not None and start < 0:
+        start = max(0, start + size)
+    return bool((start is not None and (start >= size or (end is not None and start >= end))) or end == 0)
 
 
 class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
@@ -53,15 +89,40 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
         self.record = await find_file(self, filehash)
+        prefix = self.services.settings.accel_redirect_prefix
+        if prefix:
+            self.accel_redirect(prefix)
+            return
         await tornado.web.StaticFileHandler.get(self, self.record.sha256, include_body)
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.count_download()
 
+    def accel_redirect(self, prefix: str) -> None:
+        """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
+        sha256 = self.record.sha256
+        self.set_header("Content-Type", self.get_content_type())
+        self.set_header("Etag", self.compute_etag())
+        self.set_extra_headers(sha256)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.services.metrics.incr("download.not_modified.count")
+            self.finish()
+            return
+        if range_unsatisfiable(self.request.headers.get("Range"), self.record.size):
+            # Refused here, like without nginx: nginx's own 416 would carry the file's cache headers.
+            raise APIError(416, message="the requested range is outside the file",
+                           headers={"Content-Range": f"bytes */{self.record.size}"})
+        self.set_header("X-Accel-Redirect", f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}")
+        self.count_download()
+        self.finish()
+
     def count_download(self) -> None:
         metrics = self.services.metrics
-        kind = "range" if self.get_status() == 206 else "download" if self.attachment else "raw"
+        ranged = self.get_status() == 206 or (
+            self.services.settings.accel_redirect_prefix and "Range" in self.request.headers)
+        kind = "range" if ranged else "download" if self.attachment else "raw"
         metrics.incr(f"download.{kind}.count")
 
     @classmethod
@@ -78,7 +139,14 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     def set_extra_headers(self, path: str) -> None:
         record = self.record
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        max_age = 31536000
+        if record.expires_at is not None:
+            # A short-lived file must not outlive itself in caches; long-lived ones keep the year-long
+            # immutable caching (like a deleted file, a cache may hold them past their removal).
+            remaining = int((record.expires_at - datetime.now(UTC)).total_seconds())
+            if remaining < SHORT_LIVED:
+                max_age = max(0, remaining)
+        self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -111,5 +179,6 @@ class ShortLinkHandler(BaseHandler):
         record = await self.services.store.get_by_id(file_id) if file_id is not None else None
         if record is None:
             raise APIError(404, message="no file has this short link")
+        check_live(record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)

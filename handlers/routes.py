@@ -10,6 +10,7 @@ from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
 from handlers.pages import PreviewHandler
+from handlers.resize import ResizeHandler
 from handlers.upload import IndexHandler, RawUploadHandler
 from tornado_paste.services import Services
 
@@ -24,6 +25,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/i/{FH}", RawHandler),
         (rf"/d/{FH}", DownloadHandler),
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
+        (rf"/r/{FH}", ResizeHandler),
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/healthz", HealthHandler),

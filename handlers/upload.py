@@ -9,8 +9,10 @@ proper JSON error instead of a reset connection.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import tornado.ioloop
 import tornado.web
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
@@ -19,7 +21,10 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 from handlers.base import APIError, BaseHandler
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
+from handlers.resize import resize_on_upload
+from tornado_paste.blobs import StorageFull
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
+from tornado_paste.uploadgate import UploadRefused, UploadTicket
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -81,6 +86,11 @@ class UploadResponder(BaseHandler):
     refusal: BaseException | None = None
     body_limit = 0
     received = 0
+    ticket: UploadTicket | None = None
+    _idle_timer: object | None = None
+    _last_body = 0.0
+    _admitted_at = 0.0
+    _busy = False
 
     def check_declared_length(self, overhead: int) -> None:
         limit = self.services.settings.max_upload_size
@@ -93,45 +103,145 @@ class UploadResponder(BaseHandler):
                 length = int(declared)
             except ValueError:
                 raise APIError(400, message="Content-Length is not a number") from None
+            if length < 0:
+                raise APIError(400, message="Content-Length is negative")
             if length > limit + overhead:
                 raise APIError(413, message=f"file exceeds the upload limit of {limit} bytes")
         self.body_limit = limit + overhead
         self.request.connection.set_max_body_size(limit + overhead + DRAIN_ALLOWANCE)
+        self.check_expires(self.get_query_argument("expires", None))
+        self.admit(None if declared is None else int(declared))
+
+    def check_expires(self, value: str | None) -> str | None:
+        retention = self.services.retention
+        if retention is None:
+            return value
+        try:
+            return retention.policy.check(value)
+        except IngestError as exc:
+            raise APIError(400, exc.code, exc.message) from None
+
+    def admit(self, declared: int | None) -> None:
+        """Take a slot of this client's concurrent uploads and the process's byte budget; start the idle timer."""
+        limits = self.services.limits
+        if limits is None:
+            return
+        try:
+            self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
+        except UploadRefused as exc:
+            self.services.metrics.incr(f"upload.refused.{exc.reason}")
+            raise
+        if limits.upload_idle_timeout > 0:
+            self._last_body = self._admitted_at = time.monotonic()
+            self._arm_idle_timer(limits.upload_idle_timeout)
+
+    def _arm_idle_timer(self, delay: float) -> None:
+        self._idle_timer = tornado.ioloop.IOLoop.current().call_later(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        """Slowloris guard: a body that stops arriving, or only trickles in, is cut; its bytes dropped."""
+        self._idle_timer = None
+        if self._finished or self.request.connection is None:
+            return
+        limits = self.services.limits
+        timeout = limits.upload_idle_timeout
+        now = time.monotonic()
+        if self._busy:  # waiting on our own disk writes (backpressure): not the client's stall
+            self._last_body = now
+        quiet = now - self._last_body
+        if quiet >= timeout:
+            self._cut("idle", "upload_stalled", f"no data received for {timeout:g}s; upload cancelled")
+            return
+        # A byte every few seconds never trips the idle timer; the average rate, checked once the
+        # upload is two idle periods old, catches that trickle.
+        elapsed = now - self._admitted_at
+        if (limits.upload_min_rate > 0 and not self._busy and elapsed >= 2 * timeout
+                and self.received / elapsed < limits.upload_min_rate):
+            self._cut("slow", "upload_too_slow",
+                      f"upload slower than {limits.upload_min_rate} bytes/s on average; upload cancelled")
+            return
+        self._arm_idle_timer(timeout - quiet)
+
+    def _cut(self, reason: str, code: str, message: str) -> None:
+        if self.upload is not None and not self.upload.done:
+            self.upload.abort(reason)
+        else:
+            self.services.metrics.incr(f"upload.refused.{reason}")
+        self._release_upload()
+        error = APIError(408, code, message)
+        # The body is unread, so Tornado closes the connection after this answer.
+        self.send_error(408, exc_info=(APIError, error, None))
+
+    def _release_upload(self) -> None:
+        if self._idle_timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
+            self._idle_timer = None
+        if self.ticket is not None:
+            self.ticket.release()
 
     def refuse(self, exc: BaseException) -> None:
         """Remember why the upload failed mid-body; the staged bytes go at once."""
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort(getattr(exc, "code", "bad_request"))
+            self.upload.abort("storage" if isinstance(exc, StorageFull) else getattr(exc, "code", "bad_request"))
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
         self.received += len(chunk)
+        self._last_body = time.monotonic()
         if self.refusal is None and self.received > self.body_limit:
             self.refuse(TooLarge(f"file exceeds the upload limit of {self.services.settings.max_upload_size} bytes"))
+        if self.refusal is None and self.ticket is not None:
+            try:
+                self.ticket.need(self.received)  # chunked bodies reserve as they arrive
+            except UploadRefused as exc:
+                self.services.metrics.incr(f"upload.refused.{exc.reason}")
+                self.refuse(exc)
         return self.refusal is None
 
     def on_connection_close(self) -> None:
         # The client went away mid-body: nothing may remain.
         if self.upload is not None and not self.upload.done:
             self.upload.abort("aborted")
+        self._release_upload()
         super().on_connection_close()
 
     def on_finish(self) -> None:
         if self.upload is not None and not self.upload.done:
             self.upload.abort("aborted")
+        self._release_upload()
         super().on_finish()
 
     async def finish_upload(self, filename: str | None, private: bool) -> IngestResult:
         if self.refusal is not None:
             raise self.refusal
         assert self.upload is not None
-        return await self.upload.finish(filename, private=private)
+        if self._idle_timer is not None:  # the body is complete: nothing left to stall
+            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
+            self._idle_timer = None
+        retention = self.services.retention
+        expires_at = None
+        if retention is not None:
+            try:
+                choice = self.check_expires(self.expires_choice())
+            except APIError:
+                self.upload.abort("bad_expires")
+                raise
+            expires_at = retention.policy.expires_at(self.upload.size, choice)
+        result = await self.upload.finish(filename, private=private, expires_at=expires_at)
+        if retention is not None and not result.created:
+            await retention.reconcile(result.record, expires_at)
+        return result
 
-    def answer(self, result: IngestResult) -> None:
+    def expires_choice(self) -> str | None:
+        """The client's ``expires`` (query argument; the form handler also reads the form field)."""
+        return self.get_query_argument("expires", None)
+
+    def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
             self.set_header("Location", card["url_api"])
@@ -189,11 +299,18 @@ class IndexHandler(UploadResponder):
         if not self.count_received(chunk):
             return
         try:
+            self._busy = True  # the disk, not the client, is slow while we wait here
             await self.parser.adata_received(chunk)
-        except (IngestError, OSError) as exc:
+        except (IngestError, OSError, StorageFull) as exc:
             self.refuse(exc)
-        except ParseFailedException as exc:
+        except (ParseFailedException, UnicodeDecodeError) as exc:
+            # UnicodeDecodeError: part headers (the filename) that are not UTF-8.
             self.refuse(IngestError(f"malformed multipart request: {exc}"))
+        finally:
+            self._busy = False
+
+    def expires_choice(self) -> str | None:
+        return self.field("expires") or super().expires_choice()
 
     def field(self, name: str) -> str | None:
         target = self.fields[name]
@@ -208,6 +325,9 @@ class IndexHandler(UploadResponder):
 
     async def after_upload(self, result: IngestResult) -> None:
         """Hook for features that act on form fields (crop-resize on upload)."""
+        if self.field("w") is not None or self.field("h") is not None:
+            await resize_on_upload(self, result)
+            return
         self.answer(result)
 
 
@@ -224,9 +344,12 @@ class RawUploadMixin(UploadResponder):
         try:
             pending = self.upload.write(chunk)
             if pending is not None:
+                self._busy = True  # the disk, not the client, is slow while we wait here
                 await pending
-        except (IngestError, OSError) as exc:
+        except (IngestError, OSError, StorageFull) as exc:
             self.refuse(exc)
+        finally:
+            self._busy = False
 
     async def put(self, filename: str) -> None:
         result = await self.finish_upload(filename, _truthy(self.get_query_argument("private", None)))

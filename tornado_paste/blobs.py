@@ -60,6 +60,27 @@ class StagingFile:
         self._job: asyncio.Future[None] | None = None
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self.closed = False
+        self._adopted = False
+
+    @classmethod
+    def adopt(cls, path: str, head_size: int, pool: ThreadPoolExecutor) -> StagingFile:
+        """Blocking: a finished staging file for bytes another writer put at ``path`` (an image encoder).
+
+        Reads them once to hash and capture the head, and fsyncs them, so
+        ``finish`` has nothing left to do and the ingest path stays the same.
+        """
+        self = cls.__new__(cls)
+        self.path, self.size, self.head, self._head_size, self._pool = path, 0, b"", head_size, pool
+        self._hash, self._buffer, self._job, self._fd = hashlib.sha256(), bytearray(), None, None
+        self.closed, self._adopted = True, True
+        with open(path, "rb") as f:
+            while chunk := f.read(WRITE_BUFFER):
+                if len(self.head) < head_size:
+                    self.head += chunk[: head_size - len(self.head)]
+                self._hash.update(chunk)
+                self.size += len(chunk)
+            os.fsync(f.fileno())
+        return self
 
     def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
         """Append bytes; returns a future to await before writing more, or None."""
@@ -77,17 +98,17 @@ class StagingFile:
                 return job  # the previous piece is still being written: wait for it
             job.result()  # re-raise StorageFull etc. from an earlier piece nobody awaited
         piece, self._buffer = self._buffer, bytearray()
-        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, piece)
+        # The fd is bound now: discard() may clear self._fd before the job runs.
+        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, self._fd, piece)
         return self._job
 
-    def _absorb(self, piece: bytearray) -> None:
+    def _absorb(self, fd: int, piece: bytearray) -> None:
         """On an I/O thread: hash and write one piece, in order."""
-        assert self._fd is not None
         self._hash.update(piece)
         view = memoryview(piece)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = os.write(fd, view)
                 view = view[written:]
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -102,12 +123,16 @@ class StagingFile:
 
     async def finish(self) -> str:
         """Write the rest, fsync and close; returns the sha256 of everything written."""
+        if self._adopted:
+            return self.sha256
         if self._job is not None:
             await self._job
         piece, self._buffer = self._buffer, bytearray()
+        if self._fd is None:
+            raise ValueError("staging file was discarded")
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, self._absorb_and_sync, piece)
+            await loop.run_in_executor(self._pool, self._absorb_and_sync, self._fd, piece)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
@@ -118,10 +143,9 @@ class StagingFile:
         self.closed = True
         return self.sha256
 
-    def _absorb_and_sync(self, piece: bytearray) -> None:
-        self._absorb(piece)
-        assert self._fd is not None
-        os.fsync(self._fd)
+    def _absorb_and_sync(self, fd: int, piece: bytearray) -> None:
+        self._absorb(fd, piece)
+        os.fsync(fd)
 
     def discard(self) -> None:
         """Drop the staging file; safe to call more than once, even with a piece in flight."""
@@ -157,8 +181,11 @@ class BlobStore:
     # -- staging -------------------------------------------------------------
     def stage(self, head_size: int) -> StagingFile:
         """A new staging file for an upload in progress."""
-        name = f"{self._tag}.{secrets.token_hex(8)}.part"
-        return StagingFile(os.path.join(self.tmp_dir, name), head_size, self.io_pool)
+        return StagingFile(self.staging_path(), head_size, self.io_pool)
+
+    def staging_path(self, suffix: str = ".part") -> str:
+        """A fresh path in the staging dir, named so ``sweep_staging`` knows its owner."""
+        return os.path.join(self.tmp_dir, f"{self._tag}.{secrets.token_hex(8)}{suffix}")
 
     def sweep_staging(self, max_age: float, is_alive: Callable[[int], bool] | None = None) -> int:
         """Remove staging files left by dead processes (or older than ``max_age``).

@@ -6,14 +6,17 @@ Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tornado_paste.blobs import BlobStore, StagingFile
 from tornado_paste.filenames import clean_filename
@@ -61,6 +64,13 @@ class IngestResult:
 Enricher = Callable[[FileRecord, str], Awaitable[None]]
 # Called after a record changed: (event type, record).
 Listener = Callable[[str, FileRecord], Awaitable[None]]
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def hash_token(token: str) -> str:
@@ -111,11 +121,13 @@ class Upload:
             self._ingestor.metrics.incr(f"upload.refused.{reason}")
 
     async def finish(self, filename: str | None, private: bool = False,
-                     expires_at: datetime | None = None) -> IngestResult:
+                     expires_at: datetime | None = None, parent_id: int | None = None,
+                     variant: dict[str, Any] | None = None) -> IngestResult:
+        """``parent_id``/``variant`` make the new record a derivative (see ``ingest_file``)."""
         if self.done:
             raise IngestError("upload already finished")
         try:
-            result = await self._ingestor._finish(self, filename, private, expires_at)
+            result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
         except IngestError as exc:
             self.abort(exc.code)
             raise
@@ -144,6 +156,25 @@ class Ingestor:
         limit = self.max_upload_size if limit is None else min(limit, self.max_upload_size)
         return Upload(self, self.blobs.stage(self.sniff_bytes), limit, source)
 
+    async def ingest_file(self, path: str, filename: str | None, *, private: bool = False,
+                          expires_at: datetime | None = None, parent_id: int | None = None,
+                          variant: dict[str, Any] | None = None) -> IngestResult:
+        """Ingest a file already written in the staging dir (``blobs.staging_path()``), e.g. a resize result.
+
+        The file is consumed (committed or removed). With ``parent_id`` the
+        record is a derivative and the event is ``file.derived``.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            staging = await loop.run_in_executor(self.blobs.io_pool, StagingFile.adopt, path, self.sniff_bytes,
+                                                 self.blobs.io_pool)
+        except BaseException:
+            await loop.run_in_executor(self.blobs.io_pool, _unlink_quietly, path)
+            raise
+        upload = Upload(self, staging, self.max_upload_size, "derived" if parent_id is not None else "file")
+        return await upload.finish(filename, private=private, expires_at=expires_at, parent_id=parent_id,
+                                   variant=variant)
+
     async def publish(self, event: str, record: FileRecord) -> None:
         for listener in self.listeners:
             try:
@@ -152,7 +183,8 @@ class Ingestor:
                 log.exception("event listener failed for %s", event)
 
     async def _finish(self, upload: Upload, filename: str | None, private: bool,
-                      expires_at: datetime | None) -> IngestResult:
+                      expires_at: datetime | None, parent_id: int | None = None,
+                      variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         sha256 = await staging.finish()
         mimetype = await sniff(staging.head)
@@ -160,6 +192,12 @@ class Ingestor:
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
         existing = await self.store.get_by_sha256(sha256)
+        if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
+            # Expired but not swept yet: retire that record and store these bytes as a new file.
+            assert existing.id is not None
+            if await self.store.delete_file(existing.id):
+                await self.publish("file.deleted", existing)
+            existing = None
         if existing is not None and self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)
@@ -167,16 +205,28 @@ class Ingestor:
 
         try:
             async with self.blob_locks.hold(sha256):
-                result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
-                                                       expires_at)
+                fresh = not self.blobs.exists(sha256)
+                try:
+                    result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
+                                                           expires_at, parent_id, variant)
+                except BaseException:
+                    if fresh:
+                        # No record was written (store down, disk full, enricher failed): take back the
+                        # blob we linked. Safe against a concurrent upload of the same bytes: it
+                        # re-checks the blob after its insert and links it again.
+                        parked = await self.blobs.retire(sha256)
+                        if parked is not None:
+                            await self.blobs.purge(parked)
+                    raise
         finally:
             staging.discard()
         if result.created:
-            await self.publish("file.created", result.record)
+            await self.publish("file.derived" if parent_id is not None else "file.created", result.record)
         return result
 
     async def _commit_and_record(self, upload: Upload, sha256: str, mimetype: str, existing: FileRecord | None,
-                                 filename: str | None, private: bool, expires_at: datetime | None) -> IngestResult:
+                                 filename: str | None, private: bool, expires_at: datetime | None,
+                                 parent_id: int | None = None, variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         await self.blobs.commit(staging, sha256)
         if existing is not None:  # the record was there but its blob was missing: repaired
@@ -187,7 +237,7 @@ class Ingestor:
             filehash=new_filehash(mimetype), sha256=sha256,
             filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
             size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
-            private=private, expires_at=expires_at,
+            private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
         )
         for enrich in self.enrichers:
             await enrich(record, self.blobs.path_for(sha256))
@@ -220,6 +270,11 @@ class Ingestor:
         """Remove a record (token checked in constant time) and its blob once unreferenced."""
         if not token_matches(token, record.delete_token_hash):
             raise Forbidden("the delete token does not match this file")
+        await self.remove(record)
+
+    async def remove(self, record: FileRecord) -> None:
+        """Delete without a token check: only for removals the core itself decides on
+        (the derivatives of a file whose owner deleted it)."""
         assert record.id is not None
         async with self.blob_locks.hold(record.sha256):
             await self.store.delete_file(record.id)

@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from settings import Settings
+from tornado_paste import images
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -16,6 +18,10 @@ from tornado_paste.policy import TypePolicy
 from tornado_paste.secret import load_or_create_secret
 from tornado_paste.shortcode import Shortener
 from tornado_paste.store import MetadataStore, StoreUnavailable, open_store
+
+if TYPE_CHECKING:
+    from tornado_paste.limits import Limits
+    from tornado_paste.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +40,64 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # Crop-resize and derivatives (tornado_paste.images.ImageService), set by images.install.
+    images: Any = None
 
-    async def start(self, retries: int = 5, backoff: float = 0.5) -> None:
-        """Open the store (retrying with backoff: the database may still be booting)."""
+    # Abuse controls and retention (reliability issue), set by build_services.
+    limits: Limits | None = None
+    retention: Retention | None = None
+    _steps_done: int = 0
+    _reopen: asyncio.Task | None = None
+
+    async def start(self, retries: int | None = None, backoff: float | None = None) -> None:
+        """Open the store, retrying with exponential back-off (the database may still be booting).
+
+        If it is still down after ``retries`` attempts the process starts anyway:
+        every request that needs the store answers 503 + Retry-After, and a
+        background task keeps trying, so the service recovers without a restart.
+        """
+        retries = self.settings.store_start_retries if retries is None else retries
+        backoff = self.settings.store_start_backoff if backoff is None else backoff
         self.blobs.ensure_dirs()
         for attempt in range(retries + 1):
             try:
-                await self.store.open()
-                break
+                await self._open()
+                return
             except StoreUnavailable as exc:
                 if attempt == retries:
-                    raise
-                delay = backoff * 2**attempt
+                    log.error("store still unavailable after %d attempts (%s); serving 503 and retrying",
+                              attempt + 1, exc)
+                    break
+                delay = _backoff_delay(backoff, attempt)
                 log.warning("store unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-        for step in self.on_start:
-            await step()
+        self._reopen = asyncio.get_running_loop().create_task(self._keep_opening(backoff, retries + 1))
+
+    async def _open(self) -> None:
+        await self.store.open()
+        # Each step runs once, even when a later one fails and the whole open is retried.
+        while self._steps_done < len(self.on_start):
+            await self.on_start[self._steps_done]()
+            self._steps_done += 1
+
+    async def _keep_opening(self, backoff: float, attempt: int) -> None:
+        while True:
+            await asyncio.sleep(_backoff_delay(backoff, attempt))
+            attempt += 1
+            try:
+                await self._open()
+            except StoreUnavailable as exc:
+                log.warning("store still unavailable: %s", exc)
+                continue
+            except Exception:
+                log.exception("start-up step failed")
+                continue
+            log.info("store is back after %d attempts", attempt)
+            return
 
     async def stop(self) -> None:
+        if self._reopen is not None:
+            self._reopen.cancel()
         for step in reversed(self.on_stop):
             try:
                 await step()
@@ -71,5 +117,15 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
                                 settings.store_timeout)
     ingestor = Ingestor(store, blobs, TypePolicy(settings.allow_types, settings.deny_types), metrics,
                         settings.max_upload_size, settings.sniff_bytes)
-    return Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
-                    links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
+                        links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    images.install(services)
+    from tornado_paste import limits, retention  # they import this module's types
+
+    services.limits = limits.build_limits(settings)
+    services.retention = retention.install(services)
+    return services
+
+
+def _backoff_delay(first: float, attempt: int) -> float:
+    return min(30.0, first * 2**attempt)

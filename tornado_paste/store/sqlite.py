@@ -85,7 +85,8 @@ class SQLiteStore(MetadataStore):
             raise StoreUnavailable("store is closed")
 
         def call() -> T:
-            assert self._conn is not None
+            if self._conn is None:  # the open failed (locked, unreadable): start-up keeps retrying
+                raise StoreUnavailable("sqlite: not connected")
             try:
                 return fn(self._conn)
             except sqlite3.IntegrityError:
@@ -103,23 +104,29 @@ class SQLiteStore(MetadataStore):
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False,
                                isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.executescript(SCHEMA)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()  # open() is retried: don't leak a half-set-up connection
+            raise
         self._conn = conn
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        await self.run_raw(self._connect)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        if self._conn is None:
+            await self.run_raw(self._connect)
 
     async def run_raw(self, fn: Callable[[], T]) -> T:
         assert self._executor is not None
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     async def close(self) -> None:

@@ -1,0 +1,80 @@
+"""``GET /r/<filehash>?w=&h=&mode=&format=`` and crop-resize on upload (``POST /`` with ``w``/``h``).
+
+Thin: parse, ask the image service (tornado_paste.images), render the answer.
+Refusals are core exceptions mapped in handlers/base.py (415 not an image or
+unsupported, 400 bad parameters/corrupt/too large, 503 + Retry-After busy).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handlers.base import BaseHandler
+from handlers.files import find_file
+from handlers.negotiation import JSON, MSGPACK, parse_accept
+from tornado_paste.ingest import IngestResult
+
+if TYPE_CHECKING:
+    from handlers.upload import IndexHandler
+
+_CARD_TYPES = {JSON: JSON, MSGPACK: MSGPACK, "application/x-msgpack": MSGPACK}
+# The derivative behind a given URL changes only if it is deleted (then /i/ answers 404 anyway).
+REDIRECT_MAX_AGE = 3600
+
+
+def card_type(accept: str | None) -> str | None:
+    """JSON/msgpack when ``Accept`` names one at least as highly as any image type; else None (redirect).
+
+    ``*/*`` alone (what ``<img>`` and curl send) means the picture, not the card.
+    """
+    best_card: tuple[float, str] | None = None
+    best_image = 0.0
+    for media, q in parse_accept(accept or ""):
+        if q <= 0:
+            continue
+        if media in _CARD_TYPES and best_card is None:
+            best_card = (q, _CARD_TYPES[media])
+        elif media.startswith("image/"):
+            best_image = max(best_image, q)
+    if best_card is not None and best_card[0] >= best_image:
+        return best_card[1]
+    return None
+
+
+class ResizeHandler(BaseHandler):
+    route_name = "resize"
+
+    async def get(self, filehash: str) -> None:
+        images = self.services.images
+        media = card_type(self.request.headers.get("Accept"))
+        request = images.parse(self.get_query_argument("w", None), self.get_query_argument("h", None),
+                               self.get_query_argument("mode", None), self.get_query_argument("format", None))
+        parent = await find_file(self, filehash)
+        derived = await images.derive(parent, request)
+        links = self.services.links
+        if media is None:
+            self.set_header("Cache-Control", f"public, max-age={REDIRECT_MAX_AGE}")
+            self.redirect(links.raw(derived.record), status=302)
+            return
+        card = links.card(derived.record)  # never the delete token: a GET is anyone's
+        if derived.created:
+            self.set_header("Location", card["url_api"])
+        self.send_data(card, 201 if derived.created else 200, media_type=media)
+
+
+async def resize_on_upload(handler: IndexHandler, result: IngestResult) -> None:
+    """Answer ``POST /`` with ``w``/``h``: the derivative's card, with its original's card inside.
+
+    A refused resize refuses the whole upload, so a new original is removed again.
+    """
+    services = handler.services
+    try:
+        request = services.images.parse(handler.field("w"), handler.field("h"), handler.field("mode"),
+                                         handler.field("format"))
+        derived = await services.images.derive(result.record, request)
+    except Exception:
+        if result.created:
+            await services.ingestor.delete(result.record, result.delete_token)
+        raise
+    original = services.links.card(result.record, result.delete_token)
+    handler.answer(IngestResult(derived.record, derived.created, derived.delete_token), extra={"original": original})

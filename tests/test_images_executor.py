@@ -1,0 +1,79 @@
+"""The bounded executor: runs off the loop, refuses at once when full, counts and gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from tornado_paste.executor import BoundedExecutor, ExecutorSaturated
+from tornado_paste.metrics import Metrics
+
+
+class RecordingMetrics(Metrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+        self.gauges: list[tuple[str, float]] = []
+
+    def incr(self, name: str, count: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + count
+
+    def gauge(self, name: str, value: float, delta: bool = False) -> None:
+        self.gauges.append((name, value))
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.gen_test
+async def test_full_executor_refuses_at_once_and_recovers():
+    metrics = RecordingMetrics()
+    executor = BoundedExecutor(workers=1, max_pending=1, metrics=metrics)
+    gate = threading.Event()
+    try:
+        running = asyncio.ensure_future(executor.run(gate.wait, 10))
+        queued = asyncio.ensure_future(executor.run(threading.get_ident))
+        await wait_until(lambda: executor.outstanding == 2)
+        assert executor.queue_depth == 1
+        with pytest.raises(ExecutorSaturated):
+            await executor.run(threading.get_ident)
+        assert metrics.counts["executor.rejected"] == 1
+        assert ("executor.queue_depth", 1) in metrics.gauges
+        gate.set()
+        assert await running is True
+        assert await queued != threading.get_ident()  # ran on a worker thread, not the loop's
+        assert executor.outstanding == 0
+        assert await executor.run(lambda: 42) == 42
+        assert metrics.gauges[-1] == ("executor.queue_depth", 0)
+    finally:
+        gate.set()
+        await executor.aclose()
+
+
+@pytest.mark.gen_test
+async def test_errors_propagate_and_free_the_slot():
+    executor = BoundedExecutor(workers=1, max_pending=0)
+    try:
+        for _ in range(3):
+            with pytest.raises(ZeroDivisionError):
+                await executor.run(lambda: 1 / 0)
+        assert executor.outstanding == 0
+    finally:
+        await executor.aclose()
+
+
+def test_default_size_is_the_cpu_count():
+    import os
+
+    executor = BoundedExecutor(workers=0)
+    try:
+        assert executor.workers == (os.cpu_count() or 1)
+    finally:
+        executor.shutdown()

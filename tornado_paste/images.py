@@ -1,0 +1,205 @@
+"""Derivatives: crop-resized copies of images, recorded as files and found again by their parameters.
+
+The flow for (parent, parameters):
+
+1. Look the pair up in the derivative index; a live record there is the
+   answer, with no Pillow work at all (``resize.cache_hit``).
+2. Otherwise join the computation already running in this process for the same
+   pair (single-flight), or start it: render in the bounded executor to a
+   staging path, then hand the file to the ingest path like any upload
+   (dedupe, record, ``file.derived`` event, metrics).
+3. Claim the (parent, key) entry. The unique key makes a second process that
+   computed the same derivative reuse the first writer's record (its own copy,
+   if it made a new record, is removed again).
+
+Also here: width/height of uploaded images (an ingest enricher, header read in
+the executor) and the clean-up of derivatives when their original is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from tornado_paste import imaging
+from tornado_paste.derivative_index import DerivativeIndex, index_for
+from tornado_paste.executor import BoundedExecutor, ExecutorSaturated
+from tornado_paste.imaging import ImageError, ImageTooLarge, ResizeRequest
+from tornado_paste.models import FileRecord
+
+if TYPE_CHECKING:
+    from tornado_paste.services import Services
+
+log = logging.getLogger(__name__)
+
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
+
+
+@dataclass
+class Derived:
+    record: FileRecord
+    created: bool
+    # Only when this call created the record (as with uploads).
+    delete_token: str | None = None
+
+
+def derived_filename(parent_name: str, width: int, height: int, output_format: str) -> str:
+    stem = os.path.splitext(parent_name)[0] or "image"
+    return f"{stem}_{width}x{height}{_EXTENSIONS[output_format]}"
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class ImageService:
+    def __init__(self, services: Services, index: DerivativeIndex | None = None) -> None:
+        settings = services.settings
+        self.max_side = settings.resize_max_side
+        self.max_pixels = settings.resize_max_source_pixels
+        self.store = services.store
+        self.blobs = services.blobs
+        self.ingestor = services.ingestor
+        self.metrics = services.metrics
+        self.executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, services.metrics)
+        self.index = index or index_for(services.store)
+        # (parent id, key) -> the computation in progress in this process.
+        self._flights: dict[tuple[int, str], asyncio.Task[Derived]] = {}
+
+    # -- requests ------------------------------------------------------------
+    def parse(self, w: str | None, h: str | None, mode: str | None, fmt: str | None) -> ResizeRequest:
+        """Validate client strings; BadResize (400) on anything off, counted as a refusal."""
+        try:
+            return imaging.parse_request(w, h, mode, fmt, self.max_side)
+        except ImageError as exc:
+            self.metrics.incr(f"resize.refused.{exc.code}")
+            raise
+
+    async def derive(self, parent: FileRecord, request: ResizeRequest) -> Derived:
+        """The derivative of ``parent`` for ``request``: found, joined, or made."""
+        try:
+            return await self._derive(parent, request)
+        except (ImageError, ExecutorSaturated) as exc:
+            self.metrics.incr(f"resize.refused.{exc.code}")
+            raise
+
+    async def _derive(self, parent: FileRecord, request: ResizeRequest) -> Derived:
+        assert parent.id is not None
+        output_format = imaging.output_format_for(request, parent.mimetype)
+        if parent.width and parent.height and parent.width * parent.height > self.max_pixels:
+            # Known from the upload's header read: refuse without touching the executor.
+            raise ImageTooLarge(f"the image is {parent.width}x{parent.height}; "
+                                f"at most {self.max_pixels} pixels can be resized")
+        key = request.key(output_format)
+        found = await self._lookup(parent.id, key)
+        if found is not None:
+            self.metrics.incr("resize.cache_hit")
+            return Derived(found, created=False)
+        flight = (parent.id, key)
+        task = self._flights.get(flight)
+        mine = task is None
+        if task is None:
+            task = asyncio.ensure_future(self._make(parent, request, output_format, key))
+            self._flights[flight] = task
+            task.add_done_callback(lambda t: self._landed(flight, t))
+        else:
+            self.metrics.incr("resize.cache_hit")
+        # shield: a client hanging up must not cancel the work others are waiting for.
+        result = await asyncio.shield(task)
+        return result if mine else Derived(result.record, created=False)
+
+    def _landed(self, flight: tuple[int, str], task: asyncio.Task[Derived]) -> None:
+        if self._flights.get(flight) is task:
+            del self._flights[flight]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an error nobody awaited any more is not logged as lost
+
+    async def _lookup(self, parent_id: int, key: str) -> FileRecord | None:
+        file_id = await self.index.get(parent_id, key)
+        if file_id is None:
+            return None
+        record = await self.store.get_by_id(file_id)
+        if record is None:  # deleted since: forget the entry and make it again
+            await self.index.discard(parent_id, key, file_id)
+        return record
+
+    async def _make(self, parent: FileRecord, request: ResizeRequest, output_format: str, key: str) -> Derived:
+        assert parent.id is not None
+        out_path = self.blobs.staging_path(".img")
+        started = time.monotonic()
+        try:
+            rendered = await self.executor.run(imaging.render, self.blobs.path_for(parent.sha256), out_path,
+                                               request, output_format, self.max_pixels, self.max_side)
+        except BaseException:
+            await asyncio.get_running_loop().run_in_executor(None, _unlink_quietly, out_path)
+            raise
+        self.metrics.timing("resize.duration", (time.monotonic() - started) * 1000)
+        self.metrics.incr("resize.count")
+        variant = {"w": rendered.width, "h": rendered.height, "mode": request.mode, "format": output_format}
+        result = await self.ingestor.ingest_file(
+            out_path, derived_filename(parent.filename, rendered.width, rendered.height, output_format),
+            private=parent.private, expires_at=parent.expires_at, parent_id=parent.id, variant=variant)
+        record = result.record
+        assert record.id is not None
+        for _attempt in range(3):
+            winner_id = await self.index.claim(parent.id, key, record.id)
+            if winner_id == record.id:
+                return Derived(record, result.created, result.delete_token)
+            winner = await self.store.get_by_id(winner_id)
+            if winner is not None:
+                # Another process got there first: use its record, drop the copy we just made.
+                if result.created:
+                    await self.ingestor.remove(record)
+                return Derived(winner, created=False)
+            await self.index.discard(parent.id, key, winner_id)
+        return Derived(record, result.created, result.delete_token)
+
+    # -- hooks ---------------------------------------------------------------
+    async def enrich(self, record: FileRecord, blob_path: str) -> None:
+        """Width and height of a new image, from its header, read in the executor."""
+        if record.mimetype not in imaging.SOURCE_FORMATS:
+            return
+        if record.variant:  # a derivative: the renderer already knows its size
+            record.width, record.height = record.variant.get("w"), record.variant.get("h")
+            return
+        try:
+            size = await self.executor.run(imaging.read_size, blob_path)
+        except ExecutorSaturated:
+            # The upload matters more than its dimensions: store it without them.
+            log.info("image executor busy; %s stored without width/height", record.filehash)
+            return
+        if size is not None:
+            record.width, record.height = size
+
+    async def on_event(self, event: str, record: FileRecord) -> None:
+        """When an original goes, its derivatives go too (most were made by a GET: nobody holds their token)."""
+        if event != "file.deleted" or record.id is None:
+            return
+        for child_id in await self.index.children(record.id):
+            child = await self.store.get_by_id(child_id)
+            if child is not None and child.parent_id == record.id:
+                await self.ingestor.remove(child)
+        await self.index.forget(record.id)
+
+
+def install(services: Services) -> ImageService:
+    """Wire images into the services: executor, derivative index, upload enricher, delete cascade."""
+    service = ImageService(services)
+    # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
+    # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, services.settings.resize_max_source_pixels)
+    services.images = service
+    services.ingestor.enrichers.append(service.enrich)
+    services.ingestor.listeners.append(service.on_event)
+    services.on_start.append(service.index.open)
+    services.on_stop.append(service.executor.aclose)
+    return service

@@ -1,0 +1,361 @@
+"""Pure image functions: open with limits, fill/fit, encode to a path. No I/O besides the two paths.
+
+Everything here is blocking CPU work meant for the bounded executor, never the
+event loop. The steps, in the order that keeps the work small:
+
+1. ``Image.open`` reads only the header; width x height is checked against the
+   source-pixel limit *before* anything is decoded (Pillow's own
+   DecompressionBombWarning/Error are refusals too).
+2. The output size is planned from the header size and the EXIF orientation.
+3. JPEG: ``draft()`` lets libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling),
+   then ``resize(..., reducing_gap=...)`` does a cheap integer ``reduce()``
+   before the final Lanczos resample of only the needed box (centre crop for
+   ``fill``). The crop is centred, so it commutes with the EXIF rotation: we
+   resize in the stored orientation and rotate the small result.
+4. Modes are normalised so the output looks right (palette, 1-bit, 16-bit,
+   CMYK), alpha is flattened on white for JPEG.
+5. The result is written to a file path (Pillow's encoder releases the GIL
+   when it writes to a real file), with no EXIF/GPS/XMP/comments.
+
+Animated GIF/WebP: when the output format is GIF or WebP the animation is
+kept (every frame resized, per-frame durations and the loop count kept), as
+long as frames x max(source, output) pixels stays within the source-pixel
+limit; otherwise the request is refused as too large. Converted to JPEG or
+PNG, an animation becomes its first frame.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+
+from PIL import Image, ImageSequence, JpegImagePlugin, UnidentifiedImageError
+
+from tornado_paste.blobs import StorageFull
+
+# Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; we refuse instead.
+# (Our explicit header check below is the real limit; this makes the warning fatal too.)
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+# Sniffed MIME type -> Pillow format name we are willing to decode.
+SOURCE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+# Output name (as in ?format=) -> (Pillow format, MIME type).
+OUTPUT_FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"),
+                  "webp": ("WEBP", "image/webp"), "gif": ("GIF", "image/gif")}
+FORMAT_ALIASES = {"jpg": "jpeg"}
+MODES = ("fill", "fit")
+
+JPEG_QUALITY = 85
+WEBP_QUALITY = 82
+# reduce() before the final resample while the box is at least this many times the output;
+# 3.0 is visually indistinguishable from a full Lanczos resample (Pillow's docs).
+REDUCING_GAP = 3.0
+# Let libjpeg's DCT scaling go down to twice the size we need, like Image.thumbnail does.
+DRAFT_GAP = 2.0
+
+# EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES = {5, 6, 7, 8}
+_ORIENTATION_TAG = 0x0112
+# What a broken file makes Pillow raise while decoding.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, zlib.error)
+
+
+class ImageError(Exception):
+    """An image request refused for a reason the client can act on."""
+
+    code = "bad_image"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotAnImage(ImageError):
+    code = "not_an_image"
+
+
+class UnsupportedImage(ImageError):
+    code = "unsupported_image"
+
+
+class CorruptImage(ImageError):
+    code = "corrupt_image"
+
+
+class ImageTooLarge(ImageError):
+    code = "image_too_large"
+
+
+class BadResize(ImageError):
+    code = "bad_parameter"
+
+
+@dataclass(frozen=True)
+class ResizeRequest:
+    """What the client asked for; ``None`` sides follow the aspect ratio, ``format`` None = the source's."""
+
+    w: int | None
+    h: int | None
+    mode: str = "fill"
+    format: str | None = None
+
+    def key(self, output_format: str) -> str:
+        """The cache key under a parent: requested values, with the format resolved."""
+        return f"w={self.w or ''}&h={self.h or ''}&mode={self.mode}&format={output_format}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    width: int
+    height: int
+    frames: int
+
+
+def _side(raw: str | None, name: str, max_side: int) -> int | None:
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise BadResize(f"'{name}' must be a whole number of pixels")
+    value = int(raw)
+    if value < 1:
+        raise BadResize(f"'{name}' must be at least 1")
+    if value > max_side:
+        raise BadResize(f"'{name}' must be at most {max_side}")
+    return value
+
+
+def parse_request(w: str | None, h: str | None, mode: str | None, fmt: str | None,
+                  max_side: int) -> ResizeRequest:
+    """Validate query/form values (strings) into a ResizeRequest; BadResize on anything off."""
+    width, height = _side(w, "w", max_side), _side(h, "h", max_side)
+    if width is None and height is None:
+        raise BadResize("give 'w', 'h' or both (pixels)")
+    mode = (mode or "fill").strip().lower() or "fill"
+    if mode not in MODES:
+        raise BadResize("'mode' must be fill or fit")
+    name = (fmt or "").strip().lower() or None
+    if name is not None:
+        name = FORMAT_ALIASES.get(name, name)
+        if name not in OUTPUT_FORMATS:
+            raise BadResize("'format' must be jpeg, png, webp or gif")
+    return ResizeRequest(width, height, mode, name)
+
+
+def output_format_for(request: ResizeRequest, source_mimetype: str) -> str:
+    """The output format name: the requested one, else the source's own. Raises for non-images."""
+    if source_mimetype not in SOURCE_FORMATS:
+        if source_mimetype.startswith("image/"):
+            raise UnsupportedImage(f"cannot resize {source_mimetype}; JPEG, PNG, GIF and WebP can be resized")
+        raise NotAnImage(f"this file is {source_mimetype}, not an image")
+    if request.format:
+        return request.format
+    return SOURCE_FORMATS[source_mimetype].lower()
+
+
+def plan_size(src_w: int, src_h: int, request: ResizeRequest, max_side: int) -> tuple[int, int]:
+    """Output width x height for an upright source of src_w x src_h."""
+    w, h = request.w, request.h
+    if w is not None and h is not None:
+        if request.mode == "fill":
+            return w, h
+        scale = min(w / src_w, h / src_h)
+        return max(1, min(w, round(src_w * scale))), max(1, min(h, round(src_h * scale)))
+    if w is not None:
+        h = max(1, round(src_h * w / src_w))
+        if h > max_side:
+            raise BadResize(f"keeping the aspect ratio, the height would be {h} px (over {max_side})")
+        return w, h
+    assert h is not None
+    w = max(1, round(src_w * h / src_h))
+    if w > max_side:
+        raise BadResize(f"keeping the aspect ratio, the width would be {w} px (over {max_side})")
+    return w, h
+
+
+def open_image(path: str, max_pixels: int) -> Image.Image:
+    """Open (header only) and refuse sources over ``max_pixels`` before any pixel is decoded."""
+    try:
+        im = Image.open(path, formats=list(SOURCE_FORMATS.values()))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"the image has too many pixels ({exc})") from None
+    except UnidentifiedImageError:
+        raise CorruptImage("the file is not a readable JPEG, PNG, GIF or WebP image") from None
+    except FileNotFoundError:
+        raise  # a missing blob is our fault, not the image's
+    except _DECODE_ERRORS as exc:
+        raise CorruptImage(f"the image is damaged: {exc}") from None
+    width, height = im.size
+    if width < 1 or height < 1:
+        im.close()
+        raise CorruptImage("the image has no pixels")
+    if width * height > max_pixels:
+        im.close()
+        raise ImageTooLarge(f"the image is {width}x{height}; at most {max_pixels} pixels can be resized")
+    return im
+
+
+def orientation_of(im: Image.Image) -> int:
+    if im.format == "PNG" and "exif" not in im.info:
+        # Pillow would decode the whole image looking for an eXIf chunk after the pixels.
+        return 1
+    try:
+        value = int(im.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # broken EXIF must not fail the image; show it as stored
+        return 1
+    return value if value in _ORIENT else 1
+
+
+def read_size(path: str) -> tuple[int, int] | None:
+    """Upright width x height from the header only (for upload metadata); None if unreadable."""
+    try:
+        with Image.open(path, formats=list(SOURCE_FORMATS.values())) as im:
+            width, height = im.size
+            if orientation_of(im) in _SWAPS_SIDES:
+                width, height = height, width
+            return width, height
+    except Exception:
+        return None
+
+
+def _normalise(im: Image.Image) -> Image.Image:
+    """A mode Lanczos can resample and that keeps the image's look."""
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return im
+    if mode in ("P", "PA"):
+        transparent = mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if transparent else "RGB")
+    if mode == "1":
+        return im.convert("L")
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit greyscale: scale 0..65535 down to 0..255 (a plain convert would clip to white).
+        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if mode == "F":
+        return im.point(lambda v: v * (1 / 256)).convert("L")
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        return im.convert("RGB")
+    return im.convert("RGBA")
+
+
+def _for_output(im: Image.Image, fmt: str) -> Image.Image:
+    """Convert the resized image to a mode the output format stores well."""
+    if fmt == "JPEG":
+        if im.mode in ("RGBA", "LA"):
+            # No alpha in JPEG: flatten on white (black, Pillow's default, looks broken).
+            background = Image.new("RGB" if im.mode == "RGBA" else "L", im.size, "white")
+            background.paste(im, mask=im.getchannel("A"))
+            return background
+        return im if im.mode in ("RGB", "L") else im.convert("RGB")
+    if fmt == "WEBP" and im.mode in ("L", "LA"):
+        return im.convert("RGBA" if im.mode == "LA" else "RGB")
+    return im
+
+
+def _resize(im: Image.Image, raw_target: tuple[int, int], mode: str) -> Image.Image:
+    """Resample ``im`` (stored orientation) to ``raw_target``; ``fill`` crops the centre."""
+    cur_w, cur_h = im.size
+    tw, th = raw_target
+    if mode == "fill":
+        scale = max(tw / cur_w, th / cur_h)
+        box_w, box_h = tw / scale, th / scale
+    else:
+        box_w, box_h = cur_w, cur_h
+    box = ((cur_w - box_w) / 2, (cur_h - box_h) / 2, (cur_w + box_w) / 2, (cur_h + box_h) / 2)
+    return im.resize((tw, th), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+
+
+def _draft_size(src: tuple[int, int], raw_target: tuple[int, int], mode: str) -> tuple[int, int]:
+    """The smallest full-image size the JPEG decoder may produce and still leave room for quality."""
+    sw, sh = src
+    tw, th = raw_target
+    scale = max(tw / sw, th / sh) if mode == "fill" else min(tw / sw, th / sh)
+    return (min(sw, math.ceil(sw * scale * DRAFT_GAP)), min(sh, math.ceil(sh * scale * DRAFT_GAP)))
+
+
+def _one_frame(frame: Image.Image, raw_target: tuple[int, int], request: ResizeRequest, orientation: int,
+               fmt: str) -> Image.Image:
+    out = _resize(_normalise(frame), raw_target, request.mode)
+    if orientation in _ORIENT:
+        out = out.transpose(_ORIENT[orientation])
+    out = _for_output(out, fmt)
+    out.info = {}  # no EXIF, GPS, XMP, comments or text chunks travel to the derivative
+    return out
+
+
+def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: str, max_pixels: int,
+           max_side: int) -> Rendered:
+    """Read ``src_path``, crop-resize it, write the result to ``dst_path``. Blocking; for the executor."""
+    fmt = OUTPUT_FORMATS[output_format][0]
+    im = open_image(src_path, max_pixels)
+    try:
+        try:
+            stored = im.size
+            orientation = orientation_of(im)
+            upright = (stored[1], stored[0]) if orientation in _SWAPS_SIDES else stored
+            tw, th = plan_size(upright[0], upright[1], request, max_side)
+            raw_target = (th, tw) if orientation in _SWAPS_SIDES else (tw, th)
+            icc = im.info.get("icc_profile") if im.mode != "CMYK" else None
+            # Only GIF/WebP animations are kept: an MPO (camera JPEG with a preview image) or an APNG
+            # also reports is_animated, but its extra frames are not an animation people expect to see.
+            animated = (im.format in ("GIF", "WEBP") and bool(getattr(im, "is_animated", False))
+                        and fmt in ("GIF", "WEBP"))
+            if not animated:
+                if isinstance(im, JpegImagePlugin.JpegImageFile):  # JPEG and MPO
+                    im.draft(None, _draft_size(stored, raw_target, request.mode))
+                frames = [_one_frame(im, raw_target, request, orientation, fmt)]
+                durations: list[int] = []
+            else:
+                per_frame = max(stored[0] * stored[1], tw * th)
+                frames, durations = [], []
+                for index, frame in enumerate(ImageSequence.Iterator(im)):
+                    if (index + 1) * per_frame > max_pixels:
+                        raise ImageTooLarge(
+                            f"the animation has too many frames to resize (limit {max_pixels} pixels in all)")
+                    durations.append(int(frame.info.get("duration") or 100))
+                    frames.append(_one_frame(frame, raw_target, request, orientation, fmt))
+            loop = im.info.get("loop")
+        except ImageError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageTooLarge(f"the image has too many pixels ({exc})") from None
+        except _DECODE_ERRORS as exc:
+            raise CorruptImage(f"the image is damaged or truncated: {exc}") from None
+    finally:
+        im.close()
+    _save(frames, durations, loop, icc, dst_path, fmt)
+    return Rendered(frames[0].width, frames[0].height, len(frames))
+
+
+def _save(frames: list[Image.Image], durations: list[int], loop: int | None, icc: bytes | None, path: str,
+          fmt: str) -> None:
+    params: dict[str, object] = {}
+    if fmt == "JPEG":
+        params.update(quality=JPEG_QUALITY, progressive=True, optimize=True)
+    elif fmt == "PNG":
+        params.update(compress_level=6)
+    elif fmt == "WEBP":
+        params.update(quality=WEBP_QUALITY, method=4)
+    if icc and fmt != "GIF":
+        params["icc_profile"] = icc  # colour profile is not personal metadata; dropping it shifts colours
+    if len(frames) > 1:
+        params.update(save_all=True, append_images=frames[1:], duration=durations)
+        if loop is not None:
+            params["loop"] = loop
+        if fmt == "GIF":
+            params["disposal"] = 2  # every frame is a full picture: clear before drawing the next
+    try:
+        frames[0].save(path, format=fmt, **params)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(str(exc)) from exc
+        raise

@@ -1,0 +1,34 @@
+"""Abuse controls built from Settings: the per-client rate limiter and the upload gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from settings import Settings
+from tornado_paste.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter
+from tornado_paste.uploadgate import UploadGate
+
+
+@dataclass
+class Limits:
+    rate: RateLimiter
+    uploads: UploadGate
+    # Seconds an upload may go without receiving a body byte before it is cut (0: never).
+    upload_idle_timeout: float
+    # Average bytes/s an upload must keep up once it is two idle periods old (0: no minimum).
+    upload_min_rate: int = 0
+
+
+def build_limits(settings: Settings) -> Limits:
+    s = settings
+    budgets = {
+        UPLOAD: Budget(s.ratelimit_upload_rate, s.ratelimit_upload_burst),
+        RESIZE: Budget(s.ratelimit_resize_rate, s.ratelimit_resize_burst),
+        READ: Budget(s.ratelimit_read_rate, s.ratelimit_read_burst),
+    }
+    return Limits(
+        rate=RateLimiter(budgets, s.ratelimit_max_clients, frozenset(s.ratelimit_exempt)),
+        uploads=UploadGate(s.upload_max_per_client, s.upload_max_inflight_bytes),
+        upload_idle_timeout=s.upload_idle_timeout,
+        upload_min_rate=s.upload_min_rate,
+    )

@@ -1,0 +1,362 @@
+"""Retention: how long a file lives, and the sweeper that removes it afterwards.
+
+Lifetime: an upload may ask for ``expires=1h|1d|7d|30d|never``; without it the
+configured default applies (``policy`` = the size-based rule below). When the
+size policy is on it is also a ceiling: a client may ask for *less* time than
+its file's size earns, never more (so ``never`` means "as long as allowed").
+
+Size policy (the rule 0x0.st made popular): a file of size ``s`` out of the
+upload limit ``M`` lives ``min_age + (max_age - min_age) * (1 - s/M) ** 3``:
+small files get nearly ``max_age``, files near the limit get ``min_age``.
+
+Sweeping is safe with several processes (or machines) doing it at once:
+deleting a record by id is idempotent, and a blob is removed only when no
+record references it, through ``Ingestor.drop_blob_if_unreferenced`` (retire,
+re-check, purge or restore), which an upload of the same bytes racing with it
+repairs by re-checking the blob after its own insert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from tornado_paste.ingest import IngestError
+from tornado_paste.models import FileRecord, utcnow
+from tornado_paste.store.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    from tornado_paste.services import Services
+
+log = logging.getLogger(__name__)
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+# The choices a client may send; None = no expiry of its own.
+CHOICES: dict[str, float | None] = {"1h": HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "never": None}
+POLICY = "policy"
+_SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BadExpiry(IngestError):
+    code = "bad_expires"
+
+
+def is_expired(record: FileRecord, now: datetime | None = None) -> bool:
+    return record.expires_at is not None and record.expires_at <= (now or datetime.now(UTC))
+
+
+class RetentionPolicy:
+    def __init__(self, default: str = POLICY, min_age: float = 30 * DAY, max_age: float = 365 * DAY,
+                 max_size: int = 1 << 30) -> None:
+        self.min_age = max(0.0, min_age)
+        self.max_age = max(0.0, max_age)
+        self.max_size = max(1, max_size)
+        self.default = self.check(default, allow_policy=True) or POLICY
+
+    @property
+    def size_policy_on(self) -> bool:
+        return self.max_age > 0
+
+    def check(self, choice: str | None, allow_policy: bool = False) -> str | None:
+        """Validate a client's ``expires`` value (None/empty = not given)."""
+        if choice is None or not choice.strip():
+            return None
+        value = choice.strip().lower()
+        if value in CHOICES or (allow_policy and value == POLICY):
+            return value
+        raise BadExpiry(f"'expires' must be one of {', '.join(CHOICES)}")
+
+    def policy_lifetime(self, size: int) -> float | None:
+        """Seconds a file of ``size`` bytes may live under the size policy (None: forever)."""
+        if not self.size_policy_on:
+            return None
+        ratio = min(1.0, max(0.0, size / self.max_size))
+        low = min(self.min_age, self.max_age)
+        return low + (self.max_age - low) * (1.0 - ratio) ** 3
+
+    def lifetime(self, size: int, choice: str | None) -> float | None:
+        """Seconds this upload lives (None: until deleted)."""
+        choice = self.check(choice) or self.default
+        ceiling = self.policy_lifetime(size)
+        asked = ceiling if choice == POLICY else CHOICES[choice]
+        if asked is None:
+            return ceiling
+        return asked if ceiling is None else min(asked, ceiling)
+
+    def expires_at(self, size: int, choice: str | None, now: datetime | None = None) -> datetime | None:
+        seconds = self.lifetime(size, choice)
+        if seconds is None:
+            return None
+        return ((now or utcnow()) + timedelta(seconds=seconds)).replace(microsecond=0)
+
+
+# -- store support ------------------------------------------------------------
+
+class ExpiryIndex:
+    """Expiry queries over the files table/collection (one per backend)."""
+
+    async def ensure_index(self) -> None:
+        raise NotImplementedError
+
+    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
+        """Records whose ``expires_at`` is at or before ``now``, soonest first."""
+        raise NotImplementedError
+
+    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
+        raise NotImplementedError
+
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        """Derivatives (crop-resize results) of a file: they go when it goes."""
+        raise NotImplementedError
+
+
+def _iso(moment: datetime) -> str:
+    # The exact form SQLiteStore writes, so text comparison orders correctly.
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+class SQLiteExpiryIndex(ExpiryIndex):
+    def __init__(self, store) -> None:  # a SQLiteStore
+        self.store = store
+
+    async def ensure_index(self) -> None:
+        await self.store.run(lambda c: c.execute(
+            "CREATE INDEX IF NOT EXISTS files_expires_at ON files (expires_at) WHERE expires_at IS NOT NULL"))
+
+    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
+        from tornado_paste.store.sqlite import _decode
+
+        def query(conn) -> list[FileRecord]:
+            rows = conn.execute("SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at <= ? "
+                                "ORDER BY expires_at LIMIT ?", (_iso(now), limit)).fetchall()
+            return [r for r in map(_decode, rows) if r is not None]
+
+        return await self.store.run(query)
+
+    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
+        value = _iso(expires_at) if expires_at else None
+        await self.store.run(lambda c: c.execute("UPDATE files SET expires_at = ? WHERE id = ?", (value, file_id)))
+
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        from tornado_paste.store.sqlite import _decode
+
+        def query(conn) -> list[FileRecord]:
+            rows = conn.execute("SELECT * FROM files WHERE parent_id = ?", (parent_id,)).fetchall()
+            return [r for r in map(_decode, rows) if r is not None]
+
+        return await self.store.run(query)
+
+
+class MongoExpiryIndex(ExpiryIndex):
+    def __init__(self, store) -> None:  # a MongoStore
+        self.store = store
+
+    async def ensure_index(self) -> None:
+        await self.store._call(self.store.files.create_index("expires_at", sparse=True, name="expires_at"))
+
+    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
+        query = {"expires_at": {"$ne": None, "$lte": now}}
+        cursor = self.store.files.find(query, {"_id": False}).sort("expires_at", 1).limit(limit)
+        docs = await self.store._call(cursor.to_list(length=limit))
+        return [FileRecord.from_row(d) for d in docs]
+
+    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
+        await self.store._call(self.store.files.update_one({"id": file_id}, {"$set": {"expires_at": expires_at}}))
+
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        docs = await self.store._call(self.store.files.find({"parent_id": parent_id}, {"_id": False}).to_list())
+        return [FileRecord.from_row(d) for d in docs]
+
+
+class NullExpiryIndex(ExpiryIndex):
+    """For stores we cannot query (test doubles): files are kept, never swept."""
+
+    async def ensure_index(self) -> None:
+        log.warning("retention: store %s has no expiry index; expired files are not swept", type(self).__name__)
+
+    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
+        return []
+
+    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
+        return None
+
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        return []
+
+
+def expiry_index_for(store) -> ExpiryIndex:
+    from tornado_paste.store.mongo import MongoStore
+    from tornado_paste.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        return SQLiteExpiryIndex(store)
+    if isinstance(store, MongoStore):
+        return MongoExpiryIndex(store)
+    return NullExpiryIndex()
+
+
+# -- the sweeper --------------------------------------------------------------
+
+@dataclass
+class SweepReport:
+    records: int = 0
+    blobs: int = 0
+
+
+class Sweeper:
+    def __init__(self, services: Services, index: ExpiryIndex, interval: float, grace: float,
+                 orphan_interval: float, batch: int = 200) -> None:
+        self.services = services
+        self.index = index
+        self.interval = interval
+        self.grace = grace
+        self.orphan_interval = orphan_interval
+        self.batch = batch
+        self._task: asyncio.Task | None = None
+        self._last_orphans = 0.0
+
+    async def sweep_expired(self, now: datetime | None = None) -> SweepReport:
+        """Delete every expired record, then its blob when nothing else references it."""
+        now = now or datetime.now(UTC)
+        svc = self.services
+        report = SweepReport()
+        while True:
+            records = await self.index.expired(now, self.batch)
+            if not records:
+                break
+            for record in records:
+                assert record.id is not None
+                # Derivatives first, so none is ever left pointing at a removed parent.
+                for victim in [*await self.index.children(record.id), record]:
+                    assert victim.id is not None
+                    async with svc.ingestor.blob_locks.hold(victim.sha256):
+                        deleted = await svc.store.delete_file(victim.id)
+                        report.blobs += await self._drop_blob(victim.sha256)
+                    if deleted:  # another process may have beaten us to it: it counts, not us
+                        report.records += 1
+                        await svc.ingestor.publish("file.deleted", victim)
+            if len(records) < self.batch:
+                break
+        self._count(report)
+        return report
+
+    async def _drop_blob(self, sha256: str) -> int:
+        blobs = self.services.blobs
+        if not blobs.exists(sha256):
+            return 0
+        await self.services.ingestor.drop_blob_if_unreferenced(sha256)
+        return 0 if blobs.exists(sha256) else 1
+
+    async def sweep_orphans(self) -> SweepReport:
+        """Delete blobs that no record references, once older than the grace period.
+
+        The grace is belt and braces (the ingest path repairs a blob removed
+        between its link and its insert); it also leaves a just-written blob
+        alone while features such as derivatives are still recording it.
+        """
+        svc = self.services
+        report = SweepReport()
+        candidates = await asyncio.get_running_loop().run_in_executor(None, self._list_blobs)
+        now = time.time()
+        for name, mtime in candidates:
+            if now - mtime < self.grace:
+                continue
+            async with svc.ingestor.blob_locks.hold(name):
+                report.blobs += await self._drop_blob(name)
+        self._count(report)
+        return report
+
+    def _list_blobs(self) -> list[tuple[str, float]]:
+        out = []
+        for directory, _dirs, files in os.walk(self.services.blobs.blob_dir):
+            for name in files:
+                if not _SHA256_NAME.match(name):
+                    continue
+                try:
+                    out.append((name, os.stat(os.path.join(directory, name)).st_mtime))
+                except FileNotFoundError:
+                    pass
+        return out
+
+    def _count(self, report: SweepReport) -> None:
+        metrics = self.services.metrics
+        if report.records:
+            metrics.incr("retention.swept", report.records)
+        if report.blobs:
+            metrics.incr("retention.blobs_removed", report.blobs)
+
+    async def sweep_once(self) -> SweepReport:
+        report = await self.sweep_expired()
+        if time.monotonic() - self._last_orphans >= self.orphan_interval:
+            self._last_orphans = time.monotonic()
+            orphans = await self.sweep_orphans()
+            report.blobs += orphans.blobs
+        return report
+
+    async def _loop(self) -> None:
+        while True:
+            # Jitter keeps several processes from sweeping in lock-step.
+            await asyncio.sleep(self.interval * random.uniform(0.8, 1.2))
+            try:
+                await self.sweep_once()
+            except StoreUnavailable as exc:
+                log.warning("retention sweep skipped: %s", exc)
+            except Exception:
+                log.exception("retention sweep failed")
+
+    async def start(self) -> None:
+        await self.index.ensure_index()
+        # The first orphan pass waits a full interval: start-up is busy enough.
+        self._last_orphans = time.monotonic()
+        if self.interval > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+
+class Retention:
+    """What handlers use: the policy, expiry updates on dedupe, and the sweeper."""
+
+    def __init__(self, policy: RetentionPolicy, index: ExpiryIndex, sweeper: Sweeper) -> None:
+        self.policy = policy
+        self.index = index
+        self.sweeper = sweeper
+
+    async def reconcile(self, record: FileRecord, wanted: datetime | None) -> None:
+        """A repeat upload of known bytes keeps the file at least as long as it now asks."""
+        current = record.expires_at
+        if current is None or (wanted is not None and wanted <= current):
+            return
+        assert record.id is not None
+        try:
+            await self.index.set_expiry(record.id, wanted)
+        except StoreUnavailable as exc:
+            # The upload itself succeeded (known bytes); keeping the old expiry is the lesser evil.
+            log.warning("could not extend the expiry of file %s: %s", record.id, exc)
+            return
+        record.expires_at = wanted
+
+
+def install(services: Services) -> Retention:
+    s = services.settings
+    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size)
+    index = expiry_index_for(services.store)
+    sweeper = Sweeper(services, index, s.retention_sweep_interval, s.retention_grace, s.retention_orphan_interval)
+    services.on_start.append(sweeper.start)
+    services.on_stop.append(sweeper.stop)
+    return Retention(policy, index, sweeper)

@@ -273,7 +273,8 @@ class IndexHandler(UploadResponder):
         set_page_headers(self)
         settings = self.services.settings
         self.render("index.html", max_upload_size=settings.max_upload_size, tus_min_size=settings.ui_tus_min_size,
-                    concurrency=settings.ui_upload_concurrency)
+                    concurrency=settings.ui_upload_concurrency,
+                    expires_default=getattr(settings, "expires_default", "policy"))
 
     async def prepare(self) -> None:
         super().prepare()

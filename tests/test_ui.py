@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -236,7 +237,7 @@ def test_preview_image(page, ui_server):
     if api.get("width"):  # measured by the images feature when it is there
         assert page.locator("dd.dimensions").inner_text() == "320 \u00d7 200 px"
     # Uploaded time is shown in the viewer's own locale, not as the raw ISO string.
-    shown = page.locator("time.local-time").inner_text()
+    shown = page.locator("time.local-time").first.inner_text()
     assert shown and "Z" not in shown and "UTC" not in shown
     assert page.locator(".qr svg").count() == 1
     image.click()
@@ -357,3 +358,18 @@ def test_phone_width_and_color_schemes(browser, ui_server, scheme):
         assert (red < 60) if scheme == "dark" else (red > 200), background
     finally:
         context.close()
+
+
+def test_keep_for_option_sets_the_expiry(page, ui_server):
+    page.goto("/")
+    page.select_option("#opt-expires", "1h")
+    page.set_input_files("#file", file_payload("one-hour.txt", b"an hour\n", "text/plain"))
+    card = done_card(page, "one-hour.txt")
+    api = card_of(ui_server, card.get_attribute("data-filehash"))
+    assert api["expires_at"] is not None
+    assert "expires" in card.locator(".item-meta").inner_text()
+    uploaded = datetime.fromisoformat(api["uploaded_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(api["expires_at"].replace("Z", "+00:00"))
+    assert timedelta(minutes=55) < expires - uploaded < timedelta(minutes=65)
+    page.goto(api["url_p"])
+    assert page.locator("dt", has_text="Expires").count() == 1

@@ -16,6 +16,14 @@ export function describe(card) {
   return parts.join(" · ");
 }
 
+function expiry(card) {
+  if (!card.expires_at) return null;
+  const when = new Date(card.expires_at);
+  if (Number.isNaN(when.getTime())) return null;
+  return el("span", { className: "expires", title: when.toISOString() },
+    ` · expires ${when.toLocaleDateString(undefined, { dateStyle: "medium" })}`);
+}
+
 /** A delete button for a file whose token this browser holds (or null). */
 export function deleteButton(card, onDeleted, extraClass = "") {
   if (!tokens.get(card.filehash)) return null;
@@ -49,7 +57,7 @@ export function renderCard(item, card) {
       el("div", { className: "item-head" },
         el("a", { href: card.url_p, className: "item-name" }, card.filename),
         card.private ? el("span", { className: "tag" }, "unlisted") : null),
-      el("p", { className: "item-meta" }, describe(card)),
+      el("p", { className: "item-meta" }, describe(card), expiry(card)),
       card.original ? el("p", { className: "item-meta" }, "Resized copy of ",
         el("a", { href: card.original.url_p }, card.original.filename), ` (${describe(card.original)})`) : null,
       el("p", { className: "item-link" },

@@ -33,6 +33,7 @@ function options() {
     private: data.get("private") === "1",
     w: String(data.get("w") || "").trim(),
     h: String(data.get("h") || "").trim(),
+    expires: String(data.get("expires") || ""),
   };
 }
 
@@ -129,6 +130,7 @@ class UploadJob {
       this.abort = () => xhr.abort();
       const data = new FormData();
       if (this.opts.private) data.append("private", "1");
+      if (this.opts.expires) data.append("expires", this.opts.expires);
       if (this.opts.w && this.opts.h) {
         data.append("w", this.opts.w);
         data.append("h", this.opts.h);
@@ -170,6 +172,7 @@ class UploadJob {
           filename: this.file.name || "upload.bin",
           filetype: this.file.type,
           private: this.opts.private ? "1" : "0",
+          ...(this.opts.expires ? { expires: this.opts.expires } : {}),
         },
         onProgress: (sent, total) => this.onProgress(sent, total),
         onSuccess: resolve,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 
 import segno
 
@@ -16,6 +17,29 @@ from tornado_paste.excerpt import text_excerpt
 def qr_svg(url: str) -> str:
     """An inline SVG QR code for a (short) link; dark on light so phones read it in dark mode too."""
     return segno.make(url, error="m").svg_inline(scale=4, dark="#000", light="#fff", border=2, omitsize=True)
+
+
+@functools.lru_cache(maxsize=512)
+def qr_svg_document(url: str) -> bytes:
+    """The same QR code as a standalone SVG file (for <img> on the upload page's cards)."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=4, dark="#000", light="#fff", border=2)
+    return out.getvalue()
+
+
+class QRCodeHandler(BaseHandler):
+    """``/p/<filehash>/qr.svg``: a QR code of the file's short link."""
+
+    route_name = "qr"
+
+    async def get(self, filehash: str) -> None:
+        record = await find_file(self, filehash)
+        svg = qr_svg_document(self.services.links.short(record))
+        self.set_header("Content-Type", "image/svg+xml")
+        # Our own drawing, but an SVG all the same: nothing in it may run or load.
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+        self.set_header("Cache-Control", "public, max-age=86400")
+        self.finish(svg)
 
 
 class PreviewHandler(BaseHandler):

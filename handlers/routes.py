@@ -9,7 +9,7 @@ import tornado.web
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
-from handlers.pages import PreviewHandler
+from handlers.pages import PreviewHandler, QRCodeHandler
 from handlers.resize import ResizeHandler
 from handlers.upload import IndexHandler, RawUploadHandler
 from tornado_paste.services import Services
@@ -22,6 +22,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     return [
         (r"/", IndexHandler),
         (rf"/p/{FH}", PreviewHandler),
+        (rf"/p/{FH}/qr\.svg", QRCodeHandler),
         (rf"/i/{FH}", RawHandler),
         (rf"/d/{FH}", DownloadHandler),
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),

@@ -373,3 +373,17 @@ def test_keep_for_option_sets_the_expiry(page, ui_server):
     assert timedelta(minutes=55) < expires - uploaded < timedelta(minutes=65)
     page.goto(api["url_p"])
     assert page.locator("dt", has_text="Expires").count() == 1
+
+
+def test_card_qr_code_for_the_short_link(page, ui_server):
+    page.goto("/")
+    page.set_input_files("#file", file_payload("qr.txt", b"scan me\n", "text/plain"))
+    card = done_card(page, "qr.txt")
+    image = card.locator("img.qr-image")
+    assert image.get_attribute("src") is None  # not fetched until asked for
+    card.get_by_label("QR code for qr.txt").click()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    response = page.request.get(image.get_attribute("src"))
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.body().startswith(b"<svg") or b"<svg" in response.body()[:200]

@@ -47,8 +47,24 @@ export function deleteButton(card, onDeleted, extraClass = "") {
   return button;
 }
 
+/** A "QR" toggle button and the code it shows (/p/<filehash>/qr.svg, fetched when first shown). */
+function qrCode(card) {
+  const image = el("img", { alt: `QR code for ${card.url_s}`, width: 132, height: 132, className: "qr-image", hidden: true });
+  const button = el("button", {
+    type: "button", className: "btn small qr-toggle", "aria-expanded": "false", "aria-label": `QR code for ${card.filename}`,
+  }, "QR");
+  button.addEventListener("click", () => {
+    const show = image.hidden;
+    if (show && !image.src) image.src = `/p/${encodeURIComponent(card.filehash)}/qr.svg`;
+    image.hidden = !show;
+    button.setAttribute("aria-expanded", String(show));
+  });
+  return { button, image };
+}
+
 /** Fill an upload item with the finished card. */
 export function renderCard(item, card) {
+  const qr = qrCode(card);
   item.className = "item done";
   item.dataset.filehash = card.filehash;
   item.replaceChildren(
@@ -69,11 +85,13 @@ export function renderCard(item, card) {
           dataset: { copy: pick(card), copyKind: label.toLowerCase() },
           "aria-label": `Copy ${what}`,
         }, label)),
+        qr.button,
         deleteButton(card, () => {
           item.classList.add("deleted");
           item.replaceChildren(el("p", { className: "item-meta" }, `Deleted ${card.filename}.`));
           setTimeout(() => item.remove(), 2500);
         })),
+      qr.image,
     ),
   );
   return item;

@@ -15,8 +15,9 @@ DEBIAN_PACKAGES += e2fsprogs
 DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
+DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load bench-tus compose-nginx-conf clean
 
 setup: setup-runtime setup-python
 
@@ -57,6 +58,9 @@ lint: setup-python
 
 bench-upload: setup-python
 	$(PY) bench/upload_stream.py
+
+bench-tus: setup-python
+	$(PY) bench/tus.py
 
 bench-resize: setup-python
 	$(PY) bench/resize.py

@@ -139,6 +139,17 @@ class Settings:
     store_start_retries: int = 5
     store_start_backoff: float = 0.5
 
+    # --- tus (resumable uploads) ---
+    # Seconds an unfinished tus upload lives after its last PATCH (Upload-Expires).
+    tus_expiry: float = 24 * 3600.0
+    # Seconds a PATCH's lock lease lasts (renewed while the PATCH runs); a dead process's lock frees after it.
+    tus_lock_lease: float = 30.0
+    # Seconds between sweeps of expired tus uploads (0 disables the sweeper).
+    tus_sweep_interval: float = 300.0
+    # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
+    # off: a process crash loses nothing, a power loss resumes from what reached the disk.
+    tus_fsync_patches: bool = False
+
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
     ui_tus_min_size: int = 64 << 20

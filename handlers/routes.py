@@ -11,6 +11,7 @@ from handlers.base import NotFoundHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
 from handlers.pages import PreviewHandler, QRCodeHandler
 from handlers.resize import ResizeHandler
+from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import IndexHandler, RawUploadHandler
 from tornado_paste.services import Services
 
@@ -30,6 +31,8 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/healthz", HealthHandler),
+        (r"/api/v1/tus/?", TusCollectionHandler),
+        (r"/api/v1/tus/([^/]+)/?", TusUploadHandler),
         # Last: PUT /<filename> (curl -T). Reserved words above win.
         (r"/([^/]+)", RawUploadHandler),
     ]

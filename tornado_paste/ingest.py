@@ -175,6 +175,20 @@ class Ingestor:
         return await upload.finish(filename, private=private, expires_at=expires_at, parent_id=parent_id,
                                    variant=variant)
 
+    async def finish_prestaged(self, staged: Any, filename: str | None, *, private: bool = False,
+                               expires_at: datetime | None = None, source: str = "tus") -> IngestResult:
+        """The finish path for bytes another component already staged in full (tus uploads).
+
+        ``staged`` has ``StagingFile``'s surface (``path``, ``size``, ``head``,
+        ``async finish() -> sha256``, ``discard()``) and must be on the data
+        dir's filesystem (commit hard-links it into the blob dir).
+        """
+        upload = Upload(self, staged, self.max_upload_size, source)
+        if staged.size > self.max_upload_size:
+            upload.abort("size")
+            raise TooLarge(f"file exceeds the upload limit of {self.max_upload_size} bytes")
+        return await upload.finish(filename, private=private, expires_at=expires_at)
+
     async def publish(self, event: str, record: FileRecord) -> None:
         for listener in self.listeners:
             try:

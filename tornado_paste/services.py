@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from settings import Settings
-from tornado_paste import images
+from tornado_paste import images, tus
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -42,6 +42,8 @@ class Services:
     inflight: int = 0
     # Crop-resize and derivatives (tornado_paste.images.ImageService), set by images.install.
     images: Any = None
+    # The tus resumable-upload service (tornado_paste.tus.install).
+    tus: Any = None
 
     # Abuse controls and retention (reliability issue), set by build_services.
     limits: Limits | None = None
@@ -120,6 +122,7 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
                         links=Links(settings.public_base_url, shortener), ingestor=ingestor)
     images.install(services)
+    tus.install(services)
     from tornado_paste import limits, retention  # they import this module's types
 
     services.limits = limits.build_limits(settings)

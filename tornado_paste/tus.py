@@ -1,0 +1,621 @@
+"""The tus 1.0.0 resumable-upload protocol, as core logic (no HTTP here; handlers/tus.py speaks it).
+
+An upload's bytes are appended to ``<data-dir>/tus/<id>``; its state (offset,
+length, metadata, expiry, concatenation, PATCH lock) lives in the metadata
+store through ``tus_state``, so any process can continue any upload.
+
+Each PATCH is a ``PatchSession``: it takes the upload's lock in the store,
+truncates the file back to the committed offset (dropping whatever a crashed
+or refused PATCH left beyond it), appends the new bytes in large writes while
+hashing them, and only after the body is complete (and its Upload-Checksum
+verified) moves the committed offset forward (see ``_reconcile`` for durability). A checksum mismatch
+truncates back, so that PATCH's bytes never count and were never held in
+memory whole.
+
+The sha256 of the whole file: hashlib state cannot be persisted, so each
+process keeps the running sha256 of the uploads it is receiving in memory,
+keyed by (upload, committed offset). When every PATCH of an upload landed on
+the same process (the usual case), the digest is ready at the end, exactly as
+for ``POST /``. When a PATCH landed elsewhere or the process restarted, that
+cache entry does not match the offset and the finish re-hashes the staged file
+once, in 8 MiB reads on an executor thread (never on the event loop).
+
+When the last byte is in, the staged file goes through ``Ingestor.finish_prestaged``:
+the same sniff, policy, dedupe, commit, record, event and metrics as ``POST /``.
+
+Neighbours: ``tus_protocol`` (vocabulary, refusals, header parsing),
+``tus_files`` (blocking file work, the staged-file adapter), ``tus_state``
+(persistence, SQLite and MongoDB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tornado_paste.blobs import WRITE_BUFFER, StorageFull
+from tornado_paste.ingest import IngestError, Ingestor, IngestResult, TooLarge
+from tornado_paste.metrics import Metrics
+from tornado_paste.tus_files import TusStaged, concatenate, hash_file, read_head
+from tornado_paste.tus_protocol import (
+    CHECKSUMS,
+    ChecksumMismatch,
+    OffsetMismatch,
+    TusError,
+    TusForbidden,
+    UploadGone,
+    UploadLocked,
+    UploadNotFound,
+    truthy,
+)
+from tornado_paste.tus_state import Locked, TusState, TusStateStore
+
+log = logging.getLogger(__name__)
+
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_HASH_CACHE_SIZE = 256
+
+
+def _owner_tag() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
+@dataclass
+class PatchResult:
+    state: TusState
+    # Set when this PATCH completed the upload and it went through the ingest path.
+    result: IngestResult | None = None
+
+
+# -- one PATCH ----------------------------------------------------------------------------------
+
+class PatchSession:
+    """Bytes of one PATCH (or creation-with-upload body), written beyond the committed offset."""
+
+    def __init__(self, service: TusService, state: TusState, owner: str, checksum: tuple[str, bytes] | None,
+                 running: Any | None) -> None:
+        self.service = service
+        self.state = state
+        self.owner = owner
+        self.base = state.offset
+        self.written = 0
+        self.received = 0
+        self._buffer = bytearray()
+        self._job: asyncio.Future[None] | None = None
+        self._checksum = checksum
+        self._check = CHECKSUMS[checksum[0]]() if checksum else None
+        self._running = running  # sha256 of bytes [0, base) continued here, or None
+        limit = state.length if state.length is not None else service.max_size
+        self.room = limit - self.base
+        self.closed = False
+        self.lost = False
+        path = service.path_for(state.id)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            # Whatever lies beyond the committed offset is from a PATCH that never committed.
+            os.ftruncate(self._fd, self.base)
+            os.lseek(self._fd, self.base, os.SEEK_SET)
+        except OSError:
+            os.close(self._fd)
+            raise
+        self._renewer = asyncio.ensure_future(self._renew_lease())
+
+    async def _renew_lease(self) -> None:
+        lease = self.service.lease
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                held = await self.service.state.renew(self.state.id, self.owner, time.time() + lease)
+            except Exception:
+                continue  # the store hiccuped; the lease still has two thirds to run
+            if not held:
+                # The lease ran out (store unreachable for a whole lease) and another request took the
+                # upload: stop writing at once so its bytes are not overwritten.
+                self.lost = True
+                return
+
+    def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
+        """Append bytes; returns a future to await before writing more, or None. TooLarge past the length.
+
+        Like ``blobs.StagingFile``: the loop only appends to a buffer; each full
+        1 MiB piece is hashed (running sha256 and Upload-Checksum, hashlib
+        releases the GIL) and written on the blob I/O pool, one piece in flight
+        per PATCH, and the returned future is Tornado's backpressure.
+        """
+        if self._fd is None:
+            raise ValueError("this PATCH is closed")
+        if self.lost:
+            raise UploadLocked("this PATCH lost the upload's lock")
+        if self.received + len(chunk) > self.room:
+            raise TooLarge("the PATCH body goes beyond the upload's length"
+                           if self.state.length is not None else "the upload exceeds the size limit")
+        self.received += len(chunk)
+        self._buffer += chunk
+        if len(self._buffer) < WRITE_BUFFER:
+            return None
+        job = self._job
+        if job is not None:
+            if not job.done():
+                return job  # the previous piece is still being written: wait for it
+            job.result()  # re-raise StorageFull etc. from a piece nobody awaited
+        piece, self._buffer = self._buffer, bytearray()
+        self._job = asyncio.get_running_loop().run_in_executor(self.service.io_pool, self._absorb, self._fd, piece)
+        return self._job
+
+    def _absorb(self, fd: int, piece: bytearray) -> None:
+        """On an I/O thread: hash and append one piece (pieces never overlap: one in flight)."""
+        if self._check is not None:
+            self._check.update(piece)
+        if self._running is not None:
+            self._running.update(piece)
+        view = memoryview(piece)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(str(exc)) from exc
+            raise
+        finally:
+            view.release()
+        self.written += len(piece)
+
+    async def _drain(self) -> None:
+        """Write whatever is buffered; after it every received byte is in the file (or an error raised)."""
+        if self._job is not None:
+            await self._job
+        piece, self._buffer = self._buffer, bytearray()
+        if piece:
+            assert self._fd is not None
+            self._job = asyncio.get_running_loop().run_in_executor(self.service.io_pool, self._absorb, self._fd,
+                                                                   piece)
+            await self._job
+
+    async def _settle(self) -> None:
+        """Wait for a piece in flight, whatever its outcome, so the fd can be truncated or closed safely."""
+        job, self._job = self._job, None
+        if job is not None:
+            with contextlib.suppress(BaseException):
+                await job
+
+    async def _sync_and_close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if self.service.fsync_patches:
+                await asyncio.get_running_loop().run_in_executor(self.service.io_pool, os.fsync, fd)
+        finally:
+            os.close(fd)
+
+    async def _truncate_and_close(self) -> None:
+        await self._settle()
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, self.base)
+        finally:
+            os.close(fd)
+
+    async def commit(self, new_length: int | None = None) -> PatchResult:
+        """The body is complete: verify the checksum, then move the committed offset."""
+        try:
+            await self._drain()
+            if self._check is not None and self._checksum is not None \
+                    and self._check.digest() != self._checksum[1]:
+                await self._truncate_and_close()
+                self.service.metrics.incr("tus.checksum_mismatch")
+                raise ChecksumMismatch("the body does not match Upload-Checksum; its bytes were discarded")
+            await self._sync_and_close()
+            return await self.service._commit(self, new_length)
+        finally:
+            await self.close()
+
+    async def interrupted(self) -> None:
+        """The client went away mid-body: keep what arrived (unless it cannot be verified)."""
+        try:
+            if self._check is not None:
+                await self._truncate_and_close()
+                return
+            await self._drain()
+            await self._sync_and_close()
+            if self.written:
+                await self.service._commit(self, None)
+        except Exception:
+            log.exception("could not keep the partial PATCH of tus upload %s", self.state.id)
+            await self._truncate_and_close()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Drop the file handle (uncommitted bytes are truncated by the next PATCH) and the lock."""
+        if self.closed:
+            return
+        self.closed = True
+        self._renewer.cancel()
+        if self._fd is not None:
+            await self._truncate_and_close()
+        with contextlib.suppress(Exception):
+            await self.service.state.release(self.state.id, self.owner)
+
+    @property
+    def running_sha256(self) -> Any | None:
+        return self._running
+
+
+# -- the service --------------------------------------------------------------------------------
+
+class TusService:
+    def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
+                 expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
+                 fsync_patches: bool = False, io_pool: Any = None,
+                 retention: Callable[[], Any] = lambda: None) -> None:
+        self.state = state
+        # The file retention service (expires vocabulary, default lifetime), looked up when used.
+        self.retention = retention
+        # Where PATCH pieces are hashed and written (the blob store's I/O pool; None = default executor).
+        self.io_pool = io_pool
+        # Off by default: see _reconcile. The finished file is always fsynced before it becomes a blob.
+        self.fsync_patches = fsync_patches
+        self.ingestor = ingestor
+        self.metrics = metrics
+        self.dir = os.path.join(os.path.abspath(data_dir), "tus")
+        self.expiry = expiry
+        self.lease = lease
+        self.sweep_interval = sweep_interval
+        # upload id -> (committed offset, sha256 of bytes [0, offset)); see the module docstring.
+        self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def max_size(self) -> int:
+        return self.ingestor.max_upload_size
+
+    def path_for(self, upload_id: str) -> str:
+        if not _ID_RE.match(upload_id):
+            raise UploadNotFound("no such upload")
+        return os.path.join(self.dir, upload_id)
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        os.makedirs(self.dir, exist_ok=True)
+        await self.state.open()
+        if self.sweep_interval > 0:
+            self._stopping = asyncio.Event()
+            self._sweeper = asyncio.ensure_future(self._sweep_forever(self._stopping))
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    async def _sweep_forever(self, stopping: asyncio.Event) -> None:
+        while True:
+            try:  # wait one interval, or less if the service stops
+                await asyncio.wait_for(stopping.wait(), self.sweep_interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("tus sweep failed")
+
+    # -- queries --------------------------------------------------------------
+    async def status(self, upload_id: str) -> TusState:
+        """The upload's state; UploadNotFound (unknown, terminated, swept) or UploadGone (expired)."""
+        self.path_for(upload_id)
+        state = await self.state.get(upload_id)
+        if state is None:
+            raise UploadNotFound("no such upload (never created, terminated, or expired and removed)")
+        if not state.done and state.expires_at < time.time():
+            raise UploadGone("this upload expired; start a new one")
+        self._reconcile(state)
+        return state
+
+    def _reconcile(self, state: TusState) -> bool:
+        """Lower the offset to the bytes really on disk; True if it had to.
+
+        A PATCH commits its offset once its bytes are written to the file (in
+        the page cache), without an fsync per PATCH unless ``fsync_patches``:
+        that survives any process crash, and costs 32 fsyncs per GiB less. After
+        a power loss the file may be shorter than the committed offset (the
+        size only grows on disk with the data, in ext4's ordered mode); then the
+        upload simply resumes from what survived, which tus allows (the client
+        always resumes from HEAD's offset).
+        """
+        if state.done or state.concat == "final":
+            return False
+        try:
+            size = os.path.getsize(self.path_for(state.id))
+        except FileNotFoundError:
+            size = 0
+        if size >= state.offset:
+            return False
+        log.warning("tus upload %s: %d bytes on disk below its committed offset %d; resuming from there",
+                    state.id, size, state.offset)
+        state.offset = size
+        self._hashes.pop(state.id, None)
+        return True
+
+    # -- creation ------------------------------------------------------------
+    async def create(self, length: int | None, metadata: dict[str, str], concat: str | None = None) -> TusState:
+        if length is not None and length > self.max_size:
+            raise TooLarge(f"Upload-Length exceeds Tus-Max-Size ({self.max_size} bytes)")
+        self._check_metadata(metadata)
+        now = time.time()
+        state = TusState(id=secrets.token_hex(16), length=length, metadata=metadata, created_at=now,
+                         expires_at=now + self.expiry, concat=concat)
+        os.makedirs(self.dir, exist_ok=True)
+        # The file exists from the start, so HEAD/DELETE/sweep never meet a missing one.
+        with open(self.path_for(state.id), "wb"):
+            pass
+        try:
+            await self.state.create(state)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path_for(state.id))
+            raise
+        self.metrics.incr("tus.created")
+        return state
+
+    def _check_metadata(self, metadata: dict[str, str]) -> None:
+        """Refuse a bad ``expires`` now, not after 4 GB (same vocabulary as ``POST /``: 1h|1d|7d|30d|never)."""
+        retention = self.retention()
+        if retention is not None:
+            retention.policy.check(metadata.get("expires"))
+
+    async def create_final(self, part_ids: list[str], metadata: dict[str, str]) -> PatchResult:
+        """Concatenation: a final upload made of finished partial uploads, ingested at once."""
+        if not part_ids:
+            raise TusError("Upload-Concat: final needs at least one partial upload")
+        if len(set(part_ids)) != len(part_ids):
+            raise TusError("Upload-Concat: final lists a partial upload twice")
+        self._check_metadata(metadata)
+        owner = _owner_tag()
+        held: list[str] = []
+        renewer = asyncio.ensure_future(self._renew_leases(held, owner))
+        try:
+            parts: list[TusState] = []
+            for part_id in part_ids:
+                if not _ID_RE.match(part_id):
+                    raise TusError(f"{part_id!r} is not an upload of this server")
+                try:
+                    part = await self.state.acquire(part_id, owner, time.time(), self.lease)
+                except Locked:
+                    raise UploadLocked(f"partial upload {part_id} is busy; retry shortly") from None
+                if part is None:
+                    raise TusError(f"partial upload {part_id} does not exist")
+                held.append(part_id)
+                if part.concat != "partial":
+                    raise TusError(f"upload {part_id} was not created with Upload-Concat: partial")
+                if not part.done or part.length is None or part.offset != part.length:
+                    raise TusError(f"partial upload {part_id} is not finished")
+                parts.append(part)
+            total = sum(p.length or 0 for p in parts)
+            if total > self.max_size:
+                raise TooLarge(f"the concatenated upload exceeds Tus-Max-Size ({self.max_size} bytes)")
+            now = time.time()
+            final = TusState(id=secrets.token_hex(16), length=total, metadata=metadata, created_at=now,
+                             expires_at=now + self.expiry, concat="final", parts=part_ids,
+                             lock_owner=owner, lock_until=now + self.lease)
+            await self.state.create(final)
+            held.append(final.id)
+            self.metrics.incr("tus.created")
+            path = self.path_for(final.id)
+            try:
+                sha256, head, size = await asyncio.get_running_loop().run_in_executor(
+                    None, concatenate, [self.path_for(p) for p in part_ids], path, self.ingestor.sniff_bytes)
+            except BaseException:
+                await self._remove(final.id)
+                raise
+            if size != total:
+                await self._remove(final.id)
+                raise TusError("a partial upload's bytes are missing")
+            final.offset = size
+            await self.state.update(final.id, owner, offset=size)
+            result = await self._ingest(final, owner, TusStaged(path, size, head, sha256))
+            for part_id in part_ids:  # their bytes live on in the blob; the parts are spent
+                await self._remove(part_id)
+            held[:] = [final.id]
+            return PatchResult(final, result)
+        finally:
+            renewer.cancel()
+            for held_id in held:
+                with contextlib.suppress(Exception):
+                    await self.state.release(held_id, owner)
+
+    async def _renew_leases(self, ids: list[str], owner: str) -> None:
+        """Keep the leases of ``ids`` (a list that grows) alive while a long concatenation runs."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            for upload_id in list(ids):
+                with contextlib.suppress(Exception):
+                    await self.state.renew(upload_id, owner, time.time() + self.lease)
+
+    # -- PATCH ---------------------------------------------------------------
+    async def begin_patch(self, upload_id: str, offset: int, checksum: tuple[str, bytes] | None = None,
+                          new_length: int | None = None) -> PatchSession:
+        """Take the upload's lock and open it for appending at ``offset`` (which must be the current one)."""
+        self.path_for(upload_id)
+        owner = _owner_tag()
+        try:
+            state = await self.state.acquire(upload_id, owner, time.time(), self.lease)
+        except Locked:
+            raise UploadLocked("another request is writing to this upload; retry after HEAD") from None
+        if state is None:
+            raise UploadNotFound("no such upload (never created, terminated, or expired and removed)")
+        try:
+            if not state.done and state.expires_at < time.time():
+                raise UploadGone("this upload expired; start a new one")
+            if state.concat == "final":
+                raise TusForbidden("a final (concatenated) upload cannot be patched")
+            if state.done:
+                raise OffsetMismatch("this upload is already complete")
+            if self._reconcile(state):
+                await self.state.update(upload_id, owner, offset=state.offset)
+            if offset != state.offset:
+                raise OffsetMismatch(f"Upload-Offset is {offset} but the upload is at {state.offset}")
+            if new_length is not None:
+                if state.length is not None and new_length != state.length:
+                    raise TusError("Upload-Length is already set and cannot change")
+                if new_length < state.offset:
+                    raise TusError("Upload-Length is smaller than what was already uploaded")
+                if new_length > self.max_size:
+                    raise TooLarge(f"Upload-Length exceeds Tus-Max-Size ({self.max_size} bytes)")
+                if state.length is None:
+                    await self.state.update(upload_id, owner, length=new_length)
+                    state.length = new_length
+            session = PatchSession(self, state, owner, checksum, self._running_hash(upload_id, state.offset))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.state.release(upload_id, owner)
+            raise
+        return session
+
+    def _running_hash(self, upload_id: str, offset: int) -> Any | None:
+        if offset == 0:
+            return hashlib.sha256()
+        cached = self._hashes.get(upload_id)
+        if cached is None or cached[0] != offset:
+            return None
+        return cached[1].copy()
+
+    async def _commit(self, session: PatchSession, new_length: int | None) -> PatchResult:
+        """Called with the lock held and the new bytes written: record the new offset, finish if complete."""
+        state = session.state
+        new_offset = session.base + session.written
+        if new_length is not None and state.length is None:
+            state.length = new_length
+        changes: dict[str, Any] = {"offset": new_offset, "expires_at": time.time() + self.expiry}
+        if not await self.state.update(state.id, session.owner, **changes):
+            # Our lease ran out and someone else took the upload: our bytes must not count.
+            raise UploadLocked("this PATCH lost the upload's lock (it took longer than the lease)")
+        state.offset, state.expires_at = new_offset, changes["expires_at"]
+        self.metrics.incr("tus.patch.bytes", session.written)
+        running = session.running_sha256
+        if running is not None:
+            self._hashes[state.id] = (new_offset, running)
+            self._hashes.move_to_end(state.id)
+            while len(self._hashes) > _HASH_CACHE_SIZE:
+                self._hashes.popitem(last=False)
+        if state.length is None or new_offset != state.length:
+            return PatchResult(state)
+        if state.concat == "partial":
+            await self.state.update(state.id, session.owner, done=True)
+            state.done = True
+            self._hashes.pop(state.id, None)
+            return PatchResult(state)
+        path = self.path_for(state.id)
+        loop = asyncio.get_running_loop()
+        head_size = self.ingestor.sniff_bytes
+        if running is not None:
+            sha256 = running.hexdigest()
+            head = await loop.run_in_executor(None, read_head, path, head_size)
+        else:
+            sha256, head = await loop.run_in_executor(None, hash_file, path, new_offset, head_size)
+        result = await self._ingest(state, session.owner, TusStaged(path, new_offset, head, sha256))
+        return PatchResult(state, result)
+
+    async def _ingest(self, state: TusState, owner: str, staged: TusStaged) -> IngestResult:
+        meta = state.metadata
+        filename = meta.get("filename") or meta.get("name")
+        retention = self.retention()
+        try:
+            # The file's lifetime: the same retention policy (and default) as POST /.
+            expires_at = retention.policy.expires_at(staged.size, meta.get("expires")) if retention else None
+            result = await self.ingestor.finish_prestaged(
+                staged, filename, private=truthy(meta.get("private")), expires_at=expires_at, source="tus")
+        except (IngestError, TusError):
+            # Refused for good (type or size policy): nothing of it may remain.
+            await self._remove(state.id)
+            raise
+        if retention is not None and not result.created:
+            await retention.reconcile(result.record, expires_at)
+        # Committed or deduped: the blob has the bytes (or already had them). Mark the upload done
+        # before the staged bytes go, so no HEAD ever sees a finished upload without its bytes.
+        self._hashes.pop(state.id, None)
+        state.done, state.filehash = True, result.record.filehash
+        await self.state.update(state.id, owner, done=True, filehash=state.filehash)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.path)
+        self.metrics.incr("tus.completed")
+        return result
+
+    # -- termination and expiry ------------------------------------------------
+    async def terminate(self, upload_id: str) -> None:
+        self.path_for(upload_id)
+        owner = _owner_tag()
+        try:
+            state = await self.state.acquire(upload_id, owner, time.time(), self.lease)
+        except Locked:
+            raise UploadLocked("a PATCH is writing to this upload; retry shortly") from None
+        if state is None:
+            raise UploadNotFound("no such upload")
+        await self._remove(upload_id)
+        self.metrics.incr("tus.terminated")
+
+    async def _remove(self, upload_id: str) -> None:
+        await self.state.delete(upload_id)
+        self._hashes.pop(upload_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path_for(upload_id))
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Remove expired uploads (state and bytes) and orphan files; returns how many uploads went."""
+        now = time.time() if now is None else now
+        removed = 0
+        while True:
+            batch = await self.state.expired(now, limit=100)
+            if not batch:
+                break
+            for state in batch:
+                if await self.state.delete_if_expired(state.id, now):
+                    removed += 1
+                    self._hashes.pop(state.id, None)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path_for(state.id))
+                    if not state.done:
+                        self.metrics.incr("tus.expired")
+            if len(batch) < 100:
+                break
+        known = await self.state.ids()
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.dir):
+                path = os.path.join(self.dir, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if name not in known and now - os.stat(path).st_mtime > self.expiry:
+                        os.unlink(path)
+        if removed:
+            log.info("tus sweep removed %d expired upload(s)", removed)
+        return removed
+
+
+def install(services: Any) -> TusService:
+    """Build the tus service for these services and hook its start/stop."""
+    from tornado_paste.tus_state import state_store_for
+
+    settings = services.settings
+    service = TusService(state_store_for(services.store), services.ingestor, services.metrics, settings.data_dir,
+                         expiry=settings.tus_expiry, lease=settings.tus_lock_lease,
+                         sweep_interval=settings.tus_sweep_interval, fsync_patches=settings.tus_fsync_patches,
+                         io_pool=services.blobs.io_pool, retention=lambda: getattr(services, "retention", None))
+    services.tus = service
+    services.on_start.append(service.start)
+    services.on_stop.append(service.stop)
+    return service

@@ -11,13 +11,16 @@ RUNTIME_PACKAGES := libmagic1
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
 DEBIAN_PACKAGES += chromium
+DEBIAN_PACKAGES += graphite-carbon
+DEBIAN_PACKAGES += graphite-web
+DEBIAN_PACKAGES += nodejs
 DEBIAN_PACKAGES += e2fsprogs
 DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-runtime setup-system run test lint bench-upload bench-resize bench-load bench-tus compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
 
 setup: setup-runtime setup-python
 
@@ -39,6 +42,18 @@ define apt_install
 	fi
 endef
 
+# The Etsy StatsD daemon for the metrics pipeline tests, pinned, in the repo-local .tools/.
+STATSD_VERSION := 0.9.0
+STATSD_STAMP   := .tools/.statsd-$(STATSD_VERSION)
+
+$(STATSD_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error statsd@$(STATSD_VERSION)
+	touch $@
+
+tools-statsd: $(STATSD_STAMP)
+
 setup-runtime:
 	$(call apt_install,$(RUNTIME_PACKAGES))
 
@@ -49,7 +64,7 @@ setup-system:
 run: setup-runtime setup-python
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system
+test: setup-python setup-system tools-statsd
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -72,6 +87,9 @@ bench-load: setup-python setup-system
 # deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
 compose-nginx-conf: setup-python
 	$(PY) -m tests.nginx_stack compose > deploy/compose/nginx.conf
+
+bench-metrics: setup-python
+	$(PY) bench/metrics_overhead.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

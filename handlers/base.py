@@ -208,6 +208,9 @@ class BaseHandler(tornado.web.RequestHandler):
             self.services.inflight -= 1
 
     def on_connection_close(self) -> None:
+        if self._inflight and not self._finished:
+            # The client left before we answered: no status to count, but the route lost one.
+            self.services.metrics.incr(f"http.{self.route_name}.client_closed")
         self._leave()
         super().on_connection_close()
 
@@ -215,11 +218,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self._leave()
         metrics = self.services.metrics
         if metrics.enabled:
+            # The request's own clock (from the first byte read), not a handler-side stopwatch.
             status = self.get_status()
-            millis = self.request.request_time() * 1000
-            metrics.timing(f"http.{self.route_name}.time", millis)
-            metrics.incr(f"http.{self.route_name}.status.{status // 100}xx")
-            metrics.incr(f"http.status.{status}")
+            route = self.route_name
+            metrics.timing(f"http.{route}.time", self.request.request_time() * 1000)
+            metrics.incr(f"http.{route}.status.{status // 100}xx")
+            metrics.incr(f"http.{route}.code.{status}")
 
 
 class NotFoundHandler(BaseHandler):

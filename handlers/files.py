@@ -97,7 +97,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
-        self.count_download()
+        self.count_download(include_body)
 
     def accel_redirect(self, prefix: str) -> None:
         """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
@@ -107,7 +107,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         self.set_extra_headers(sha256)
         if self.check_etag_header():
             self.set_status(304)
-            self.services.metrics.incr("download.not_modified.count")
+            self.count_download(False)
             self.finish()
             return
         if range_unsatisfiable(self.request.headers.get("Range"), self.record.size):
@@ -115,15 +115,37 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.set_header("X-Accel-Redirect", f"{prefix}{sha256[:2]}/{sha256[2:4]}/{sha256}")
-        self.count_download()
+        self.count_download(self.request.method != "HEAD")
         self.finish()
 
-    def count_download(self) -> None:
+    def count_download(self, include_body: bool) -> None:
+        """``download.<raw|download|range>.count`` and ``.bytes`` for bodies sent (not HEAD); 304s apart."""
         metrics = self.services.metrics
-        ranged = self.get_status() == 206 or (
-            self.services.settings.accel_redirect_prefix and "Range" in self.request.headers)
+        status = self.get_status()
+        if status == 304:
+            metrics.incr("download.not_modified.count")
+            return
+        if not include_body or status not in (200, 206):
+            return
+        accel = bool(self.services.settings.accel_redirect_prefix)
+        ranged = status == 206 or (accel and "Range" in self.request.headers)
         kind = "range" if ranged else "download" if self.attachment else "raw"
         metrics.incr(f"download.{kind}.count")
+        metrics.incr(f"download.{kind}.bytes", self.body_bytes(accel, ranged))
+
+    def body_bytes(self, accel: bool, ranged: bool) -> int:
+        """Bytes of the body: ours from Content-Length; nginx's (X-Accel) from the file and the Range."""
+        if not accel:
+            return int(self._headers.get("Content-Length", 0))
+        size = self.record.size
+        parsed = tornado.httputil._parse_request_range(self.request.headers.get("Range", "")) if ranged else None
+        if not parsed:
+            return size  # no Range, or a form nginx answers with the whole file
+        start, end = parsed
+        if start is not None and start < 0:
+            start = max(0, start + size)
+        end = size if end is None or end > size else end
+        return max(0, end - (start or 0))
 
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
@@ -182,3 +204,9 @@ class ShortLinkHandler(BaseHandler):
         check_live(record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)
+
+
+class StaticHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """``/static/``: Tornado's static files, counted and timed like every other route."""
+
+    route_name = "static"

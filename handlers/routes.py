@@ -8,7 +8,7 @@ import tornado.web
 
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
-from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler
+from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.pages import PreviewHandler, QRCodeHandler
 from handlers.resize import ResizeHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
@@ -44,6 +44,7 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         template_path=os.path.join(ROOT, "templates"),
         static_path=os.path.join(ROOT, "static"),
         static_url_prefix="/static/",
+        static_handler_class=StaticHandler,  # so static files are timed and counted too
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
         compress_response=False,  # nginx gzips text; gzip here would break Range on /i/

@@ -143,7 +143,7 @@ class TusHandler(BaseHandler):
         try:
             self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
         except UploadRefused as exc:
-            self.services.metrics.incr(f"upload.refused.{exc.reason}")
+            self.services.ingestor.count_refusal(exc.reason)
             raise
         if limits.upload_idle_timeout > 0:
             self._last_body = time.monotonic()
@@ -168,7 +168,7 @@ class TusHandler(BaseHandler):
         if quiet < timeout:
             self._idle_timer = tornado.ioloop.IOLoop.current().call_later(timeout - quiet, self._check_idle)
             return
-        self.services.metrics.incr("upload.refused.idle")
+        self.services.ingestor.count_refusal("idle")
         self.session = None
         self._in_background(session.interrupted())
         self._release_upload()

@@ -23,7 +23,7 @@ from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
 from handlers.resize import resize_on_upload
 from tornado_paste.blobs import StorageFull
-from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload
+from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
 from tornado_paste.uploadgate import UploadRefused, UploadTicket
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
@@ -92,21 +92,28 @@ class UploadResponder(BaseHandler):
     _admitted_at = 0.0
     _busy = False
 
+    def refused_early(self, reason: str, error: APIError) -> APIError:
+        """Count a refusal decided before any byte was staged (same reasons as the core's)."""
+        self.services.ingestor.count_refusal(reason)
+        return error
+
     def check_declared_length(self, overhead: int) -> None:
         limit = self.services.settings.max_upload_size
         declared = self.request.headers.get("Content-Length")
         chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
         if declared is None and not chunked:
-            raise APIError(411, message="send Content-Length or a chunked body")
+            raise self.refused_early("bad_request", APIError(411, message="send Content-Length or a chunked body"))
         if declared is not None:
             try:
                 length = int(declared)
             except ValueError:
-                raise APIError(400, message="Content-Length is not a number") from None
+                raise self.refused_early("bad_request", APIError(400, message="Content-Length is not a number")) \
+                    from None
             if length < 0:
-                raise APIError(400, message="Content-Length is negative")
+                raise self.refused_early("bad_request", APIError(400, message="Content-Length is negative"))
             if length > limit + overhead:
-                raise APIError(413, message=f"file exceeds the upload limit of {limit} bytes")
+                raise self.refused_early("size", APIError(
+                    413, message=f"file exceeds the upload limit of {limit} bytes"))
         self.body_limit = limit + overhead
         self.request.connection.set_max_body_size(limit + overhead + DRAIN_ALLOWANCE)
         self.check_expires(self.get_query_argument("expires", None))
@@ -129,7 +136,7 @@ class UploadResponder(BaseHandler):
         try:
             self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
         except UploadRefused as exc:
-            self.services.metrics.incr(f"upload.refused.{exc.reason}")
+            self.services.ingestor.count_refusal(exc.reason)
             raise
         if limits.upload_idle_timeout > 0:
             self._last_body = self._admitted_at = time.monotonic()
@@ -166,7 +173,7 @@ class UploadResponder(BaseHandler):
         if self.upload is not None and not self.upload.done:
             self.upload.abort(reason)
         else:
-            self.services.metrics.incr(f"upload.refused.{reason}")
+            self.services.ingestor.count_refusal(reason)
         self._release_upload()
         error = APIError(408, code, message)
         # The body is unread, so Tornado closes the connection after this answer.
@@ -184,7 +191,7 @@ class UploadResponder(BaseHandler):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort("storage" if isinstance(exc, StorageFull) else getattr(exc, "code", "bad_request"))
+            self.upload.abort(refusal_reason(exc))
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -196,7 +203,7 @@ class UploadResponder(BaseHandler):
             try:
                 self.ticket.need(self.received)  # chunked bodies reserve as they arrive
             except UploadRefused as exc:
-                self.services.metrics.incr(f"upload.refused.{exc.reason}")
+                self.services.ingestor.count_refusal(exc.reason)
                 self.refuse(exc)
         return self.refusal is None
 
@@ -209,7 +216,8 @@ class UploadResponder(BaseHandler):
 
     def on_finish(self) -> None:
         if self.upload is not None and not self.upload.done:
-            self.upload.abort("aborted")
+            # Answered without finishing the upload (a handler-level refusal after begin()).
+            self.upload.abort("error" if self.get_status() >= 500 else "bad_request")
         self._release_upload()
         super().on_finish()
 
@@ -226,7 +234,7 @@ class UploadResponder(BaseHandler):
             try:
                 choice = self.check_expires(self.expires_choice())
             except APIError:
-                self.upload.abort("bad_expires")
+                self.upload.abort("bad_request")
                 raise
             expires_at = retention.policy.expires_at(self.upload.size, choice)
         result = await self.upload.finish(filename, private=private, expires_at=expires_at)
@@ -279,16 +287,19 @@ class IndexHandler(UploadResponder):
     async def prepare(self) -> None:
         super().prepare()
         if self.request.method != "POST":
+            self.route_name = "index"  # the page, timed apart from uploads
             return
         self.check_declared_length(MULTIPART_OVERHEAD)
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.lower().startswith("multipart/form-data"):
-            raise APIError(415, "unsupported_content_type",
-                           "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies")
+            raise self.refused_early("bad_request", APIError(
+                415, "unsupported_content_type",
+                "POST / takes multipart/form-data with a 'file' field; use PUT for raw bodies"))
         try:
             self.parser = StreamingFormDataParser(headers={"Content-Type": content_type})
         except ParseFailedException as exc:
-            raise APIError(400, "bad_multipart", f"malformed multipart request: {exc}") from None
+            raise self.refused_early("bad_request", APIError(
+                400, "bad_multipart", f"malformed multipart request: {exc}")) from None
         self.upload = self.services.ingestor.begin(source="form")
         self.file_target = _UploadTarget(self.upload)
         self.parser.register("file", self.file_target)

@@ -111,8 +111,13 @@ def test_processes_flag_serves_from_several_workers(tmp_path):
             conn.request("GET", "/healthz")
             conn.getresponse().read()
             conn.close()
-        # Workers log their pid in the start-up line.
-        pids = {line.split()[2] for line in server.log().splitlines() if "listening on" in line}
+        # Workers log their pid in the start-up line; the second may still be starting.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pids = {line.split()[2] for line in server.log().splitlines() if "listening on" in line}
+            if len(pids) == 2:
+                break
+            time.sleep(0.05)
         assert len(pids) == 2
     assert server.proc.returncode == 0
 

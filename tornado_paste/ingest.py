@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.blobs import BlobStore, StagingFile
+from tornado_paste.blobs import BlobStore, StagingFile, StorageFull
 from tornado_paste.filenames import clean_filename
 from tornado_paste.locks import KeyedLocks
 from tornado_paste.metrics import Metrics
@@ -50,6 +50,30 @@ class TypeRefused(IngestError):
 
 class Forbidden(IngestError):
     code = "forbidden"
+
+
+# Why an upload did not become a file: the only values of ``upload.refused.<reason>``.
+# Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
+# admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
+REFUSAL_REASONS = frozenset({"size", "type", "bad_request", "aborted", "idle", "slow", "concurrency", "capacity",
+                             "storage", "error"})
+# Files the service makes itself (resize results): measured by their feature, not as uploads.
+INTERNAL_SOURCES = frozenset({"derived"})
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """The metric reason for an exception that ended an upload (client faults vs ours)."""
+    if isinstance(exc, TooLarge):
+        return "size"
+    if isinstance(exc, TypeRefused):
+        return "type"
+    if isinstance(exc, IngestError):
+        return "bad_request"
+    if isinstance(exc, asyncio.CancelledError):
+        return "aborted"
+    if isinstance(exc, (StorageFull, OSError)):
+        return "storage"
+    return "error"  # store unavailable, bugs
 
 
 @dataclass
@@ -91,6 +115,8 @@ class Upload:
         self.staging = staging
         self.limit = limit
         self.source = source
+        # upload.* metrics describe what clients send, so internal files stay out of them.
+        self.metered = source not in INTERNAL_SOURCES
         self.started = time.monotonic()
         self.done = False
 
@@ -109,16 +135,17 @@ class Upload:
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
         try:
             return self.staging.write(chunk)
-        except Exception:
-            self.abort("storage")
+        except Exception as exc:
+            self.abort(refusal_reason(exc))
             raise
 
     def abort(self, reason: str = "aborted") -> None:
-        """Throw the upload away; safe to call more than once."""
+        """Throw the upload away (``reason`` is one of REFUSAL_REASONS); safe to call more than once."""
         if not self.done:
             self.done = True
             self.staging.discard()
-            self._ingestor.metrics.incr(f"upload.refused.{reason}")
+            if self.metered:
+                self._ingestor.count_refusal(reason)
 
     async def finish(self, filename: str | None, private: bool = False,
                      expires_at: datetime | None = None, parent_id: int | None = None,
@@ -128,11 +155,8 @@ class Upload:
             raise IngestError("upload already finished")
         try:
             result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
-        except IngestError as exc:
-            self.abort(exc.code)
-            raise
-        except BaseException:
-            self.abort("error")
+        except BaseException as exc:
+            self.abort(refusal_reason(exc))
             raise
         self.done = True
         return result
@@ -274,11 +298,19 @@ class Ingestor:
         return IngestResult(record, created=created, delete_token=token)
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
+        """One accepted upload (new or deduplicated): count, bytes received, duration since begin()."""
+        if not upload.metered:
+            return
         self.metrics.incr("upload.count")
+        self.metrics.incr(f"upload.source.{upload.source}")
         self.metrics.incr("upload.bytes", upload.size)
         self.metrics.timing("upload.duration", (time.monotonic() - upload.started) * 1000)
         if dedupe:
             self.metrics.incr("upload.dedupe_hit")
+
+    def count_refusal(self, reason: str) -> None:
+        """An upload that ended without a file; also for refusals before any byte was staged."""
+        self.metrics.incr(f"upload.refused.{reason if reason in REFUSAL_REASONS else 'error'}")
 
     async def delete(self, record: FileRecord, token: str | None) -> None:
         """Remove a record (token checked in constant time) and its blob once unreferenced."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from settings import Settings
-from tornado_paste import images, tus
+from tornado_paste import images, instrumentation, tus
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -114,13 +114,14 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     blobs.ensure_dirs()
     secret = load_or_create_secret(settings.data_dir)
     shortener = Shortener(secret)
-    metrics = Metrics(settings.statsd_host, settings.statsd_port, settings.statsd_prefix)
+    metrics = Metrics.from_settings(settings)
     store = store or open_store(settings.sqlite_path, settings.mongo_url, settings.mongo_database,
                                 settings.store_timeout)
     ingestor = Ingestor(store, blobs, TypePolicy(settings.allow_types, settings.deny_types), metrics,
                         settings.max_upload_size, settings.sniff_bytes)
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
                         links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+    instrumentation.install(services)
     images.install(services)
     tus.install(services)
     from tornado_paste import limits, retention  # they import this module's types

@@ -1,0 +1,21 @@
+{
+  "_comment": "Etsy StatsD config for tornado-paste. Plain JSON (StatsD evals it) so tests can read and override it.",
+  "address": "127.0.0.1",
+  "port": 8125,
+  "mgmt_address": "127.0.0.1",
+  "mgmt_port": 8126,
+  "flushInterval": 10000,
+  "percentThreshold": [50, 95, 99],
+  "deleteIdleStats": false,
+  "backends": ["./backends/graphite"],
+  "graphiteHost": "127.0.0.1",
+  "graphitePort": 2003,
+  "graphite": {
+    "legacyNamespace": false,
+    "globalPrefix": "stats",
+    "prefixCounter": "counters",
+    "prefixTimer": "timers",
+    "prefixGauge": "gauges",
+    "prefixSet": "sets"
+  }
+}

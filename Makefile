@@ -10,7 +10,6 @@ RUNTIME_PACKAGES := libmagic1
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
-DEBIAN_PACKAGES += chromium
 DEBIAN_PACKAGES += graphite-carbon
 DEBIAN_PACKAGES += graphite-web
 DEBIAN_PACKAGES += nodejs

@@ -90,5 +90,10 @@ compose-nginx-conf: setup-python
 bench-metrics: setup-python
 	$(PY) bench/metrics_overhead.py
 
+# Heavy: 10,000 WebSockets + 1,000 long-pollers against one server process (raises ulimit -n itself).
+.PHONY: bench-fanout
+bench-fanout: setup-python
+	$(PY) bench/fanout.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -156,6 +156,25 @@ class Settings:
     # How many files one browser tab uploads at the same time; the rest wait in its queue.
     ui_upload_concurrency: int = 3
 
+    # --- realtime ---
+    # The event log (WebSocket / long-poll feeds) keeps events this long and at most this many.
+    events_max_age: float = 7 * 24 * 3600.0
+    events_max_count: int = 100_000
+    # How often each process's single reader polls the shared log for other processes' events.
+    events_poll_interval: float = 0.25
+    # Recent events each process keeps in memory so reconnecting clients catch up without a query.
+    events_buffer: int = 1024
+    # Server pings; a peer that has not answered within the timeout is closed.
+    events_ws_ping_interval: float = 20.0
+    events_ws_ping_timeout: float = 20.0
+    # Frames a WebSocket may have waiting for its socket before it is cut off as a slow consumer.
+    events_ws_send_queue: int = 256
+    # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
+    events_ws_send_buffer_size: int = 0
+    # Long-poll: wait when no ?timeout= is given, and the cap (below nginx's 60 s read timeout).
+    events_longpoll_timeout: float = 25.0
+    events_longpoll_max_timeout: float = 55.0
+
     # ------------------------------------------------------------------
     @property
     def public_base_url(self) -> str:
@@ -189,6 +208,12 @@ class Settings:
             raise ValueError(f"expires_default must be policy, 1h, 1d, 7d, 30d or never: {self.expires_default!r}")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
+        if self.events_poll_interval <= 0:
+            raise ValueError("events_poll_interval must be positive")
+        if not 0 < self.events_longpoll_max_timeout < 60:
+            raise ValueError("events_longpoll_max_timeout must be between 0 and 60 seconds (nginx reads for 60 s)")
+        if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:
+            raise ValueError("events_ws_send_queue and events_max_count must be positive")
         return self
 
     @classmethod

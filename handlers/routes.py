@@ -8,6 +8,7 @@ import tornado.web
 
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
+from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.pages import PreviewHandler, QRCodeHandler
 from handlers.resize import ResizeHandler
@@ -31,6 +32,8 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/healthz", HealthHandler),
+        (r"/ws", EventSocketHandler),
+        (r"/api/v1/events", EventPollHandler),
         (r"/api/v1/tus/?", TusCollectionHandler),
         (r"/api/v1/tus/([^/]+)/?", TusUploadHandler),
         # Last: PUT /<filename> (curl -T). Reserved words above win.

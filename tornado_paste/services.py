@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from settings import Settings
-from tornado_paste import images, instrumentation, tus
+from tornado_paste import events, images, instrumentation, tus
 from tornado_paste.blobs import BlobStore
 from tornado_paste.ingest import Ingestor
 from tornado_paste.metrics import Metrics
@@ -44,6 +44,8 @@ class Services:
     images: Any = None
     # The tus resumable-upload service (tornado_paste.tus.install).
     tus: Any = None
+    # The real-time event feed (tornado_paste.events.EventFeed), set by events.install.
+    events: Any = None
 
     # Abuse controls and retention (reliability issue), set by build_services.
     limits: Limits | None = None
@@ -124,6 +126,7 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     instrumentation.install(services)
     images.install(services)
     tus.install(services)
+    events.install(services)
     from tornado_paste import limits, retention  # they import this module's types
 
     services.limits = limits.build_limits(settings)

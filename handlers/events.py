@@ -1,0 +1,251 @@
+"""The real-time feeds: ``GET /ws`` (WebSocket) and ``GET /api/v1/events`` (long-poll).
+
+Both are thin adapters between a client and ``tornado_paste.events.EventFeed``:
+they parse and check the query (400 JSON before any upgrade), then subscribe.
+Neither counts as an in-flight request: a feed stays open for hours and must
+not hold up a graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import urllib.parse
+from typing import Any
+
+import tornado.iostream
+import tornado.websocket
+
+from handlers.base import APIError, BaseHandler
+from handlers.files import FILEHASH_PATTERN
+from tornado_paste.events import Event, EventFeed, Waiter
+
+_FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
+# Events in one long-poll answer; the client asks again at once with the new cursor for more.
+LONGPOLL_LIMIT = 100
+# RFC 6455 close codes: 1013 "try again later" tells a slow client to reconnect with its cursor.
+CLOSE_SLOW_CONSUMER = 1013
+CLOSE_GOING_AWAY = 1001
+
+
+def server_frame(payload: bytes, binary: bool) -> bytes:
+    """One final, unmasked server frame (RFC 6455 section 5.2) holding ``payload``.
+
+    Why not ``write_message``: it frames the same event again for every socket and wraps each
+    write in a task; building the frame once per event and writing it to each socket's stream
+    costs a fraction of that when one event goes to thousands of sockets. This is valid because
+    the handler never negotiates compression (``get_compression_options`` returns None), so a
+    frame is the same bytes for every connection.
+    """
+    first = 0x80 | (0x2 if binary else 0x1)
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", first, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", first, 126, size)
+    else:
+        header = struct.pack("!BBQ", first, 127, size)
+    return header + payload
+
+
+def _parse_cursor(handler: BaseHandler) -> int | None:
+    raw = handler.get_query_argument("cursor", None)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise APIError(400, "bad_cursor", "'cursor' must be a non-negative integer from an earlier event")
+    return int(raw)
+
+
+async def _parse_file(handler: BaseHandler) -> str | None:
+    filehash = handler.get_query_argument("file", None)
+    if filehash is None:
+        return None
+    if not _FILEHASH_RE.match(filehash) or await handler.services.store.get_by_filehash(filehash) is None:
+        raise APIError(400, "unknown_file", "'file' must be the filehash of a stored file")
+    return filehash
+
+
+class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
+    """``/ws?cursor=N&file=<filehash>&format=json|msgpack``: replay after N, then live events."""
+
+    route_name = "ws"
+    kind = "ws"
+    filehash: str | None = None
+
+    @property
+    def feed(self) -> EventFeed:
+        return self.services.events
+
+    def prepare(self) -> None:
+        super().prepare()
+        self._leave()  # not an in-flight request (see the module docstring)
+
+    # Server pings; a peer silent for the timeout is closed (dead peers reaped).
+    @property
+    def ping_interval(self) -> float | None:
+        return self.services.settings.events_ws_ping_interval or None
+
+    @property
+    def ping_timeout(self) -> float | None:
+        return self.services.settings.events_ws_ping_timeout or None
+
+    @property
+    def max_message_size(self) -> int:
+        return 4096  # clients have nothing to say; this is a one-way feed
+
+    def check_origin(self, origin: str) -> bool:
+        """Pages served under the configured public URL may connect (it may differ from Host)."""
+        public = urllib.parse.urlsplit(self.services.links.base)
+        parsed = urllib.parse.urlsplit(origin)
+        if (parsed.scheme, parsed.netloc) == (public.scheme, public.netloc):
+            return True
+        return super().check_origin(origin)
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        fmt = self.get_query_argument("format", "json")
+        if fmt not in ("json", "msgpack"):
+            raise APIError(400, "bad_format", "'format' must be json or msgpack")
+        self.binary = fmt == "msgpack"
+        self.after = _parse_cursor(self)
+        self.filehash = await _parse_file(self)
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise APIError(426, "upgrade_required", "this is a WebSocket endpoint; long-poll /api/v1/events instead",
+                           headers={"Upgrade": "websocket"})
+        await super().get(*args, **kwargs)
+
+    # -- lifecycle -------------------------------------------------------------
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        settings = self.services.settings
+        self.limit = settings.events_ws_send_queue
+        self.pending = 0
+        self.live = False
+        self.gone = False
+        self._last_write: Any = None  # the Future of the latest frame
+        if settings.events_ws_send_buffer_size and self.ws_connection is not None:
+            sock = self.ws_connection.stream.socket  # type: ignore[attr-defined]
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.events_ws_send_buffer_size)
+        self.set_nodelay(True)
+        feed = self.feed
+        feed.subscribe(self)
+        self.last_sent = feed.high if self.after is None else self.after
+        await self._replay()
+
+    async def _replay(self) -> None:
+        """Send the backlog page by page, each page flushed before the next; then go live.
+
+        Live events dispatched meanwhile are not lost: they are in the feed's
+        recent buffer or the log, and the next page reads up to the new ``high``.
+        """
+        page = max(1, self.limit // 2)
+        feed = self.feed
+        while not self.gone:
+            upto = feed.high
+            if self.last_sent >= upto:
+                self.live = True  # same tick as the check: nothing can slip in between
+                return
+            events, considered = await feed.events_after(self.last_sent, upto, self.filehash, page)
+            for event in events:
+                if not self._send(event):
+                    return
+            self.last_sent = max(self.last_sent, considered)
+            if self._last_write is not None:
+                try:
+                    await self._last_write
+                except tornado.iostream.StreamClosedError:
+                    return
+
+    def on_message(self, message: str | bytes) -> None:
+        pass  # one-way feed
+
+    def on_close(self) -> None:
+        self.gone = True
+        self.feed.unsubscribe(self)
+
+    # -- the Subscriber side (called by the feed) ---------------------------------
+    def deliver(self, event: Event) -> bool:
+        if not self.live or event.cursor <= self.last_sent:
+            return False
+        return self._send(event)
+
+    def shutdown(self) -> None:
+        self.gone = True
+        self.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    def _send(self, event: Event) -> bool:
+        if self.pending >= self.limit:
+            self._cut_off()
+            return False
+        key = "ws.msgpack" if self.binary else "ws.json"
+        wire = event.encoded.get(key)
+        if wire is None:
+            payload = event.msgpack_frame() if self.binary else event.json_frame().encode("utf-8")
+            wire = event.encoded[key] = server_frame(payload, self.binary)
+        conn = self.ws_connection
+        if conn is None or conn.is_closing():
+            self.on_close()
+            return False
+        try:
+            future = conn.stream.write(wire)
+        except tornado.iostream.StreamClosedError:
+            self.on_close()
+            return False
+        self.pending += 1
+        future.add_done_callback(self._written)
+        self._last_write = future
+        self.last_sent = event.cursor
+        return True
+
+    def _written(self, future: Any) -> None:
+        self.pending -= 1
+        if not future.cancelled():
+            future.exception()  # a closed socket is expected here; mark the error as seen
+
+    def _cut_off(self) -> None:
+        """The client reads slower than events arrive: drop it rather than buffer without end."""
+        self.services.metrics.incr("ws.slow_consumer_closed")
+        self.on_close()
+        self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue full; reconnect with your cursor")
+
+
+class EventPollHandler(BaseHandler):
+    """``/api/v1/events?cursor=N&timeout=S&file=<filehash>``: the long-poll feed."""
+
+    route_name = "events_poll"
+    waiter: Waiter | None = None
+
+    def prepare(self) -> None:
+        super().prepare()
+        self._leave()  # not an in-flight request (see the module docstring)
+
+    def _timeout(self) -> float:
+        settings = self.services.settings
+        raw = self.get_query_argument("timeout", None)
+        if raw is None or raw == "":
+            return min(settings.events_longpoll_timeout, settings.events_longpoll_max_timeout)
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise APIError(400, "bad_timeout", "'timeout' must be a number of seconds")
+        return min(value, settings.events_longpoll_max_timeout)
+
+    async def get(self) -> None:
+        media = self.api_type()
+        after = _parse_cursor(self)
+        timeout = self._timeout()
+        filehash = await _parse_file(self)
+        feed: EventFeed = self.services.events
+        self.waiter = Waiter(filehash, after or 0)
+        events, cursor = await feed.poll(after, filehash, timeout, LONGPOLL_LIMIT, self.waiter)
+        if self.waiter.abandoned:
+            return  # the client went away; there is no one to answer
+        self.set_header("Cache-Control", "no-store")
+        self.send_data({"events": [e.body for e in events], "cursor": cursor}, media_type=media)
+
+    def on_connection_close(self) -> None:
+        if self.waiter is not None:
+            self.waiter.abandon()
+        super().on_connection_close()

@@ -1,0 +1,428 @@
+"""Real-time events: the ingest listener that logs them, one log reader per process, the fan-out hub.
+
+How an event travels:
+
+1. ``ingestor.publish(type, record)`` calls ``EventFeed.record`` (an ingest
+   listener), which appends it to the shared event log (``eventlog.py``) and
+   wakes this process's reader at once.
+2. Each process runs ONE reader task. It polls the log every
+   ``events_poll_interval`` seconds (or at once when woken), so events written by
+   any process of the deployment reach every process, in cursor order.
+3. The reader hands each event to the subscribers (WebSockets, long-polls) of
+   this process through an index (public feed / per-file), without a task or
+   queue per idle subscriber: delivery is a synchronous call and each subscriber
+   bounds its own backlog.
+
+Private (unlisted) files: their events are logged with a private flag and never
+reach the public feed. A subscriber that names a file (``?file=<filehash>``)
+hears that file's events and those of its derivatives, private or not: knowing
+the filehash is what gives access to an unlisted file anyway, so this reveals
+nothing new. A derivative of a private file is private too.
+
+Nothing here imports HTTP; handlers adapt subscribers to sockets and requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import msgpack
+
+from settings import Settings
+from tornado_paste.eventlog import EventLog, LogEntry, open_event_log
+from tornado_paste.metrics import Metrics
+from tornado_paste.models import FileRecord, Links
+from tornado_paste.store.base import MetadataStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset({"file.created", "file.deleted", "file.derived"})
+# Entries read per log query (reader and replays).
+PAGE = 500
+# A cursor missing between two stored ones is an insert still in flight on another process (MongoDB
+# takes cursors from a counter before inserting); the reader waits this long for it, then moves on.
+GAP_GRACE = 2.0
+# Seconds between two trims of the log by this process.
+TRIM_INTERVAL = 60.0
+# Seconds between two gauge reports (subscriber counts change on every connect).
+GAUGE_INTERVAL = 1.0
+
+
+def iso_ms(ts: float) -> str:
+    """ISO 8601 UTC with milliseconds: clients can measure delivery lag from it."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class Event:
+    """One logged event, decoded once per process and encoded once per wire format."""
+
+    __slots__ = ("_json", "_msgpack", "body", "cursor", "encoded", "filehash", "parent_filehash", "private", "ts",
+                 "type")
+
+    def __init__(self, entry: LogEntry) -> None:
+        self.cursor = entry.cursor
+        self.type = entry.type
+        self.ts = entry.ts
+        self.filehash = entry.filehash
+        self.parent_filehash = entry.parent_filehash
+        self.private = entry.private
+        body = entry.body()
+        # The public shape: {"type", "cursor", "ts", "file"}.
+        self.body: dict[str, Any] = {"type": body["type"], "cursor": entry.cursor, "ts": body["ts"],
+                                     "file": body["file"]}
+        self._json: str | None = None
+        self._msgpack: bytes | None = None
+        # Wire forms adapters build once per event and share between their subscribers.
+        self.encoded: dict[str, bytes] = {}
+
+    def visible_to(self, filehash: str | None) -> bool:
+        """Public feed (None): public events only. Per-file feed: the file and its derivatives."""
+        if filehash is None:
+            return not self.private
+        return filehash == self.filehash or filehash == self.parent_filehash
+
+    def json_frame(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        return self._json
+
+    def msgpack_frame(self) -> bytes:
+        if self._msgpack is None:
+            self._msgpack = msgpack.packb(self.body, use_bin_type=True)
+        return self._msgpack
+
+
+class Subscriber(Protocol):
+    """Anything the hub hands events to (a WebSocket, a waiting long-poll)."""
+
+    kind: str  # "ws" or "longpoll": which gauge it counts in
+    filehash: str | None  # None: the public feed
+
+    def deliver(self, event: Event) -> bool:
+        """Take one event (already visible to this subscriber); True when it was sent/kept.
+
+        Must not block or await: the hub calls it for every subscriber in turn.
+        """
+
+    def shutdown(self) -> None:
+        """The process is stopping: let go (close the socket, answer the request)."""
+
+
+class Waiter:
+    """A long-poll in progress: keeps the first events that arrive and wakes its request."""
+
+    kind = "longpoll"
+
+    def __init__(self, filehash: str | None, after: int) -> None:
+        self.filehash = filehash
+        self.after = after
+        self.events: list[Event] = []
+        self.abandoned = False
+        self._ready = asyncio.get_running_loop().create_future()
+
+    def deliver(self, event: Event) -> bool:
+        if event.cursor <= self.after:
+            return False
+        self.events.append(event)
+        if not self._ready.done():
+            self._ready.set_result(None)
+        return True
+
+    def shutdown(self) -> None:
+        if not self._ready.done():
+            self._ready.set_result(None)
+
+    def abandon(self) -> None:
+        """The client went away: stop waiting now rather than at the timeout."""
+        self.abandoned = True
+        self.shutdown()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+        except TimeoutError:
+            pass
+
+
+class EventFeed:
+    """This process's view of the shared event log: reader task, recent events, subscribers."""
+
+    def __init__(self, event_log: EventLog, store: MetadataStore, links: Links, metrics: Metrics,
+                 settings: Settings) -> None:
+        self.log = event_log
+        self.store = store
+        self.links = links
+        self.metrics = metrics
+        self.settings = settings
+        # Every event up to ``high`` has been handed to this process's subscribers.
+        self.high = 0
+        # Recent events, oldest first; every dispatched event with cursor > ``_floor`` is in it.
+        self._recent: collections.deque[Event] = collections.deque(maxlen=settings.events_buffer)
+        self._floor = 0
+        self._public: set[Subscriber] = set()
+        self._by_file: dict[str, set[Subscriber]] = {}
+        self.counts = {"ws": 0, "longpoll": 0}
+        self._reported: dict[str, int] = {}
+        self._last_gauge = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._gap_at: int | None = None
+        self._gap_since = 0.0
+        self._last_trim = 0.0
+        self._store_warned = False
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        await self.log.open()
+        self.high = self._floor = await self.log.last_cursor()
+        await self._trim()
+        self._task = asyncio.create_task(self._run(), name="event-reader")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for sub in list(self._all_subscribers()):
+            self.unsubscribe(sub)
+            try:
+                sub.shutdown()
+            except Exception:
+                log.exception("subscriber shutdown failed")
+
+    def wake(self) -> None:
+        """Poll the log now (a local publish should not wait for the next tick)."""
+        self._wake.set()
+
+    # -- producing -------------------------------------------------------------
+    async def record(self, event_type: str, record: FileRecord) -> int | None:
+        """Append an event for ``record`` to the log (the ingest listener). Returns its cursor."""
+        if event_type not in EVENT_TYPES:
+            log.warning("ignoring unknown event type %r", event_type)
+            return None
+        private = record.private
+        parent_filehash = None
+        if record.parent_id is not None:
+            parent = await self.store.get_by_id(record.parent_id)
+            if parent is not None:
+                parent_filehash = parent.filehash
+                private = private or parent.private
+        ts = time.time()
+        body = {"type": event_type, "ts": iso_ms(ts), "file": self.links.card(record)}
+        payload = msgpack.packb(body, use_bin_type=True)
+        cursor = await self.log.append(event_type, ts, record.filehash, parent_filehash, private, payload)
+        self.metrics.incr("events.published")
+        self.wake()
+        return cursor
+
+    # -- subscribing -----------------------------------------------------------
+    def subscribe(self, sub: Subscriber) -> None:
+        if sub.filehash is None:
+            self._public.add(sub)
+        else:
+            self._by_file.setdefault(sub.filehash, set()).add(sub)
+        self.counts[sub.kind] += 1
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        if sub.filehash is None:
+            if sub not in self._public:
+                return
+            self._public.discard(sub)
+        else:
+            subs = self._by_file.get(sub.filehash)
+            if not subs or sub not in subs:
+                return
+            subs.discard(sub)
+            if not subs:
+                del self._by_file[sub.filehash]
+        self.counts[sub.kind] -= 1
+
+    def _all_subscribers(self) -> Iterable[Subscriber]:
+        yield from self._public
+        for subs in self._by_file.values():
+            yield from subs
+
+    # -- reading back ----------------------------------------------------------
+    async def events_after(self, after: int, upto: int, filehash: str | None,
+                           limit: int) -> tuple[list[Event], int]:
+        """Events with ``after < cursor <= upto`` visible to ``filehash``, at most ``limit``.
+
+        Returns them and the cursor up to which everything was considered (the
+        last event's cursor when ``limit`` cut the list short, else ``upto``).
+        Served from memory when the recent buffer covers ``after``, else from the log.
+        """
+        found: list[Event] = []
+        if after >= upto:
+            return found, after
+        if after >= self._floor:
+            for event in self._recent:
+                if after < event.cursor <= upto and event.visible_to(filehash):
+                    found.append(event)
+                    if len(found) == limit:
+                        return found, event.cursor
+            return found, upto
+        position = after
+        while True:
+            entries = await self.log.read_after(position, PAGE, upto)
+            for entry in entries:
+                event = Event(entry)
+                if event.visible_to(filehash):
+                    found.append(event)
+                    if len(found) == limit:
+                        return found, event.cursor
+            if len(entries) < PAGE:
+                return found, upto
+            position = entries[-1].cursor
+
+    async def poll(self, after: int | None, filehash: str | None, timeout: float,
+                   limit: int, waiter: Waiter | None = None) -> tuple[list[Event], int]:
+        """The long-poll: events after ``after`` at once if there are any, else wait up to ``timeout``.
+
+        ``after=None`` means "from now". Pass your own ``waiter`` to be able to
+        ``abandon()`` the wait when the client disconnects.
+        """
+        start = self.high if after is None else after
+        waiter = waiter or Waiter(filehash, start)
+        # Subscribe first: whatever is dispatched while we read the backlog is caught by the waiter.
+        waiter.after = max(start, self.high)
+        self.subscribe(waiter)
+        try:
+            if start < waiter.after:
+                events, considered = await self.events_after(start, waiter.after, filehash, limit)
+                if events:
+                    return events, considered
+            if not waiter.events:
+                await waiter.wait(timeout)
+            events = waiter.events[:limit]
+            if len(waiter.events) > limit:
+                return events, events[-1].cursor
+            return events, max(waiter.after, self.high)
+        finally:
+            self.unsubscribe(waiter)
+
+    # -- the reader --------------------------------------------------------------
+    async def _run(self) -> None:
+        interval = self.settings.events_poll_interval
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self._poll()
+                if time.monotonic() - self._last_trim > TRIM_INTERVAL:
+                    await self._trim()
+                self._store_warned = False
+            except StoreUnavailable as exc:
+                if not self._store_warned:
+                    log.warning("event reader: store unavailable (%s); retrying", exc)
+                    self._store_warned = True
+                await asyncio.sleep(interval)
+            except Exception:
+                log.exception("event reader failed; retrying")
+                await asyncio.sleep(interval)
+            self._report_gauges()
+
+    async def _poll(self) -> None:
+        while True:
+            entries = await self.log.read_after(self.high, PAGE)
+            if not entries:
+                self._gap_at = None
+                return
+            ready: list[LogEntry] = []
+            expected = self.high + 1
+            for entry in entries:
+                if entry.cursor != expected and not self._gap_expired(expected):
+                    break
+                ready.append(entry)
+                expected = entry.cursor + 1
+            self._dispatch(ready)
+            if len(ready) < len(entries):
+                return  # look for the missing cursor again at the next tick (not in a busy loop)
+            if len(entries) < PAGE:
+                return
+
+    def _gap_expired(self, missing: int) -> bool:
+        now = time.monotonic()
+        if self._gap_at != missing:
+            self._gap_at, self._gap_since = missing, now
+            return False
+        if now - self._gap_since < GAP_GRACE:
+            return False
+        log.warning("event log: cursor %d never appeared; skipping it", missing)
+        self._gap_at = None
+        return True
+
+    def _dispatch(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        now = time.time()
+        for entry in entries:
+            event = Event(entry)
+            self.high = event.cursor
+            if self._recent.maxlen == 0:
+                self._floor = event.cursor
+            else:
+                if len(self._recent) == self._recent.maxlen:
+                    self._floor = self._recent[0].cursor
+                self._recent.append(event)
+            targets: list[Subscriber] = []
+            if not event.private:
+                targets.extend(self._public)
+            for key in (event.filehash, event.parent_filehash):
+                if key is not None and key in self._by_file:
+                    targets.extend(self._by_file[key])
+            delivered = 0
+            for sub in targets:
+                try:
+                    if sub.deliver(event):
+                        delivered += 1
+                except Exception:
+                    log.exception("event delivery failed; dropping the subscriber")
+                    self.unsubscribe(sub)
+            if delivered:
+                self.metrics.incr("events.delivered", delivered)
+            self.metrics.timing("events.delivery_lag", max(0.0, now - event.ts) * 1000)
+
+    async def _trim(self) -> None:
+        self._last_trim = time.monotonic()
+        removed = await self.log.trim(time.time() - self.settings.events_max_age, self.settings.events_max_count)
+        if removed:
+            log.info("event log: trimmed %d old event(s)", removed)
+
+    def _report_gauges(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_gauge < GAUGE_INTERVAL:
+            return
+        self._last_gauge = now
+        for kind, name in (("ws", "ws.subscribers"), ("longpoll", "longpoll.subscribers")):
+            if force or self._reported.get(kind) != self.counts[kind]:
+                self._reported[kind] = self.counts[kind]
+                self.metrics.gauge(name, self.counts[kind])
+
+
+def install(services: Any) -> EventFeed:
+    """Wire the feed into the services: ingest listener, start/stop steps, ``services.events``."""
+    feed = EventFeed(open_event_log(services.store), services.store, services.links, services.metrics,
+                     services.settings)
+
+    async def listener(event_type: str, record: FileRecord) -> None:
+        await feed.record(event_type, record)
+
+    services.ingestor.listeners.append(listener)
+    services.on_start.append(feed.start)
+    services.on_stop.append(feed.stop)
+    services.events = feed
+    return feed

@@ -111,7 +111,7 @@ class Settings:
 
     # --- reliability ---
     # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).
-    # Per process: with N processes a client gets up to N times these (see docs/sections/reliability.md).
+    # Per process: with N processes a client gets up to N times these (see docs/reliability.md).
     ratelimit_upload_rate: float = 5.0
     ratelimit_upload_burst: int = 100
     ratelimit_resize_rate: float = 20.0

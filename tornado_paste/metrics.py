@@ -1,7 +1,7 @@
 """Thin StatsD wrapper: one client per process, a no-op when disabled, never blocking or raising.
 
 Names are dotted and low-cardinality (route names, reasons, kinds; never paths, hashes or ids).
-The full scheme is in docs/sections/metrics.md; every producer uses this one object
+The full scheme is in docs/metrics.md; every producer uses this one object
 (``services.metrics``) with ``incr`` / ``timing`` / ``gauge``.
 
 Why batching: formatting and sending a datagram per stat cost ~10 us each, and a request

@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tornado_paste.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 # Fits one Ethernet frame with IP/UDP headers; StatsD splits a datagram on newlines.
@@ -152,10 +154,7 @@ class Metrics:
     async def stop(self) -> None:
         """Send what is queued and go back to unbatched sends (a services ``on_stop`` step)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._batching:
             self._sample_now()
             self.flush()

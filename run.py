@@ -32,7 +32,7 @@ log = logging.getLogger("tornado_paste")
 READ_CHUNK = 1 << 20
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="tornado-paste file host")
     p.add_argument("--address", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default 8000)")
@@ -49,7 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--statsd-port", type=int, help="StatsD port (default 8125)")
     p.add_argument("--statsd-prefix", help="metric name prefix (default tornado_paste)")
     p.add_argument("--log-level", default=os.environ.get("TORNADO_PASTE_LOG_LEVEL", "INFO"))
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -50,10 +50,12 @@ def parse_list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     # --- network ---
+    # Listen address and port.
     address: str = "127.0.0.1"
     port: int = 8000
     # Public URL every link is built from; empty means http://<address>:<port>.
     base_url: str = ""
+    # Worker processes forked after binding (crashed ones are restarted).
     processes: int = 1
     # Trust X-Real-IP / X-Forwarded-* (only when nginx is in front).
     behind_proxy: bool = False
@@ -61,15 +63,18 @@ class Settings:
     shutdown_grace: float = 10.0
 
     # --- storage ---
+    # Blobs, staging files, secret.key and the SQLite file.
     data_dir: str = "./data"
     # Empty: embedded SQLite at <data_dir>/paste.sqlite3.
     mongo_url: str = ""
+    # MongoDB database name.
     mongo_database: str = "tornado_paste"
     # How long a store call may wait (SQLite lock, MongoDB server selection)
     # before the request answers 503.
     store_timeout: float = 2.0
 
     # --- uploads ---
+    # Largest file accepted (bytes; k/M/G suffixes in flags and the environment).
     max_upload_size: int = 1 << 30
     # fnmatch patterns on the sniffed MIME type; empty allow list = allow all.
     allow_types: tuple[str, ...] = ()
@@ -80,6 +85,7 @@ class Settings:
     stale_tmp_age: float = 24 * 3600.0
 
     # --- metrics ---
+    # StatsD daemon (empty host disables metrics), its UDP port, and the prefix of every metric name.
     statsd_host: str = ""
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
@@ -105,7 +111,7 @@ class Settings:
 
     # --- reliability ---
     # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).
-    # Per process: with N processes a client gets up to N times these (see docs/sections/reliability.md).
+    # Per process: with N processes a client gets up to N times these (see docs/reliability.md).
     ratelimit_upload_rate: float = 5.0
     ratelimit_upload_burst: int = 100
     ratelimit_resize_rate: float = 20.0
@@ -149,6 +155,12 @@ class Settings:
     # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
+
+    # --- ui ---
+    # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
+    ui_tus_min_size: int = 64 << 20
+    # How many files one browser tab uploads at the same time; the rest wait in its queue.
+    ui_upload_concurrency: int = 3
 
     # --- realtime ---
     # The event log (WebSocket / long-poll feeds) keeps events this long and at most this many.

@@ -11,6 +11,7 @@ import msgpack
 import tornado.web
 
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
+from handlers.page_headers import set_page_headers
 from tornado_paste.blobs import StorageFull
 from tornado_paste.executor import ExecutorSaturated
 from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
@@ -159,6 +160,7 @@ class BaseHandler(tornado.web.RequestHandler):
         # 410 Gone gets a page on every route a browser might follow (/i/ and /d/ links too).
         if (self.html_errors or status_code == 410) and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
             self.render("error.html", status=status_code, code=code, message=message)
             return

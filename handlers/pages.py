@@ -2,8 +2,44 @@
 
 from __future__ import annotations
 
+import functools
+import io
+
+import segno
+
 from handlers.base import BaseHandler
 from handlers.files import find_file
+from handlers.page_headers import set_page_headers
+from tornado_paste.excerpt import text_excerpt
+
+
+@functools.lru_cache(maxsize=512)
+def qr_svg(url: str) -> str:
+    """An inline SVG QR code for a (short) link; dark on light so phones read it in dark mode too."""
+    return segno.make(url, error="m").svg_inline(scale=4, dark="#000", light="#fff", border=2, omitsize=True)
+
+
+@functools.lru_cache(maxsize=512)
+def qr_svg_document(url: str) -> bytes:
+    """The same QR code as a standalone SVG file (for <img> on the upload page's cards)."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=4, dark="#000", light="#fff", border=2)
+    return out.getvalue()
+
+
+class QRCodeHandler(BaseHandler):
+    """``/p/<filehash>/qr.svg``: a QR code of the file's short link."""
+
+    route_name = "qr"
+
+    async def get(self, filehash: str) -> None:
+        record = await find_file(self, filehash)
+        svg = qr_svg_document(self.services.links.short(record))
+        self.set_header("Content-Type", "image/svg+xml")
+        # Our own drawing, but an SVG all the same: nothing in it may run or load.
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+        self.set_header("Cache-Control", "public, max-age=86400")
+        self.finish(svg)
 
 
 class PreviewHandler(BaseHandler):
@@ -14,6 +50,12 @@ class PreviewHandler(BaseHandler):
 
     async def get(self, filehash: str) -> None:
         record = await find_file(self, filehash)
-        card = self.services.links.card(record)
-        self.set_header("Cache-Control", "no-cache")
-        self.render("preview.html", card=card, record=record)
+        links = self.services.links
+        card = links.card(record)
+        excerpt = await text_excerpt(self.services.blobs, record) if record.kind == "text" else None
+        parent = None
+        if record.parent_id is not None:
+            parent_record = await self.services.store.get_by_id(record.parent_id)
+            parent = links.card(parent_record) if parent_record is not None else None
+        set_page_headers(self)
+        self.render("preview.html", card=card, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))

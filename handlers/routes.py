@@ -13,7 +13,7 @@ from handlers.base import NotFoundHandler
 from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
-from handlers.pages import PreviewHandler
+from handlers.pages import PreviewHandler, QRCodeHandler
 from handlers.resize import ResizeHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import IndexHandler, RawUploadHandler
@@ -27,13 +27,14 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     return [
         (r"/", IndexHandler),
         (rf"/p/{FH}", PreviewHandler),
+        (rf"/p/{FH}/qr\.svg", QRCodeHandler),
         (rf"/i/{FH}", RawHandler),
         (rf"/d/{FH}", DownloadHandler),
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
         (rf"/r/{FH}", ResizeHandler),
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
-        (r"/api/v1/openapi\.yaml", OpenAPIHandler),
+        (r"/api/v1/openapi[.]yaml", OpenAPIHandler),
         (r"/healthz", HealthHandler),
         (r"/ws", EventSocketHandler),
         (r"/api/v1/events", EventPollHandler),

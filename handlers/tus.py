@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
-import time
 import urllib.parse
 from typing import Any
 
-import tornado.ioloop
 import tornado.web
 
-from handlers.base import APIError, BaseHandler
+from handlers.base import APIError
+from handlers.upload_guard import UploadGuard
 from tornado_paste.blobs import StorageFull
 from tornado_paste.ingest import IngestError, IngestResult
 from tornado_paste.tus import PatchResult, PatchSession
@@ -43,7 +42,6 @@ from tornado_paste.tus_protocol import (
     parse_nonnegative,
 )
 from tornado_paste.tus_state import TusState
-from tornado_paste.uploadgate import UploadRefused
 
 OFFSET_STREAM = "application/offset+octet-stream"
 _STATUS: list[tuple[type[TusError], int]] = [
@@ -64,14 +62,10 @@ def _encode_metadata(metadata: dict[str, str]) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k for k, v in metadata.items())
 
 
-class TusHandler(BaseHandler):
+class TusHandler(UploadGuard):
     route_name = "tus"
     session: PatchSession | None = None
     refusal: BaseException | None = None
-    ticket: Any = None
-    _idle_timer: Any = None
-    _last_body = 0.0
-    _busy = False
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -134,78 +128,39 @@ class TusHandler(BaseHandler):
             await self.drop_session()
             raise
 
-    # -- the same abuse controls as every upload body (handlers/upload.py) ------------------
-    def admit(self, declared: int | None) -> None:
-        """Take a slot of this client's concurrent uploads and of the byte budget; arm the stall timer."""
-        limits = self.services.limits
-        if limits is None:
-            return
-        try:
-            self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
-        except UploadRefused as exc:
-            self.services.ingestor.count_refusal(exc.reason)
-            raise
-        if limits.upload_idle_timeout > 0:
-            self._last_body = time.monotonic()
-            self._idle_timer = tornado.ioloop.IOLoop.current().call_later(limits.upload_idle_timeout,
-                                                                          self._check_idle)
+    # -- the same abuse controls as every upload body (handlers/upload_guard.py) --------------
+    def body_received(self) -> int:
+        return self.session.received if self.session is not None else 0
 
-    def _check_idle(self) -> None:
-        """A PATCH body that stops arriving is cut: what arrived is kept and the upload unlocked.
+    def on_stalled(self, reason: str, code: str, message: str) -> None:
+        """A stalled PATCH body is cut, but what arrived is kept and the upload unlocked.
 
         Without this a client whose network vanished silently would keep the
         upload locked (its lease renewed) and every resume would get 423.
         """
-        self._idle_timer = None
-        session = self.session
-        if self._finished or session is None or self.request.connection is None:
+        session, self.session = self.session, None
+        if session is None:
             return
-        timeout = self.services.limits.upload_idle_timeout
-        now = time.monotonic()
-        if self._busy:  # waiting for our own disk: not the client's stall
-            self._last_body = now
-        quiet = now - self._last_body
-        if quiet < timeout:
-            self._idle_timer = tornado.ioloop.IOLoop.current().call_later(timeout - quiet, self._check_idle)
-            return
-        self.services.ingestor.count_refusal("idle")
-        self.session = None
+        self.services.ingestor.count_refusal(reason)
         self._in_background(session.interrupted())
-        self._release_upload()
-        error = APIError(408, "upload_stalled", f"no data received for {timeout:g}s; HEAD, then resume")
-        # The body is unread, so Tornado closes the connection after this answer.
-        self.send_error(408, exc_info=(APIError, error, None))
-
-    def _release_upload(self) -> None:
-        if self._idle_timer is not None:
-            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
-            self._idle_timer = None
-        if self.ticket is not None:
-            self.ticket.release()
-            self.ticket = None
+        self.send_stalled(code, message + "; HEAD, then resume")
 
     async def data_received(self, chunk: bytes) -> None:
         session = self.session
         if session is None or self.refusal is not None:
             return
-        self._last_body = time.monotonic()
         try:
-            if self.ticket is not None:
-                self.ticket.need(session.received + len(chunk))  # chunked bodies reserve as they arrive
+            self.reserve(session.received + len(chunk))
             pending = session.write(chunk)
             if pending is not None:
-                self._busy = True
-                try:
-                    await pending  # backpressure: the disk is behind the network
-                finally:
-                    self._busy = False
+                await self.wait_for_disk(pending)  # backpressure: the disk is behind the network
         except (IngestError, TusError, StorageFull, OSError, ValueError) as exc:
             self.refusal = exc
 
     async def commit_session(self, new_length: int | None = None) -> PatchResult:
         session, self.session = self.session, None
         assert session is not None
-        self._release_upload()
+        self.release_upload()
         if self.refusal is not None:
             await session.close()
             raise self.refusal
@@ -226,14 +181,14 @@ class TusHandler(BaseHandler):
         session, self.session = self.session, None
         if session is not None:
             self._in_background(session.interrupted())
-        self._release_upload()
+        self.release_upload()
         super().on_connection_close()
 
     def on_finish(self) -> None:
         session, self.session = self.session, None
         if session is not None:
             self._in_background(session.close())
-        self._release_upload()
+        self.release_upload()
         super().on_finish()
 
     # -- answers --------------------------------------------------------------

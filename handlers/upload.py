@@ -9,20 +9,20 @@ proper JSON error instead of a reset connection.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import tornado.ioloop
 import tornado.web
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 
-from handlers.base import APIError, BaseHandler
+from handlers.base import APIError
 from handlers.negotiation import JSON, MSGPACK, prefers
+from handlers.page_headers import set_page_headers
 from handlers.resize import resize_on_upload
+from handlers.upload_guard import UploadGuard
 from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
-from tornado_paste.uploadgate import UploadRefused, UploadTicket
+from tornado_paste.uploadgate import UploadRefused
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -124,18 +124,13 @@ class _OtherParts(BaseTarget):
         self.progress.ticks += 1
 
 
-class UploadResponder(BaseHandler):
+class UploadResponder(UploadGuard):
     """Shared by every upload handler: size checks before the body, answers after it."""
 
     upload: Upload | None = None
     refusal: BaseException | None = None
     body_limit = 0
     received = 0
-    ticket: UploadTicket | None = None
-    _idle_timer: object | None = None
-    _last_body = 0.0
-    _admitted_at = 0.0
-    _busy = False
 
     def refused_early(self, reason: str, error: APIError) -> APIError:
         """Count a refusal decided before any byte was staged (same reasons as the core's)."""
@@ -180,63 +175,16 @@ class UploadResponder(BaseHandler):
         except IngestError as exc:
             raise APIError(400, exc.code, exc.message) from None
 
-    def admit(self, declared: int | None) -> None:
-        """Take a slot of this client's concurrent uploads and the process's byte budget; start the idle timer."""
-        limits = self.services.limits
-        if limits is None:
-            return
-        try:
-            self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
-        except UploadRefused as exc:
-            self.services.ingestor.count_refusal(exc.reason)
-            raise
-        if limits.upload_idle_timeout > 0:
-            self._last_body = self._admitted_at = time.monotonic()
-            self._arm_idle_timer(limits.upload_idle_timeout)
+    def body_received(self) -> int:
+        return self.received
 
-    def _arm_idle_timer(self, delay: float) -> None:
-        self._idle_timer = tornado.ioloop.IOLoop.current().call_later(delay, self._check_idle)
-
-    def _check_idle(self) -> None:
-        """Slowloris guard: a body that stops arriving, or only trickles in, is cut; its bytes dropped."""
-        self._idle_timer = None
-        if self._finished or self.request.connection is None:
-            return
-        limits = self.services.limits
-        timeout = limits.upload_idle_timeout
-        now = time.monotonic()
-        if self._busy:  # waiting on our own disk writes (backpressure): not the client's stall
-            self._last_body = now
-        quiet = now - self._last_body
-        if quiet >= timeout:
-            self._cut("idle", "upload_stalled", f"no data received for {timeout:g}s; upload cancelled")
-            return
-        # A byte every few seconds never trips the idle timer; the average rate, checked once the
-        # upload is two idle periods old, catches that trickle.
-        elapsed = now - self._admitted_at
-        if (limits.upload_min_rate > 0 and not self._busy and elapsed >= 2 * timeout
-                and self.received / elapsed < limits.upload_min_rate):
-            self._cut("slow", "upload_too_slow",
-                      f"upload slower than {limits.upload_min_rate} bytes/s on average; upload cancelled")
-            return
-        self._arm_idle_timer(timeout - quiet)
-
-    def _cut(self, reason: str, code: str, message: str) -> None:
+    def on_stalled(self, reason: str, code: str, message: str) -> None:
+        """A stalled or trickling body is cut and its bytes dropped."""
         if self.upload is not None and not self.upload.done:
             self.upload.abort(reason)
         else:
             self.services.ingestor.count_refusal(reason)
-        self._release_upload()
-        error = APIError(408, code, message)
-        # The body is unread, so Tornado closes the connection after this answer.
-        self.send_error(408, exc_info=(APIError, error, None))
-
-    def _release_upload(self) -> None:
-        if self._idle_timer is not None:
-            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
-            self._idle_timer = None
-        if self.ticket is not None:
-            self.ticket.release()
+        self.send_stalled(code, message + "; upload cancelled")
 
     def refuse(self, exc: BaseException) -> None:
         """Remember why the upload failed mid-body; the staged bytes go at once."""
@@ -248,12 +196,11 @@ class UploadResponder(BaseHandler):
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
         self.received += len(chunk)
-        self._last_body = time.monotonic()
         if self.refusal is None and self.received > self.body_limit:
             self.refuse(TooLarge(f"file exceeds the upload limit of {self.services.settings.max_upload_size} bytes"))
-        if self.refusal is None and self.ticket is not None:
+        if self.refusal is None:
             try:
-                self.ticket.need(self.received)  # chunked bodies reserve as they arrive
+                self.reserve(self.received)
             except UploadRefused as exc:
                 self.services.ingestor.count_refusal(exc.reason)
                 self.refuse(exc)
@@ -263,23 +210,21 @@ class UploadResponder(BaseHandler):
         # The client went away mid-body: nothing may remain.
         if self.upload is not None and not self.upload.done:
             self.upload.abort("aborted")
-        self._release_upload()
+        self.release_upload()
         super().on_connection_close()
 
     def on_finish(self) -> None:
         if self.upload is not None and not self.upload.done:
             # Answered without finishing the upload (a handler-level refusal after begin()).
             self.upload.abort("error" if self.get_status() >= 500 else "bad_request")
-        self._release_upload()
+        self.release_upload()
         super().on_finish()
 
     async def finish_upload(self, filename: str | None, private: bool) -> IngestResult:
         if self.refusal is not None:
             raise self.refusal
         assert self.upload is not None
-        if self._idle_timer is not None:  # the body is complete: nothing left to stall
-            tornado.ioloop.IOLoop.current().remove_timeout(self._idle_timer)
-            self._idle_timer = None
+        self.stop_idle_timer()  # the body is complete: nothing left to stall
         retention = self.services.retention
         expires_at = None
         if retention is not None:
@@ -326,10 +271,15 @@ class IndexHandler(UploadResponder):
     """``GET /`` is the upload page; ``POST /`` takes a multipart upload (field ``file``)."""
 
     route_name = "upload_form"
-    html_errors = False
+    # A refused no-JavaScript form post shows the site's error page; API clients still get JSON.
+    html_errors = True
 
     def get(self) -> None:
-        self.render("index.html")
+        set_page_headers(self)
+        settings = self.services.settings
+        self.render("index.html", max_upload_size=settings.max_upload_size, tus_min_size=settings.ui_tus_min_size,
+                    concurrency=settings.ui_upload_concurrency,
+                    expires_default=getattr(settings, "expires_default", "policy"))
 
     async def prepare(self) -> None:
         super().prepare()
@@ -364,8 +314,8 @@ class IndexHandler(UploadResponder):
             return
         ticks = self.progress.ticks
         try:
-            self._busy = True  # the disk, not the client, is slow while we wait here
-            await self.parser.adata_received(chunk)
+            # The parser awaits our disk writes (backpressure), which is not the client stalling.
+            await self.wait_for_disk(self.parser.adata_received(chunk))
         except IngestError as exc:
             self.refuse(exc)
         except ParseFailedException as exc:
@@ -378,8 +328,6 @@ class IndexHandler(UploadResponder):
             # StorageFull, OSError...: answered (507, or 500 for a real bug) once the body
             # ends, instead of a traceback and a dropped connection.
             self.refuse(exc)
-        finally:
-            self._busy = False
         if self.refusal is None:
             self.unparsed = 0 if self.progress.ticks != ticks else self.unparsed + len(chunk)
             if self.unparsed > MAX_UNPARSED_BYTES:
@@ -423,12 +371,9 @@ class RawUploadMixin(UploadResponder):
         try:
             pending = self.upload.write(chunk)
             if pending is not None:
-                self._busy = True  # the disk, not the client, is slow while we wait here
-                await pending
+                await self.wait_for_disk(pending)
         except Exception as exc:  # TooLarge, StorageFull, OSError: answered once the body ends
             self.refuse(exc)
-        finally:
-            self._busy = False
 
     async def put(self, filename: str) -> None:
         result = await self.finish_upload(filename, _truthy(self.get_query_argument("private", None)))

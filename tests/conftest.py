@@ -15,6 +15,7 @@ from handlers.routes import make_app
 from run import make_server
 from settings import Settings
 from tests.helpers import multipart_body
+from tests.uikit import browser, context, page, problems, ui_server, ui_server_env  # noqa: F401  (UI tests)
 from tornado_paste.services import Services, build_services
 
 

@@ -126,11 +126,13 @@ async def test_expiry_index_contract(store):
 
 @pytest.mark.gen_test
 async def test_expiry_choice_by_form_field_and_query(upload, fetch):
+    # The expiry is "now + choice" for some "now" during the request: bracket it, whatever the machine's speed.
     before = datetime.now(UTC).replace(microsecond=0)
     card = body_of(await upload(b"one hour", "a.txt", fields={"expires": "1h"}))
-    assert parse(card["expires_at"]) - before == pytest.approx(timedelta(hours=1), abs=timedelta(seconds=5))
     put = await fetch("/b.txt?expires=7d", method="PUT", body=b"a week", headers={"Accept": "application/json"})
-    assert parse(body_of(put)["expires_at"]) - before == pytest.approx(timedelta(days=7), abs=timedelta(seconds=5))
+    after = datetime.now(UTC)
+    assert before <= parse(card["expires_at"]) - timedelta(hours=1) <= after
+    assert before <= parse(body_of(put)["expires_at"]) - timedelta(days=7) <= after
     # Default: the size policy (a tiny file gets close to the maximum, a year).
     default = body_of(await upload(b"default", "c.txt"))
     assert parse(default["expires_at"]) - before > timedelta(days=360)

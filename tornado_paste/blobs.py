@@ -13,6 +13,7 @@ staging files behind; ``sweep_staging`` removes those at start-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
@@ -21,8 +22,9 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +40,79 @@ def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
-class StagingFile:
-    """A file being received, hashed and written in 1 MiB pieces on an I/O thread.
+class PieceWriter:
+    """Appends to an open file in 1 MiB pieces hashed and written on an I/O pool, in order.
 
-    ``write`` runs on the event loop and only appends to a buffer (and keeps the
-    head for sniffing); each full buffer is handed to the blob I/O pool, which
-    hashes it (hashlib releases the GIL) and writes it, while the loop goes on
-    parsing the next piece. At most one piece per upload is in flight: ``write``
-    returns that piece's future when the caller should wait (Tornado's
+    ``write`` runs on the event loop and only appends to a buffer; each full
+    piece goes to the pool, which updates the digests (hashlib releases the GIL)
+    and writes it while the loop goes on. At most one piece is in flight:
+    ``write`` returns that piece's future when the caller should wait (Tornado's
     ``data_received`` awaits it, which stops reading the socket: backpressure).
     """
+
+    def __init__(self, fd: int, pool: ThreadPoolExecutor, digests: Iterable[Any | None] = ()) -> None:
+        self.fd = fd
+        self.written = 0
+        self._pool = pool
+        self._digests = [d for d in digests if d is not None]
+        self._buffer = bytearray()
+        self._job: asyncio.Future[None] | None = None
+
+    def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
+        """Buffer bytes; returns a future to await before writing more, or None."""
+        self._buffer += chunk
+        if len(self._buffer) < WRITE_BUFFER:
+            return None
+        job = self._job
+        if job is not None:
+            if not job.done():
+                return job  # the previous piece is still being written: wait for it
+            job.result()  # re-raise StorageFull etc. from an earlier piece nobody awaited
+        return self._submit()
+
+    def _submit(self) -> asyncio.Future[None]:
+        piece, self._buffer = self._buffer, bytearray()
+        # The fd is bound now: the owner may forget it (discard) before the job runs.
+        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, self.fd, piece)
+        return self._job
+
+    def _absorb(self, fd: int, piece: bytearray) -> None:
+        """On an I/O thread: hash and write one piece."""
+        for digest in self._digests:
+            digest.update(piece)
+        view = memoryview(piece)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(str(exc)) from exc
+            raise
+        finally:
+            view.release()
+        self.written += len(piece)
+
+    async def drain(self) -> None:
+        """Write whatever is buffered; after it every byte is in the file (or an error raised)."""
+        if self._job is not None:
+            await self._job
+        if self._buffer:
+            await self._submit()
+
+    def in_flight(self) -> asyncio.Future[None] | None:
+        job = self._job
+        return job if job is not None and not job.done() else None
+
+    async def settle(self) -> None:
+        """Wait for a piece in flight, whatever its outcome, so the fd can be truncated or closed."""
+        job, self._job = self._job, None
+        if job is not None:
+            with contextlib.suppress(BaseException):
+                await job
+
+
+class StagingFile:
+    """A file being received: written through a ``PieceWriter``, its head kept for sniffing."""
 
     def __init__(self, path: str, head_size: int, pool: ThreadPoolExecutor) -> None:
         self.path = path
@@ -56,9 +121,8 @@ class StagingFile:
         self._head_size = head_size
         self._pool = pool
         self._hash = hashlib.sha256()
-        self._buffer = bytearray()
-        self._job: asyncio.Future[None] | None = None
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._writer = PieceWriter(self._fd, pool, [self._hash])
         self.closed = False
         self._adopted = False
 
@@ -71,7 +135,7 @@ class StagingFile:
         """
         self = cls.__new__(cls)
         self.path, self.size, self.head, self._head_size, self._pool = path, 0, b"", head_size, pool
-        self._hash, self._buffer, self._job, self._fd = hashlib.sha256(), bytearray(), None, None
+        self._hash, self._fd = hashlib.sha256(), None
         self.closed, self._adopted = True, True
         with open(path, "rb") as f:
             while chunk := f.read(WRITE_BUFFER):
@@ -89,33 +153,7 @@ class StagingFile:
         if len(self.head) < self._head_size:
             self.head += bytes(chunk[: self._head_size - len(self.head)])
         self.size += len(chunk)
-        self._buffer += chunk
-        if len(self._buffer) < WRITE_BUFFER:
-            return None
-        job = self._job
-        if job is not None:
-            if not job.done():
-                return job  # the previous piece is still being written: wait for it
-            job.result()  # re-raise StorageFull etc. from an earlier piece nobody awaited
-        piece, self._buffer = self._buffer, bytearray()
-        # The fd is bound now: discard() may clear self._fd before the job runs.
-        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, self._fd, piece)
-        return self._job
-
-    def _absorb(self, fd: int, piece: bytearray) -> None:
-        """On an I/O thread: hash and write one piece, in order."""
-        self._hash.update(piece)
-        view = memoryview(piece)
-        try:
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull(str(exc)) from exc
-            raise
-        finally:
-            view.release()
+        return self._writer.write(chunk)
 
     @property
     def sha256(self) -> str:
@@ -125,27 +163,20 @@ class StagingFile:
         """Write the rest, fsync and close; returns the sha256 of everything written."""
         if self._adopted:
             return self.sha256
-        if self._job is not None:
-            await self._job
-        piece, self._buffer = self._buffer, bytearray()
         if self._fd is None:
             raise ValueError("staging file was discarded")
-        loop = asyncio.get_running_loop()
+        await self._writer.drain()
+        fd, self._fd = self._fd, None
         try:
-            await loop.run_in_executor(self._pool, self._absorb_and_sync, self._fd, piece)
+            await asyncio.get_running_loop().run_in_executor(self._pool, os.fsync, fd)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
             raise
-        fd, self._fd = self._fd, None
-        if fd is not None:
+        finally:
             os.close(fd)
         self.closed = True
         return self.sha256
-
-    def _absorb_and_sync(self, fd: int, piece: bytearray) -> None:
-        self._absorb(fd, piece)
-        os.fsync(fd)
 
     def discard(self) -> None:
         """Drop the staging file; safe to call more than once, even with a piece in flight."""
@@ -157,8 +188,8 @@ class StagingFile:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        job = self._job
-        if job is not None and not job.done():
+        job = self._writer.in_flight()
+        if job is not None:
             # Closing now could hand the fd number to another file under the writer's feet.
             job.add_done_callback(_closer(fd))
         else:

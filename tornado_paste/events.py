@@ -40,6 +40,7 @@ from tornado_paste.eventlog import EventLog, LogEntry, open_event_log
 from tornado_paste.metrics import Metrics
 from tornado_paste.models import FileRecord, Links
 from tornado_paste.store.base import MetadataStore, StoreUnavailable
+from tornado_paste.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -187,13 +188,8 @@ class EventFeed:
         self._task = asyncio.create_task(self._run(), name="event-reader")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         for sub in list(self._all_subscribers()):
             self.unsubscribe(sub)
             try:

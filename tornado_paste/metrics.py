@@ -1,7 +1,7 @@
 """Thin StatsD wrapper: one client per process, a no-op when disabled, never blocking or raising.
 
 Names are dotted and low-cardinality (route names, reasons, kinds; never paths, hashes or ids).
-The full scheme is in docs/sections/metrics.md; every producer uses this one object
+The full scheme is in docs/metrics.md; every producer uses this one object
 (``services.metrics``) with ``incr`` / ``timing`` / ``gauge``.
 
 Why batching: formatting and sending a datagram per stat cost ~10 us each, and a request
@@ -24,6 +24,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from tornado_paste.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +154,7 @@ class Metrics:
     async def stop(self) -> None:
         """Send what is queued and go back to unbatched sends (a services ``on_stop`` step)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._batching:
             self._sample_now()
             self.flush()

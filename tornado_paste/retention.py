@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from tornado_paste.ingest import IngestError
 from tornado_paste.models import FileRecord, utcnow
 from tornado_paste.store.base import StoreUnavailable
+from tornado_paste.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from tornado_paste.services import Services
@@ -320,13 +321,8 @@ class Sweeper:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
 
 class Retention:

@@ -18,6 +18,7 @@ from tornado_paste.policy import TypePolicy
 from tornado_paste.secret import load_or_create_secret
 from tornado_paste.shortcode import Shortener
 from tornado_paste.store import MetadataStore, StoreUnavailable, open_store
+from tornado_paste.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from tornado_paste.limits import Limits
@@ -100,8 +101,8 @@ class Services:
             return
 
     async def stop(self) -> None:
-        if self._reopen is not None:
-            self._reopen.cancel()
+        reopen, self._reopen = self._reopen, None
+        await cancel_and_wait(reopen)
         for step in reversed(self.on_stop):
             try:
                 await step()

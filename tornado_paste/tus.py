@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import logging
 import os
@@ -45,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tornado_paste.blobs import WRITE_BUFFER, StorageFull
+from tornado_paste.blobs import PieceWriter
 from tornado_paste.ingest import IngestError, Ingestor, IngestResult, TooLarge
 from tornado_paste.metrics import Metrics
 from tornado_paste.tus_files import TusStaged, concatenate, hash_file, read_head
@@ -90,10 +89,7 @@ class PatchSession:
         self.state = state
         self.owner = owner
         self.base = state.offset
-        self.written = 0
         self.received = 0
-        self._buffer = bytearray()
-        self._job: asyncio.Future[None] | None = None
         self._checksum = checksum
         self._check = CHECKSUMS[checksum[0]]() if checksum else None
         self._running = running  # sha256 of bytes [0, base) continued here, or None
@@ -110,6 +106,7 @@ class PatchSession:
         except OSError:
             os.close(self._fd)
             raise
+        self._writer = PieceWriter(self._fd, service.io_pool, [self._check, self._running])
         self._renewer = asyncio.ensure_future(self._renew_lease())
 
     async def _renew_lease(self) -> None:
@@ -129,10 +126,9 @@ class PatchSession:
     def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
         """Append bytes; returns a future to await before writing more, or None. TooLarge past the length.
 
-        Like ``blobs.StagingFile``: the loop only appends to a buffer; each full
-        1 MiB piece is hashed (running sha256 and Upload-Checksum, hashlib
-        releases the GIL) and written on the blob I/O pool, one piece in flight
-        per PATCH, and the returned future is Tornado's backpressure.
+        A ``blobs.PieceWriter`` hashes (running sha256 and Upload-Checksum) and
+        writes 1 MiB pieces on the blob I/O pool; the returned future is
+        Tornado's backpressure.
         """
         if self._fd is None:
             raise ValueError("this PATCH is closed")
@@ -142,53 +138,12 @@ class PatchSession:
             raise TooLarge("the PATCH body goes beyond the upload's length"
                            if self.state.length is not None else "the upload exceeds the size limit")
         self.received += len(chunk)
-        self._buffer += chunk
-        if len(self._buffer) < WRITE_BUFFER:
-            return None
-        job = self._job
-        if job is not None:
-            if not job.done():
-                return job  # the previous piece is still being written: wait for it
-            job.result()  # re-raise StorageFull etc. from a piece nobody awaited
-        piece, self._buffer = self._buffer, bytearray()
-        self._job = asyncio.get_running_loop().run_in_executor(self.service.io_pool, self._absorb, self._fd, piece)
-        return self._job
+        return self._writer.write(chunk)
 
-    def _absorb(self, fd: int, piece: bytearray) -> None:
-        """On an I/O thread: hash and append one piece (pieces never overlap: one in flight)."""
-        if self._check is not None:
-            self._check.update(piece)
-        if self._running is not None:
-            self._running.update(piece)
-        view = memoryview(piece)
-        try:
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull(str(exc)) from exc
-            raise
-        finally:
-            view.release()
-        self.written += len(piece)
-
-    async def _drain(self) -> None:
-        """Write whatever is buffered; after it every received byte is in the file (or an error raised)."""
-        if self._job is not None:
-            await self._job
-        piece, self._buffer = self._buffer, bytearray()
-        if piece:
-            assert self._fd is not None
-            self._job = asyncio.get_running_loop().run_in_executor(self.service.io_pool, self._absorb, self._fd,
-                                                                   piece)
-            await self._job
-
-    async def _settle(self) -> None:
-        """Wait for a piece in flight, whatever its outcome, so the fd can be truncated or closed safely."""
-        job, self._job = self._job, None
-        if job is not None:
-            with contextlib.suppress(BaseException):
-                await job
+    @property
+    def written(self) -> int:
+        """Bytes of this PATCH that are in the file."""
+        return self._writer.written
 
     async def _sync_and_close(self) -> None:
         fd, self._fd = self._fd, None
@@ -201,7 +156,7 @@ class PatchSession:
             os.close(fd)
 
     async def _truncate_and_close(self) -> None:
-        await self._settle()
+        await self._writer.settle()
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -213,7 +168,7 @@ class PatchSession:
     async def commit(self, new_length: int | None = None) -> PatchResult:
         """The body is complete: verify the checksum, then move the committed offset."""
         try:
-            await self._drain()
+            await self._writer.drain()
             if self._check is not None and self._checksum is not None \
                     and self._check.digest() != self._checksum[1]:
                 await self._truncate_and_close()
@@ -230,7 +185,7 @@ class PatchSession:
             if self._check is not None:
                 await self._truncate_and_close()
                 return
-            await self._drain()
+            await self._writer.drain()
             await self._sync_and_close()
             if self.written:
                 await self.service._commit(self, None)

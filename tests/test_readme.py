@@ -1,0 +1,38 @@
+"""The README stays true: its configuration table, its commands and its links match the code."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.helpers import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_configuration_table_matches_settings():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_table.py"), "--check",
+                             str(ROOT / "README.md")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in README and "make run" in README
+
+
+def test_every_local_link_and_picture_exists():
+    for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)\)", README):
+        assert (ROOT / target).exists(), target
+    for doc in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+
+
+def test_every_route_prefix_is_documented():
+    from handlers.routes import routes
+
+    for pattern, _handler in routes():
+        literal = re.split(r"[(\[?$]", pattern, maxsplit=1)[0]
+        assert literal in README, f"route {pattern} is not in the README"

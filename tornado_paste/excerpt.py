@@ -1,0 +1,37 @@
+"""The first part of a text file, for the preview page (read off the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from tornado_paste.blobs import BlobStore
+from tornado_paste.models import FileRecord
+
+# Enough to read a page of code; big logs get a link to the raw file instead.
+EXCERPT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    text: str
+    truncated: bool
+
+
+def _read_head(path: str, limit: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(limit)
+
+
+async def text_excerpt(blobs: BlobStore, record: FileRecord, limit: int = EXCERPT_BYTES) -> Excerpt | None:
+    """Up to ``limit`` bytes decoded as UTF-8 (a cut multi-byte character is dropped); None if unreadable."""
+    try:
+        head = await asyncio.to_thread(_read_head, blobs.path_for(record.sha256), limit)
+    except OSError:
+        return None
+    truncated = record.size > len(head)
+    # A multi-byte character split by the limit shows up as trailing U+FFFD: drop it.
+    text = head.decode("utf-8", errors="replace")
+    if truncated:
+        text = text.rstrip("\ufffd")
+    return Excerpt(text=text, truncated=truncated)

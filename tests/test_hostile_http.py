@@ -199,7 +199,8 @@ TRAVERSALS = [
     "%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", "..%c0%afsettings.py", "%c0%ae%c0%ae/settings.py",
     "/etc/passwd", "..;/settings.py", "%00../settings.py",
 ]
-PREFIXES = ["/", "/p/", "/i/", "/d/", "/s/", "/r/", "/api/v1/files/", "/static/", "/static/../", "/api/v1/"]
+PREFIXES = ["/", "/p/", "/p/0123456789abcdef.txt/", "/i/", "/d/", "/s/", "/r/", "/api/v1/files/", "/static/",
+            "/static/../", "/api/v1/", "/api/v1/tus/", "/ws/"]
 
 
 @pytest.mark.gen_test

@@ -11,9 +11,12 @@ a second, unrequested response on the connection.
 ``GuardedHTTPServer`` keeps Tornado's parser and swaps in a connection class
 that answers these cases with ``{"error": {"code", "message"}}`` (400, 413 or
 431) when no response was started yet, and otherwise just closes the
-connection. The two overridden hooks (``_parse_headers``, ``_read_body``) are
-private Tornado methods; tornado is pinned and tests/test_hostile_http.py
-covers every path, so an upgrade that changes them fails loudly.
+connection; a wrapper around the request delegate does the same for what
+Tornado checks while building the request (Host, query-string size). The two
+overridden hooks (``_parse_headers``, ``_read_body``) are private Tornado
+methods; tornado is pinned and tests/test_hostile_http.py plus the
+request-head fuzzer cover every path, so an upgrade that changes them fails
+loudly.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ from tests.helpers import ROOT
 README = (ROOT / "README.md").read_text()
 
 
+def prose(markdown: str) -> str:
+    """The text outside fenced code blocks (examples there are not links)."""
+    return re.sub(r"```.*?```", "", markdown, flags=re.S)
+
+
 def test_configuration_table_matches_settings():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_table.py"), "--check",
                              str(ROOT / "README.md")], capture_output=True, text=True)
@@ -23,10 +28,10 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_every_local_link_and_picture_exists():
-    for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)\)", README):
+    for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)\)", prose(README)):
         assert (ROOT / target).exists(), target
     for doc in (ROOT / "docs").glob("*.md"):
-        for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)\)", doc.read_text()):
+        for target in re.findall(r"\]\(((?!https?:)[^)#\s]+)\)", prose(doc.read_text())):
             assert (doc.parent / target).exists(), f"{doc.name}: {target}"
 
 

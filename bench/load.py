@@ -79,6 +79,10 @@ def main() -> int:
     if not shutil.which("wrk") or not shutil.which("nginx"):
         print("bench/load.py needs wrk and nginx (make setup-system)", file=sys.stderr)
         return 2
+    # All 200 clients are 127.0.0.1: this measures throughput, not the per-IP abuse limits
+    # (rate limits, concurrent uploads per client), which would refuse most of them.
+    os.environ.setdefault("TORNADO_PASTE_RATELIMIT_EXEMPT", "127.0.0.1")
+    os.environ.setdefault("TORNADO_PASTE_UPLOAD_MAX_PER_CLIENT", "0")
     results = {}
     with tempfile.TemporaryDirectory(prefix="tp-load-") as tmp:
         direct = ServerProcess(Path(tmp) / "direct" / "data", log_path=Path(tmp) / "direct.log")

@@ -106,6 +106,7 @@ def main() -> int:
         src = work / "payload.bin"
         print(f"generating {size / 2**20:.0f} MiB test file ...", flush=True)
         expected = make_file(src, size)
+        os.sync()  # let the generated file's writeback finish before anything is timed
         if args.url:
             url = args.url.rstrip("/")
         else:

@@ -91,6 +91,7 @@ class PieceWriter:
         finally:
             view.release()
         self.written += len(piece)
+        _start_writeback(fd, len(piece))
 
     async def drain(self) -> None:
         """Write whatever is buffered; after it every byte is in the file (or an error raised)."""
@@ -312,6 +313,17 @@ class BlobStore:
             await asyncio.get_running_loop().run_in_executor(None, os.unlink, parked)
         except FileNotFoundError:
             pass
+
+
+def _start_writeback(fd: int, length: int) -> None:
+    """Ask the kernel to start writing the bytes just written (Linux: fadvise DONTNEED on dirty pages
+    starts asynchronous writeback). The disk then works while the upload streams, so the final fsync
+    finds little left to do instead of a whole file's worth of dirty pages."""
+    try:
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        os.posix_fadvise(fd, end - length, length, os.POSIX_FADV_DONTNEED)
+    except (AttributeError, OSError):
+        pass  # not Linux, or a filesystem that does not care: only the final fsync is slower
 
 
 def _closer(fd: int) -> Callable[[asyncio.Future[None]], None]:

@@ -132,6 +132,7 @@ def main() -> int:
         print(f"baseline hash+write  {baseline:.2f} s   {mb / baseline:.0f} MB/s   (read, sha256, write; no fsync)")
         print(f"  same + fsync       {baseline_sync:.2f} s   {mb / baseline_sync:.0f} MB/s   (the server fsyncs too)")
         print(f"ratio upload/base    {upload_s / baseline:.2f}x   (vs the no-fsync baseline; target <= 2.5x)")
+        print(f"ratio vs base+fsync  {upload_s / baseline_sync:.2f}x   (the same durability as the server)")
         if server is not None:
             rss = peak_rss_mb(server.proc.pid)
             print(f"server peak RSS      {rss:.1f} MB   (VmHWM; target < 100 MB)")

@@ -6,6 +6,7 @@ The stack (tests/metrics_stack.py) is started once per session on free loopback 
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import json
 import re
@@ -13,6 +14,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -25,15 +28,11 @@ import pytest
 from tests.helpers import IN_CI, ROOT, ServerProcess, multipart_body, require_tool
 from tests.imagegen import stripes_bytes
 from tests.metrics_stack import STATSD_JS, SYSTEM_PYTHON, MetricsStack
-from tornado_paste.metrics import Metrics
 
 pytestmark = pytest.mark.system
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tornado-paste.json"
 DATASOURCE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "graphite.yaml"
-# Families whose producers are not merged yet (real time). The dashboard test
-# feeds these names itself so that every panel query is proven against graphite-web.
-FOREIGN_FAMILIES = ("events.", "ws.", "longpoll.")
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +103,8 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
             "TORNADO_PASTE_RATELIMIT_RESIZE_BURST": "50", "TORNADO_PASTE_RATELIMIT_RESIZE_RATE": "0.001"})
     with server:
         port = server.port
+        # A WebSocket subscriber hears every event of the run (events.*, ws.subscribers).
+        feed = _Subscriber(port)
         # Uploads: new (form), dedupe (form), new (PUT).
         status, _, body = post_file(port, A, "a.txt")
         assert status == 201, body
@@ -140,8 +141,50 @@ def traffic(metrics_stack: MetricsStack, tmp_path_factory) -> dict[str, Any]:
         _store_failure(port, data_dir)
         resizes = _resizes(port)
         limited = _rate_limited(port)
+        # A long-poll waits (longpoll.subscribers is sampled once a second) until the tus upload wakes it.
+        poll = _waiting_long_poll(port)
+        time.sleep(1.5)
         _tus_upload(port)
-    return {"prefix": prefix, "card_a": card_a, **resizes, **limited}
+        assert poll.result(timeout=30)["events"], "the long-poll was not woken by the upload"
+        heard = feed.close(expect=4 + resizes["resizes_made"])
+    return {"prefix": prefix, "card_a": card_a, "heard": heard, **resizes, **limited}
+
+
+class _Subscriber:
+    """A real WebSocket client on /ws, reading frames in a thread."""
+
+    def __init__(self, port: int) -> None:
+        from websockets.sync.client import connect
+
+        self.socket = connect(f"ws://127.0.0.1:{port}/ws?cursor=0")
+        self.events: list[dict[str, Any]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for frame in self.socket:
+                self.events.append(json.loads(frame))
+        except Exception:
+            pass  # closed
+
+    def close(self, expect: int) -> int:
+        deadline = time.monotonic() + 30
+        while len(self.events) < expect and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.socket.close()
+        self.thread.join(10)
+        return len(self.events)
+
+
+def _waiting_long_poll(port: int) -> concurrent.futures.Future[dict[str, Any]]:
+    status, _, body = call(port, "GET", "/api/v1/events?timeout=0")
+    assert status == 200, body
+    cursor = json.loads(body)["cursor"]
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(lambda: json.loads(call(port, "GET", f"/api/v1/events?cursor={cursor}&timeout=20")[2]))
+    pool.shutdown(wait=False)
+    return future
 
 
 def _tus_upload(port: int) -> None:
@@ -252,6 +295,8 @@ def expected_totals(prefix: str, made: int, rejected: int, missing: int, limited
         "http.download.code.200": 1, "http.short.code.302": 1, "http.preview.code.200": 1,
         "http.preview.code.404": 1, "http.api_list.code.200": 1, "http.static.code.200": 1,
         "http.not_found.code.404": 1, "store.insert_file.errors": 1,
+        # Four new files (form, PUT, the PNG, tus) and every derivative were published once each.
+        "events.published": 4 + made,
     }
     timers = {"upload.duration": 5, "http.raw.time": 5, "http.upload_form.time": 6, "http.short.time": 1,
               "store.insert_file.time": 5 + made, "resize.duration": made}
@@ -285,6 +330,11 @@ def test_every_metric_arrives_with_the_right_totals(metrics_stack, traffic):
     assert _max(metrics_stack, f"{g}.executor.queue_depth") >= 0
     assert metrics_stack.total(f"{t}.store.get_by_filehash.time.count") >= 7
     assert metrics_stack.total(f"{t}.store.ping.time.count") >= 1
+    # Real subscribers: the WebSocket heard every public event, the long-poll one; both were gauged.
+    assert metrics_stack.total(f"stats.counters.{prefix}.events.delivered.count") >= traffic["heard"] + 1
+    assert metrics_stack.total(f"{t}.events.delivery_lag.count") >= 1
+    assert _max(metrics_stack, f"{g}.ws.subscribers") >= 1
+    assert _max(metrics_stack, f"{g}.longpoll.subscribers") >= 1
     # Low cardinality: no file hash or short code became a metric name.
     names = _find(metrics_stack, f"stats.counters.{prefix}.*.*") + _find(metrics_stack, f"stats.timers.{prefix}.*.*")
     hashish = traffic["card_a"]["filehash"].split(".")[0]
@@ -305,16 +355,6 @@ def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
             for target in panel["targets"]]
 
 
-def feed_foreign_families(stack: MetricsStack, prefix: str) -> None:
-    """Stand-in values for the families not merged yet (names as HELPERS.md lists them)."""
-    metrics = Metrics("127.0.0.1", stack.statsd_port, prefix)
-    for _ in range(3):
-        metrics.incr("events.published")
-        metrics.timing("events.delivery_lag", 3.0)
-        metrics.gauge("ws.subscribers", 4)
-        metrics.gauge("longpoll.subscribers", 1)
-
-
 def test_dashboard_is_current_schema_and_every_target_returns_data(metrics_stack, traffic):
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["schemaVersion"] >= 36
@@ -324,7 +364,6 @@ def test_dashboard_is_current_schema_and_every_target_returns_data(metrics_stack
     uid = re.search(r"^\s*uid:\s*(\S+)", DATASOURCE.read_text(), re.M).group(1)
     assert {p["datasource"]["uid"] for p in dashboard["panels"] if p["type"] != "row"} == {uid}
     prefix = traffic["prefix"]
-    feed_foreign_families(metrics_stack, prefix)
     # The $route variable's query must list routes.
     routes = _find(metrics_stack, variables["route"]["query"].replace("$prefix", prefix))
     assert f"stats.timers.{prefix}.http.raw" in routes
@@ -346,8 +385,8 @@ def test_dashboard_is_current_schema_and_every_target_returns_data(metrics_stack
     ratio = next(t["target"] for p in dashboard["panels"] if p["title"] == "5xx ratio" for t in p["targets"])
     series = metrics_stack.render(ratio.replace("$prefix", prefix).replace("$route", "static"))
     assert {v for v, _ in series[0]["datapoints"] if v is not None} == {0.0}
-    foreign = [t for _, t in targets if any(f".{family}" in t for family in FOREIGN_FAMILIES)]
-    assert foreign  # the other branches' panels are there and were checked with stand-in values
+    # The real-time panels are there and were fed by real subscribers, not stand-ins.
+    assert [t for _, t in targets if ".ws.subscribers" in t or ".events." in t]
 
 
 def _has_points(stack: MetricsStack, target: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -188,6 +190,17 @@ def bind(settings: Settings) -> list[list[socket.socket]]:
     return [tornado.netutil.bind_sockets(settings.port, settings.address, reuse_port=False)]
 
 
+def limit_malloc_arenas(count: int) -> None:
+    """Cap glibc's malloc arenas (M_ARENA_MAX) before any thread starts; a no-op elsewhere."""
+    if count <= 0:
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, count)  # -8 is M_ARENA_MAX in glibc's malloc.h
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -197,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
+    limit_malloc_arenas(settings.malloc_arena_max)
     os.makedirs(settings.data_dir, exist_ok=True)
     # Bind before forking: every worker inherits the listening sockets, so there is no window in
     # which a port refuses connections, and a restarted worker picks up the same sockets.

@@ -108,6 +108,9 @@ class Settings:
     # With --processes N: worker i listens on port + i (one upstream entry per worker) instead of
     # all workers sharing one port.
     port_per_process: bool = False
+    # glibc malloc arenas per process (0 = glibc's default of 8 per core). Each thread-pool thread
+    # (blob I/O, images, SQLite, executors) would otherwise grow its own arena, memory never returned.
+    malloc_arena_max: int = 2
 
     # --- reliability ---
     # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).

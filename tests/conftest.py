@@ -97,6 +97,22 @@ def upload(fetch) -> Callable[..., Any]:
     return _upload
 
 
+@pytest.fixture
+def decode_spy(monkeypatch):
+    """Sizes of every image Pillow really decodes (``ImageFile.load``) during the test."""
+    from PIL import ImageFile
+
+    calls = []
+    original = ImageFile.ImageFile.load
+
+    def load(self):
+        calls.append(self.size)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return calls
+
+
 def body_of(response: tornado.httpclient.HTTPResponse) -> Any:
     """Decode a JSON or msgpack body by its Content-Type."""
     ctype = response.headers.get("Content-Type", "")

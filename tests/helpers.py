@@ -38,6 +38,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def ports_free(first: int, count: int) -> bool:
+    """Whether ``count`` consecutive loopback ports from ``first`` can all be bound now."""
+    socks: list[socket.socket] = []
+    try:
+        for offset in range(count):
+            sock = socket.socket()
+            socks.append(sock)
+            sock.bind(("127.0.0.1", first + offset))
+        return True
+    except OSError:
+        return False
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports (for --port-per-process)."""
+    for _ in range(50):
+        first = free_port()
+        if ports_free(first, count):
+            return first
+    raise RuntimeError("no consecutive free ports")
+
+
 def wait_for_http(url: str, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None

@@ -237,20 +237,6 @@ async def test_refusals_are_json_never_500(upload, fetch, services):
     assert os.listdir(services.blobs.tmp_dir) == []
 
 
-@pytest.fixture
-def decode_spy(monkeypatch):
-    from PIL import ImageFile
-
-    calls = []
-    original = ImageFile.ImageFile.load
-
-    def load(self):
-        calls.append(self.size)
-        return original(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
-    return calls
-
 
 @pytest.mark.parametrize("claim", [(30000, 30000), (8000, 8000)])
 @pytest.mark.gen_test

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PIL import Image, ImageFile, JpegImagePlugin
+from PIL import Image, JpegImagePlugin
 
 from tests.imagegen import (
     BLUE,
@@ -187,18 +187,6 @@ def test_webp_source(tmp_path):
     assert im.size == (100, 100)
     assert close(im.getpixel((25, 50)), GREEN) and close(im.getpixel((75, 50)), BLUE)
 
-
-@pytest.fixture
-def decode_spy(monkeypatch):
-    calls = []
-    original = ImageFile.ImageFile.load
-
-    def load(self):
-        calls.append(self.size)
-        return original(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
-    return calls
 
 
 @pytest.mark.parametrize("claim", [(30000, 30000), (8000, 8000)])

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 import urllib.request
 
 import psutil
 
-from tests.helpers import ServerProcess, wait_for_http
+from tests.helpers import ServerProcess, consecutive_free_ports, wait_for_http
 
 
 def workers(server: ServerProcess) -> list[psutil.Process]:
@@ -27,26 +26,6 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise TimeoutError(what)
-
-
-def consecutive_free_ports(count: int) -> int:
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        socks = []
-        try:
-            for offset in range(count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", first + offset))
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no consecutive free ports")
 
 
 def test_crashed_worker_is_restarted_and_sigterm_stops_all(tmp_path):

@@ -8,7 +8,7 @@
 2. Latency: ``GET /r/<hash>?w=400&h=<n>`` with a new ``h`` each time (so the
    derivative cache never answers: every request is real Pillow work), the
    card asked for with ``Accept: application/json``. Interleaved with it, the
-   same operation in this process: ``tornado_paste.imaging.render`` on the same
+   same operation in this process: ``tornado_paste.images.render.render`` on the same
    file with the same parameters (draft fast path, Lanczos, progressive JPEG
    written to a file). Target: server median <= 1.2 x in-process median.
 3. Event loop freedom: 4 client threads resize continuously (new parameters
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402
-from tornado_paste import imaging  # noqa: E402
+from tornado_paste.images import render as imaging  # noqa: E402
 
 SIZE = (4000, 3000)
 WIDTH = 400

@@ -9,8 +9,8 @@ import tornado.web
 from handlers.base import APIError, BaseHandler
 from handlers.files import check_live, find_file
 from handlers.upload import RawUploadMixin
-from tornado_paste.models import FileRecord
-from tornado_paste.retention import is_expired
+from tornado_paste.core.records import FileRecord
+from tornado_paste.limits.retention import is_expired
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100

@@ -12,14 +12,14 @@ import tornado.web
 
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
-from tornado_paste.blobs import StorageFull
-from tornado_paste.executor import ExecutorSaturated
-from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
-from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
-from tornado_paste.ratelimit import Decision, budget_for
+from tornado_paste.core.ingest import Forbidden, IngestError, TooLarge, TypeRefused
+from tornado_paste.images.executor import ExecutorSaturated
+from tornado_paste.images.render import ImageError, NotAnImage, UnsupportedImage
+from tornado_paste.limits.admission import TooManyUploads, UploadCapacityFull
+from tornado_paste.limits.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
-from tornado_paste.store import StoreUnavailable
-from tornado_paste.uploadgate import TooManyUploads, UploadCapacityFull
+from tornado_paste.storage import StoreUnavailable
+from tornado_paste.storage.blobs.local import StorageFull
 
 log = logging.getLogger("tornado_paste.access")
 

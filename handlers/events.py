@@ -1,6 +1,6 @@
 """The real-time feeds: ``GET /ws`` (WebSocket) and ``GET /api/v1/events`` (long-poll).
 
-Both are thin adapters between a client and ``tornado_paste.events.EventFeed``:
+Both are thin adapters between a client and ``tornado_paste.events.feed.EventFeed``:
 they parse and check the query (400 JSON before any upgrade), then subscribe.
 Neither counts as an in-flight request: a feed stays open for hours and must
 not hold up a graceful shutdown.
@@ -19,7 +19,7 @@ import tornado.websocket
 
 from handlers.base import APIError, BaseHandler
 from handlers.files import FILEHASH_PATTERN
-from tornado_paste.events import Event, EventFeed, Waiter
+from tornado_paste.events.feed import Event, EventFeed, Waiter
 
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
 # Events in one long-poll answer; the client asks again at once with the new cursor for more.

@@ -21,8 +21,8 @@ import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
-from tornado_paste.models import FileRecord, is_active
-from tornado_paste.retention import is_expired
+from tornado_paste.core.records import FileRecord, is_active
+from tornado_paste.limits.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")

@@ -10,7 +10,7 @@ import segno
 from handlers.base import BaseHandler
 from handlers.files import find_file
 from handlers.page_headers import set_page_headers
-from tornado_paste.excerpt import text_excerpt
+from tornado_paste.previews.excerpt import text_excerpt
 
 
 @functools.lru_cache(maxsize=512)

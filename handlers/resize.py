@@ -1,6 +1,6 @@
 """``GET /r/<filehash>?w=&h=&mode=&format=`` and crop-resize on upload (``POST /`` with ``w``/``h``).
 
-Thin: parse, ask the image service (tornado_paste.images), render the answer.
+Thin: parse, ask the image service (tornado_paste.images.service), render the answer.
 Refusals are core exceptions mapped in handlers/base.py (415 not an image or
 unsupported, 400 bad parameters/corrupt/too large, 503 + Retry-After busy).
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from handlers.base import BaseHandler
 from handlers.files import find_file
 from handlers.negotiation import JSON, MSGPACK, parse_accept
-from tornado_paste.ingest import IngestResult
+from tornado_paste.core.ingest import IngestResult
 
 if TYPE_CHECKING:
     from handlers.upload import IndexHandler

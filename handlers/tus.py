@@ -1,6 +1,6 @@
 """tus 1.0.0 over HTTP at ``/api/v1/tus/``: parse headers, stream bodies into the core, render headers.
 
-All protocol decisions live in ``tornado_paste.tus``; this module maps them to
+All protocol decisions live in ``tornado_paste.tus.service``; this module maps them to
 status codes and headers. Bodies (PATCH, and POST for creation-with-upload)
 stream with ``@stream_request_body`` straight into a ``PatchSession``.
 
@@ -23,10 +23,10 @@ import tornado.web
 
 from handlers.base import APIError
 from handlers.upload_guard import UploadGuard
-from tornado_paste.blobs import StorageFull
-from tornado_paste.ingest import IngestError, IngestResult
-from tornado_paste.tus import PatchResult, PatchSession
-from tornado_paste.tus_protocol import (
+from tornado_paste.core.ingest import IngestError, IngestResult
+from tornado_paste.storage.blobs.local import StorageFull
+from tornado_paste.storage.tus_state import TusState
+from tornado_paste.tus.protocol import (
     CHECKSUMS,
     EXTENSIONS,
     TUS_VERSION,
@@ -41,7 +41,7 @@ from tornado_paste.tus_protocol import (
     parse_metadata,
     parse_nonnegative,
 )
-from tornado_paste.tus_state import TusState
+from tornado_paste.tus.service import PatchResult, PatchSession
 
 OFFSET_STREAM = "application/offset+octet-stream"
 _STATUS: list[tuple[type[TusError], int]] = [

@@ -21,8 +21,8 @@ from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
 from handlers.resize import resize_on_upload
 from handlers.upload_guard import UploadGuard
-from tornado_paste.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
-from tornado_paste.uploadgate import UploadRefused
+from tornado_paste.core.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
+from tornado_paste.limits.admission import UploadRefused
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
 MULTIPART_OVERHEAD = 64 * 1024

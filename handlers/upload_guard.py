@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 import tornado.ioloop
 
 from handlers.base import APIError, BaseHandler
-from tornado_paste.uploadgate import UploadRefused, UploadTicket
+from tornado_paste.limits.admission import UploadRefused, UploadTicket
 
 
 class UploadGuard(BaseHandler):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from scripts import render_dashboard  # noqa: E402
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402
 from tests.metrics_stack import MetricsStack, missing_tools  # noqa: E402
-from tornado_paste.metrics import Metrics  # noqa: E402
+from tornado_paste.metrics.client import Metrics  # noqa: E402
 
 
 def request(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> int:

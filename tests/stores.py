@@ -6,9 +6,9 @@ import os
 import uuid
 from pathlib import Path
 
-from tornado_paste.store.base import MetadataStore
-from tornado_paste.store.mongo import MongoStore
-from tornado_paste.store.sqlite import SQLiteStore
+from tornado_paste.storage.base import MetadataStore
+from tornado_paste.storage.mongo.files import MongoStore
+from tornado_paste.storage.sqlite.files import SQLiteStore
 
 REAL_MONGO_URL = os.environ.get("TORNADO_PASTE_TEST_MONGO_URL", "")
 BACKENDS = ["sqlite", "mongo-mock"] + (["mongo-real"] if REAL_MONGO_URL else [])

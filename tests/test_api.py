@@ -12,7 +12,7 @@ from run import make_server
 from tests.conftest import body_of, path_of
 from tests.helpers import free_port
 from tornado_paste.services import build_services
-from tornado_paste.store.mongo import MongoStore
+from tornado_paste.storage.mongo.files import MongoStore
 
 
 async def seed(upload, count: int, private_every: int = 0) -> list[dict]:

@@ -9,11 +9,11 @@ import msgpack
 import pytest
 
 from settings import Settings
-from tornado_paste import events
-from tornado_paste.metrics import Metrics
-from tornado_paste.models import FileRecord, utcnow
+from tornado_paste.core.records import FileRecord, utcnow
+from tornado_paste.events import feed as events
+from tornado_paste.metrics.client import Metrics
 from tornado_paste.services import build_services
-from tornado_paste.store.mongo import MongoStore
+from tornado_paste.storage.mongo.files import MongoStore
 
 
 class RecordingMetrics(Metrics):

@@ -16,7 +16,7 @@ import websockets
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import body_of
-from tornado_paste.models import FileRecord, utcnow
+from tornado_paste.core.records import FileRecord, utcnow
 
 WAIT = 15.0  # generous upper bound for anything that should happen "soon" on a loaded machine
 

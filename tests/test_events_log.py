@@ -8,9 +8,9 @@ import uuid
 import msgpack
 import pytest
 
-from tornado_paste.eventlog import EventLog, open_event_log
-from tornado_paste.store.mongo import MongoStore
-from tornado_paste.store.sqlite import SQLiteStore
+from tornado_paste.storage.eventlog import EventLog, open_event_log
+from tornado_paste.storage.mongo.files import MongoStore
+from tornado_paste.storage.sqlite.files import SQLiteStore
 
 BACKENDS = ["sqlite", "mongo-mock"]
 if os.environ.get("TORNADO_PASTE_TEST_MONGO_URL"):

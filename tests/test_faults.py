@@ -14,12 +14,12 @@ import subprocess
 
 import pytest
 
-import tornado_paste.blobs
+import tornado_paste.storage.blobs.local
 from tests.conftest import body_of, path_of
 from tests.faults import MULTIPART_HEAD, FakeStatsd, blob_files, blobs_intact, half_upload, poll, staging_files
 from tests.helpers import free_port, require_tool
 from tornado_paste.services import build_services
-from tornado_paste.store.sqlite import SQLiteStore
+from tornado_paste.storage.sqlite.files import SQLiteStore
 
 
 def _error(resp) -> dict:
@@ -120,7 +120,7 @@ class FlakyStore(SQLiteStore):
     async def open(self) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
-            from tornado_paste.store import StoreUnavailable
+            from tornado_paste.storage import StoreUnavailable
 
             raise StoreUnavailable("still booting")
         await super().open()
@@ -203,7 +203,7 @@ def disk(small_disk, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(tornado_paste.blobs.os, "write", full_write)
+    monkeypatch.setattr(tornado_paste.storage.blobs.local.os, "write", full_write)
     return "injected"
 
 

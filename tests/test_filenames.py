@@ -10,7 +10,7 @@ import pytest
 from handlers.files import content_disposition
 from tests.conftest import body_of, path_of
 from tests.faults import blob_files, staging_files
-from tornado_paste.filenames import MAX_FILENAME_BYTES, clean_filename
+from tornado_paste.core.filenames import MAX_FILENAME_BYTES, clean_filename
 
 
 @pytest.mark.parametrize("raw, expected", [

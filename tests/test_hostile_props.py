@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from handlers.files import content_disposition
 from tests.helpers import ServerProcess, multipart_body
 from tests.hostile_support import http_call
-from tornado_paste.filenames import MAX_FILENAME_BYTES, clean_filename
-from tornado_paste.shortcode import MAX_CODE_LENGTH, Shortener
+from tornado_paste.core.filenames import MAX_FILENAME_BYTES, clean_filename
+from tornado_paste.core.shortcode import MAX_CODE_LENGTH, Shortener
 
 # Names people (and attackers) send: any Unicode, plus the characters that matter here.
 NASTY = st.sampled_from([*"/\\.\r\n\t\x00\x7f\u0085\u2028\u202e\ufeff\"';%: ", "..", "../", "\u0301", "\U0001f600"])
@@ -199,7 +199,7 @@ def test_range_behaviour_matches_rfc_9110(range_server, range_file, spec, route,
 def test_resize_box_is_always_inside_the_image(src_w, src_h, out_w, out_h, mode):
     from PIL import Image
 
-    from tornado_paste.imaging import _resize
+    from tornado_paste.images.render import _resize
 
     out = _resize(Image.new("L", (src_w, src_h)), (out_w, out_h), mode)
     assert out.size == (out_w, out_h)

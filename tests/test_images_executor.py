@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from tornado_paste.executor import BoundedExecutor, ExecutorSaturated
-from tornado_paste.metrics import Metrics
+from tornado_paste.images.executor import BoundedExecutor, ExecutorSaturated
+from tornado_paste.metrics.client import Metrics
 
 
 class RecordingMetrics(Metrics):

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import body_of, path_of
 from tests.imagegen import BLUE, GREEN, RED, animated_gif, close, decode, png_claiming, rotated_jpeg, stripes_bytes
 from tests.test_images_executor import RecordingMetrics, wait_until
-from tornado_paste import imaging
-from tornado_paste.images import ImageService
+from tornado_paste.images import render as imaging
+from tornado_paste.images.service import ImageService
 
 JSON = {"Accept": "application/json"}
 

@@ -1,4 +1,4 @@
-"""tornado_paste.imaging: sizes AND pixels for every mode and format, limits, modes, metadata."""
+"""tornado_paste.images.render: sizes AND pixels for every mode and format, limits, modes, metadata."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from tests.imagegen import (
     stripes,
     stripes_bytes,
 )
-from tornado_paste import imaging
-from tornado_paste.imaging import BadResize, CorruptImage, ImageTooLarge, ResizeRequest
+from tornado_paste.images import render as imaging
+from tornado_paste.images.render import BadResize, CorruptImage, ImageTooLarge, ResizeRequest
 
 MAX_PIXELS = 50_000_000
 MAX_SIDE = 4096

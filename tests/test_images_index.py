@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.stores import BACKENDS, make_store
-from tornado_paste.derivative_index import MemoryDerivativeIndex, index_for
+from tornado_paste.storage.derivatives import MemoryDerivativeIndex, index_for
 
 
 @pytest.fixture(params=[*BACKENDS, "memory"])

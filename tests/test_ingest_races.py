@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from tornado_paste.models import FileRecord
+from tornado_paste.core.records import FileRecord
 
 
 async def ingest(services, data: bytes, name: str = "f.bin"):

@@ -13,8 +13,8 @@ import tornado.tcpclient
 from handlers.base import BaseHandler
 from tests.conftest import body_of
 from tests.faults import MULTIPART_HEAD, FakeStatsd, half_upload, poll, staging_files
-from tornado_paste.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter, budget_for
-from tornado_paste.uploadgate import TooManyUploads, UploadCapacityFull, UploadGate
+from tornado_paste.limits.admission import TooManyUploads, UploadCapacityFull, UploadGate
+from tornado_paste.limits.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter, budget_for
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import body_of, path_of
 from tests.helpers import multipart_body
-from tornado_paste.metrics import Metrics
+from tornado_paste.metrics.client import Metrics
 
 
 class UDPSink:
@@ -192,9 +192,9 @@ def test_unresolvable_host_disables_metrics_with_a_warning(monkeypatch, caplog):
 
 @pytest.mark.gen_test
 async def test_store_instrumentation_keeps_the_store_and_counts_failures(sink, tmp_path):
-    from tornado_paste.instrumentation import STORE_OPERATIONS, instrument_store
-    from tornado_paste.store import StoreUnavailable
-    from tornado_paste.store.sqlite import SQLiteStore
+    from tornado_paste.metrics.instrumentation import STORE_OPERATIONS, instrument_store
+    from tornado_paste.storage import StoreUnavailable
+    from tornado_paste.storage.sqlite.files import SQLiteStore
 
     store = SQLiteStore(str(tmp_path / "s.sqlite3"))
     await store.open()

@@ -19,7 +19,7 @@ from pymongo_async_mock import AsyncMongoMockClient
 from tests.conftest import body_of, path_of
 from tests.faults import blob_files, staging_files
 from tornado_paste.services import build_services
-from tornado_paste.store.mongo import MongoStore
+from tornado_paste.storage.mongo.files import MongoStore
 
 
 class SwitchableMongo(MongoStore):

@@ -16,8 +16,8 @@ from pymongo_async_mock import AsyncMongoMockClient
 from settings import Settings
 from tests.conftest import body_of, path_of
 from tests.faults import blob_files, staging_files
-from tornado_paste.models import FileRecord
-from tornado_paste.retention import (
+from tornado_paste.core.records import FileRecord
+from tornado_paste.limits.retention import (
     DAY,
     HOUR,
     BadExpiry,
@@ -25,8 +25,8 @@ from tornado_paste.retention import (
     expiry_index_for,
 )
 from tornado_paste.services import build_services
-from tornado_paste.store.mongo import MongoStore
-from tornado_paste.store.sqlite import SQLiteStore
+from tornado_paste.storage.mongo.files import MongoStore
+from tornado_paste.storage.sqlite.files import SQLiteStore
 
 MiB = 1 << 20
 

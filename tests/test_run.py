@@ -13,7 +13,7 @@ import pytest
 
 from settings import Settings, parse_size
 from tests.helpers import ServerProcess
-from tornado_paste.blobs import BlobStore
+from tornado_paste.storage.blobs.local import BlobStore
 
 
 def test_starts_with_the_documented_flags_on_a_fresh_data_dir(tmp_path):

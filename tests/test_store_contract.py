@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from tests.stores import BACKENDS, make_store
-from tornado_paste.models import FileRecord, utcnow
-from tornado_paste.store import DuplicateContent
+from tornado_paste.core.records import FileRecord, utcnow
+from tornado_paste.storage import DuplicateContent
 
 
 def record(n: int, private: bool = False, sha: str | None = None) -> FileRecord:

@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 from tests.conftest import body_of
-from tornado_paste.blobs import WRITE_BUFFER, BlobStore
+from tornado_paste.storage.blobs.local import WRITE_BUFFER, BlobStore
 
 SIZE = 48 * 1024 * 1024
 

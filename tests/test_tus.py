@@ -424,7 +424,7 @@ async def test_metrics(fetch, services, monkeypatch):
 @pytest.mark.gen_test
 async def test_transient_store_failure_on_finish_keeps_the_bytes(fetch, services, monkeypatch):
     """A 503 while finishing must not throw away the upload: an empty PATCH at the end finishes it."""
-    from tornado_paste.store import StoreUnavailable
+    from tornado_paste.storage import StoreUnavailable
 
     data = os.urandom(40_000)
     _, path = await create(fetch, len(data))

@@ -12,7 +12,7 @@ from tests.conftest import body_of, path_of
 from tests.stores import make_store
 from tests.tus_helpers import TUS, create, head, patch, upload_all
 from tornado_paste.services import build_services
-from tornado_paste.tus_state import MongoTusStateStore
+from tornado_paste.storage.tus_state import MongoTusStateStore
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.stores import BACKENDS, make_store
-from tornado_paste.store.mongo import MongoStore
-from tornado_paste.tus_state import Locked, TusState, state_store_for
+from tornado_paste.storage.mongo.files import MongoStore
+from tornado_paste.storage.tus_state import Locked, TusState, state_store_for
 
 
 @pytest.fixture(params=BACKENDS)

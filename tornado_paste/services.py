@@ -9,20 +9,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from settings import Settings
-from tornado_paste import events, images, instrumentation, tus
-from tornado_paste.blobs import BlobStore
-from tornado_paste.ingest import Ingestor
-from tornado_paste.metrics import Metrics
-from tornado_paste.models import Links
-from tornado_paste.policy import TypePolicy
-from tornado_paste.secret import load_or_create_secret
-from tornado_paste.shortcode import Shortener
-from tornado_paste.store import MetadataStore, StoreUnavailable, open_store
-from tornado_paste.tasks import cancel_and_wait
+from tornado_paste.core.ingest import Ingestor
+from tornado_paste.core.policy import TypePolicy
+from tornado_paste.core.records import Links
+from tornado_paste.core.secret import load_or_create_secret
+from tornado_paste.core.shortcode import Shortener
+from tornado_paste.core.tasks import cancel_and_wait
+from tornado_paste.events import feed as events
+from tornado_paste.images import service as images
+from tornado_paste.metrics import instrumentation
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage import MetadataStore, StoreUnavailable, open_store
+from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.tus import service as tus
 
 if TYPE_CHECKING:
-    from tornado_paste.limits import Limits
-    from tornado_paste.retention import Retention
+    from tornado_paste.limits.controls import Limits
+    from tornado_paste.limits.retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,11 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
-    # Crop-resize and derivatives (tornado_paste.images.ImageService), set by images.install.
+    # Crop-resize and derivatives (tornado_paste.images.service.ImageService), set by images.install.
     images: Any = None
-    # The tus resumable-upload service (tornado_paste.tus.install).
+    # The tus resumable-upload service (tornado_paste.tus.service.install).
     tus: Any = None
-    # The real-time event feed (tornado_paste.events.EventFeed), set by events.install.
+    # The real-time event feed (tornado_paste.events.feed.EventFeed), set by events.install.
     events: Any = None
 
     # Abuse controls and retention (reliability issue), set by build_services.
@@ -128,7 +131,8 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     images.install(services)
     tus.install(services)
     events.install(services)
-    from tornado_paste import limits, retention  # they import this module's types
+    from tornado_paste.limits import controls as limits
+    from tornado_paste.limits import retention  # they import this module's types
 
     services.limits = limits.build_limits(settings)
     services.retention = retention.install(services)

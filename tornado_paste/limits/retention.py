@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tornado_paste.ingest import IngestError
-from tornado_paste.models import FileRecord, utcnow
-from tornado_paste.store.base import StoreUnavailable
-from tornado_paste.tasks import cancel_and_wait
+from tornado_paste.core.ingest import IngestError
+from tornado_paste.core.records import FileRecord, utcnow
+from tornado_paste.core.tasks import cancel_and_wait
+from tornado_paste.storage.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from tornado_paste.services import Services
@@ -133,7 +133,7 @@ class SQLiteExpiryIndex(ExpiryIndex):
             "CREATE INDEX IF NOT EXISTS files_expires_at ON files (expires_at) WHERE expires_at IS NOT NULL"))
 
     async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
-        from tornado_paste.store.sqlite import _decode
+        from tornado_paste.storage.sqlite.files import _decode
 
         def query(conn) -> list[FileRecord]:
             rows = conn.execute("SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at <= ? "
@@ -147,7 +147,7 @@ class SQLiteExpiryIndex(ExpiryIndex):
         await self.store.run(lambda c: c.execute("UPDATE files SET expires_at = ? WHERE id = ?", (value, file_id)))
 
     async def children(self, parent_id: int) -> list[FileRecord]:
-        from tornado_paste.store.sqlite import _decode
+        from tornado_paste.storage.sqlite.files import _decode
 
         def query(conn) -> list[FileRecord]:
             rows = conn.execute("SELECT * FROM files WHERE parent_id = ?", (parent_id,)).fetchall()
@@ -194,8 +194,8 @@ class NullExpiryIndex(ExpiryIndex):
 
 
 def expiry_index_for(store) -> ExpiryIndex:
-    from tornado_paste.store.mongo import MongoStore
-    from tornado_paste.store.sqlite import SQLiteStore
+    from tornado_paste.storage.mongo.files import MongoStore
+    from tornado_paste.storage.sqlite.files import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         return SQLiteExpiryIndex(store)

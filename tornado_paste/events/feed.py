@@ -36,11 +36,11 @@ from typing import Any, Protocol
 import msgpack
 
 from settings import Settings
-from tornado_paste.eventlog import EventLog, LogEntry, open_event_log
-from tornado_paste.metrics import Metrics
-from tornado_paste.models import FileRecord, Links
-from tornado_paste.store.base import MetadataStore, StoreUnavailable
-from tornado_paste.tasks import cancel_and_wait
+from tornado_paste.core.records import FileRecord, Links
+from tornado_paste.core.tasks import cancel_and_wait
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage.base import MetadataStore, StoreUnavailable
+from tornado_paste.storage.eventlog import EventLog, LogEntry, open_event_log
 
 log = logging.getLogger(__name__)
 

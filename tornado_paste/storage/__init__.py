@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tornado_paste.store.base import DuplicateContent, MetadataStore, StoreError, StoreUnavailable
+from tornado_paste.storage.base import DuplicateContent, MetadataStore, StoreError, StoreUnavailable
 
 __all__ = ["DuplicateContent", "MetadataStore", "StoreError", "StoreUnavailable", "open_store"]
 
@@ -11,9 +11,9 @@ def open_store(sqlite_path: str, mongo_url: str = "", mongo_database: str = "tor
                timeout: float = 2.0) -> MetadataStore:
     """The store the settings ask for (not yet opened)."""
     if mongo_url:
-        from tornado_paste.store.mongo import MongoStore
+        from tornado_paste.storage.mongo.files import MongoStore
 
         return MongoStore.from_url(mongo_url, mongo_database, timeout=timeout)
-    from tornado_paste.store.sqlite import SQLiteStore
+    from tornado_paste.storage.sqlite.files import SQLiteStore
 
     return SQLiteStore(sqlite_path, timeout=timeout)

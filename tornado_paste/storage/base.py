@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from tornado_paste.models import FileRecord
+from tornado_paste.core.records import FileRecord
 
 
 class StoreError(Exception):

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from tornado_paste.metrics import Metrics
+from tornado_paste.metrics.client import Metrics
 
 T = TypeVar("T")
 

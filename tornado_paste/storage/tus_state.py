@@ -21,7 +21,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 
-from tornado_paste.store.base import MetadataStore
+from tornado_paste.storage.base import MetadataStore
 
 
 @dataclass
@@ -304,7 +304,7 @@ class MongoTusStateStore(TusStateStore):
 
 def state_store_for(store: MetadataStore) -> TusStateStore:
     """The tus state store that lives beside this metadata store."""
-    from tornado_paste.store.mongo import MongoStore
+    from tornado_paste.storage.mongo.files import MongoStore
 
     if isinstance(store, MongoStore):
         return MongoTusStateStore(store)

@@ -17,9 +17,9 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from tornado_paste.store.base import MetadataStore, StoreUnavailable
-from tornado_paste.store.mongo import MongoStore
-from tornado_paste.store.sqlite import SQLiteStore
+from tornado_paste.storage.base import MetadataStore, StoreUnavailable
+from tornado_paste.storage.mongo.files import MongoStore
+from tornado_paste.storage.sqlite.files import SQLiteStore
 
 log = logging.getLogger(__name__)
 

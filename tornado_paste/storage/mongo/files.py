@@ -13,8 +13,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from tornado_paste.models import FileRecord
-from tornado_paste.store.base import DuplicateContent, MetadataStore, StoreUnavailable, record_to_doc
+from tornado_paste.core.records import FileRecord
+from tornado_paste.storage.base import DuplicateContent, MetadataStore, StoreUnavailable, record_to_doc
 
 
 class MongoStore(MetadataStore):

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.blobs import BlobStore, StagingFile, StorageFull
-from tornado_paste.filenames import clean_filename
-from tornado_paste.locks import KeyedLocks
-from tornado_paste.metrics import Metrics
-from tornado_paste.models import FileRecord, extension_for, new_filehash, utcnow
-from tornado_paste.policy import TypePolicy
-from tornado_paste.sniff import sniff
-from tornado_paste.store.base import DuplicateContent, MetadataStore
+from tornado_paste.core.filenames import clean_filename
+from tornado_paste.core.locks import KeyedLocks
+from tornado_paste.core.policy import TypePolicy
+from tornado_paste.core.records import FileRecord, extension_for, new_filehash, utcnow
+from tornado_paste.core.sniff import sniff
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage.base import DuplicateContent, MetadataStore
+from tornado_paste.storage.blobs.local import BlobStore, StagingFile, StorageFull
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tornado_paste.tasks import cancel_and_wait
+from tornado_paste.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import msgpack
 from pymongo import ASCENDING, DESCENDING
 
-from tornado_paste.store.base import MetadataStore
+from tornado_paste.storage.base import MetadataStore
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ class EventLog(abc.ABC):
 
 def open_event_log(store: MetadataStore) -> EventLog:
     """The log implementation that lives beside the given metadata store."""
-    from tornado_paste.store.sqlite import SQLiteStore
+    from tornado_paste.storage.sqlite.files import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         return SQLiteEventLog(store)
-    from tornado_paste.store.mongo import MongoStore
+    from tornado_paste.storage.mongo.files import MongoStore
 
     if isinstance(store, MongoStore):
         return MongoEventLog(store)

@@ -44,11 +44,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tornado_paste.blobs import PieceWriter
-from tornado_paste.ingest import IngestError, Ingestor, IngestResult, TooLarge
-from tornado_paste.metrics import Metrics
-from tornado_paste.tus_files import TusStaged, concatenate, hash_file, read_head
-from tornado_paste.tus_protocol import (
+from tornado_paste.core.ingest import IngestError, Ingestor, IngestResult, TooLarge
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage.blobs.local import PieceWriter
+from tornado_paste.storage.tus_state import Locked, TusState, TusStateStore
+from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head
+from tornado_paste.tus.protocol import (
     CHECKSUMS,
     ChecksumMismatch,
     OffsetMismatch,
@@ -59,7 +60,6 @@ from tornado_paste.tus_protocol import (
     UploadNotFound,
     truthy,
 )
-from tornado_paste.tus_state import Locked, TusState, TusStateStore
 
 log = logging.getLogger(__name__)
 
@@ -563,7 +563,7 @@ class TusService:
 
 def install(services: Any) -> TusService:
     """Build the tus service for these services and hook its start/stop."""
-    from tornado_paste.tus_state import state_store_for
+    from tornado_paste.storage.tus_state import state_store_for
 
     settings = services.settings
     service = TusService(state_store_for(services.store), services.ingestor, services.metrics, settings.data_dir,

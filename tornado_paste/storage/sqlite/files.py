@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tornado_paste.models import FileRecord
-from tornado_paste.store.base import DuplicateContent, MetadataStore, StoreUnavailable
+from tornado_paste.core.records import FileRecord
+from tornado_paste.storage.base import DuplicateContent, MetadataStore, StoreUnavailable
 
 T = TypeVar("T")
 

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from tornado_paste import imaging
-from tornado_paste.derivative_index import DerivativeIndex, index_for
-from tornado_paste.executor import BoundedExecutor, ExecutorSaturated
-from tornado_paste.imaging import ImageError, ImageTooLarge, ResizeRequest
-from tornado_paste.models import FileRecord
+from tornado_paste.core.records import FileRecord
+from tornado_paste.images import render as imaging
+from tornado_paste.images.executor import BoundedExecutor, ExecutorSaturated
+from tornado_paste.images.render import ImageError, ImageTooLarge, ResizeRequest
+from tornado_paste.storage.derivatives import DerivativeIndex, index_for
 
 if TYPE_CHECKING:
     from tornado_paste.services import Services

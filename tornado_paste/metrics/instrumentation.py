@@ -11,8 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from tornado_paste.metrics import Metrics
-from tornado_paste.store.base import DuplicateContent, MetadataStore
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage.base import DuplicateContent, MetadataStore
 
 if TYPE_CHECKING:
     from tornado_paste.services import Services

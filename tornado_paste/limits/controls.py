@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from settings import Settings
-from tornado_paste.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter
-from tornado_paste.uploadgate import UploadGate
+from tornado_paste.limits.admission import UploadGate
+from tornado_paste.limits.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tornado_paste.ingest import IngestError
+from tornado_paste.core.ingest import IngestError
 
 
 class UploadRefused(IngestError):

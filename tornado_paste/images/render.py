@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageSequence, JpegImagePlugin, UnidentifiedImageError
 
-from tornado_paste.blobs import StorageFull
+from tornado_paste.storage.blobs.local import StorageFull
 
 # Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; we refuse instead.
 # (Our explicit header check below is the real limit; this makes the warning fatal too.)

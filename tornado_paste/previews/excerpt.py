@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from tornado_paste.blobs import BlobStore
-from tornado_paste.models import FileRecord
+from tornado_paste.core.records import FileRecord
+from tornado_paste.storage.blobs.local import BlobStore
 
 # Enough to read a page of code; big logs get a link to the raw file instead.
 EXCERPT_BYTES = 64 * 1024

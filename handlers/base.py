@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 from typing import Any
@@ -10,67 +9,13 @@ from typing import Any
 import msgpack
 import tornado.web
 
+from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
-from tornado_paste.core.ingest import Forbidden, IngestError, TooLarge, TypeRefused
-from tornado_paste.images.executor import ExecutorSaturated
-from tornado_paste.images.render import ImageError, NotAnImage, UnsupportedImage
-from tornado_paste.limits.admission import TooManyUploads, UploadCapacityFull
 from tornado_paste.limits.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
-from tornado_paste.storage import StoreUnavailable
-from tornado_paste.storage.blobs.local import StorageFull
 
 log = logging.getLogger("tornado_paste.access")
-
-# Core exceptions -> (status, extra headers). The core knows nothing of HTTP; this is the bridge.
-_CORE_ERRORS: list[tuple[type[BaseException], int]] = [
-    (TooLarge, 413),
-    (TypeRefused, 415),
-    (Forbidden, 403),
-    (TooManyUploads, 429),
-    (UploadCapacityFull, 503),
-    (IngestError, 400),
-    (StorageFull, 507),
-    (StoreUnavailable, 503),
-    (NotAnImage, 415),
-    (UnsupportedImage, 415),
-    (ImageError, 400),
-    (ExecutorSaturated, 503),
-]
-
-_DEFAULT_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 409: "conflict", 410: "gone", 411: "length_required", 412: "precondition_failed",
-    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "rate_limited",
-    431: "headers_too_large", 500: "internal_error", 503: "unavailable", 507: "insufficient_storage",
-}
-
-RETRY_AFTER_SECONDS = 2
-
-
-class APIError(tornado.web.HTTPError):
-    """An HTTP error with a machine-readable ``code`` and a human ``message``."""
-
-    def __init__(self, status: int, code: str | None = None, message: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, log_message=message)
-        self.code = code or _DEFAULT_CODES.get(status, "error")
-        self.message = message or http.client.responses.get(status, "Error")
-        self.headers = headers or {}
-
-
-def core_error_to_api(exc: BaseException) -> APIError | None:
-    """The HTTP form of a core exception (None for anything else)."""
-    for kind, status in _CORE_ERRORS:
-        if isinstance(exc, kind):
-            retry = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS
-            headers = {"Retry-After": str(retry)} if status in (429, 503) else {}
-            code = getattr(exc, "code", None) or _DEFAULT_CODES.get(status)
-            message = getattr(exc, "message", None) or str(exc) or None
-            return APIError(status, code, message, headers)
-    return None
-
 
 class BaseHandler(tornado.web.RequestHandler):
     # A name for metrics and logs; low cardinality (never the path).
@@ -121,7 +66,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 if m != "OPTIONS" and getattr(type(self), m.lower(), None) is not getattr(rh, m.lower(), None)]
 
     def _handle_request_exception(self, e: BaseException) -> None:
-        mapped = core_error_to_api(e)
+        mapped = refusal_to_api(e)
         if mapped is None:
             super()._handle_request_exception(e)
             return
@@ -145,11 +90,11 @@ class BaseHandler(tornado.web.RequestHandler):
             for name, value in exc.headers.items():
                 self.set_header(name, value)
         elif isinstance(exc, tornado.web.HTTPError):
-            code = _DEFAULT_CODES.get(status_code, "error")
+            code = DEFAULT_CODES.get(status_code, "error")
             message = exc.log_message % exc.args if exc.log_message and exc.args else (
                 exc.log_message or self._reason)
         else:
-            code, message = _DEFAULT_CODES.get(status_code, "error"), self._reason
+            code, message = DEFAULT_CODES.get(status_code, "error"), self._reason
         if status_code == 405 and not self._headers.get("Allow"):
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.clear_header("Content-Disposition")
@@ -187,7 +132,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """Spend a token of this client's budget for the route; 429 when the bucket is empty."""
         limits = self.services.limits
         budget = budget_for(self.route_name, self.request.method or "GET")
-        if limits is None or budget is None:
+        if budget is None:
             return
         decision = limits.rate.hit(budget, self.request.remote_ip or "unknown")
         if decision is None:

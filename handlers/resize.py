@@ -1,21 +1,15 @@
-"""``GET /r/<filehash>?w=&h=&mode=&format=`` and crop-resize on upload (``POST /`` with ``w``/``h``).
+"""``GET /r/<filehash>?w=&h=&mode=&format=`` (crop-resize on upload is ``ImageService.resize_upload``).
 
 Thin: parse, ask the image service (tornado_paste.images.service), render the answer.
-Refusals are core exceptions mapped in handlers/base.py (415 not an image or
+Refusals are core exceptions mapped in handlers/errors.py (415 not an image or
 unsupported, 400 bad parameters/corrupt/too large, 503 + Retry-After busy).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from handlers.base import BaseHandler
 from handlers.files import find_file
 from handlers.negotiation import JSON, MSGPACK, parse_accept
-from tornado_paste.core.ingest import IngestResult
-
-if TYPE_CHECKING:
-    from handlers.upload import IndexHandler
 
 _CARD_TYPES = {JSON: JSON, MSGPACK: MSGPACK, "application/x-msgpack": MSGPACK}
 # The derivative behind a given URL changes only if it is deleted (then /i/ answers 404 anyway).
@@ -60,21 +54,3 @@ class ResizeHandler(BaseHandler):
         if derived.created:
             self.set_header("Location", card["url_api"])
         self.send_data(card, 201 if derived.created else 200, media_type=media)
-
-
-async def resize_on_upload(handler: IndexHandler, result: IngestResult) -> None:
-    """Answer ``POST /`` with ``w``/``h``: the derivative's card, with its original's card inside.
-
-    A refused resize refuses the whole upload, so a new original is removed again.
-    """
-    services = handler.services
-    try:
-        request = services.images.parse(handler.field("w"), handler.field("h"), handler.field("mode"),
-                                         handler.field("format"))
-        derived = await services.images.derive(result.record, request)
-    except Exception:
-        if result.created:
-            await services.ingestor.delete(result.record, result.delete_token)
-        raise
-    original = services.links.card(result.record, result.delete_token)
-    handler.answer(IngestResult(derived.record, derived.created, derived.delete_token), extra={"original": original})

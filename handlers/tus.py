@@ -24,19 +24,14 @@ import tornado.web
 from handlers.base import APIError
 from handlers.upload_guard import UploadGuard
 from tornado_paste.core.ingest import IngestError, IngestResult
+from tornado_paste.core.records import TusState
 from tornado_paste.storage.blobs.local import StorageFull
-from tornado_paste.storage.tus_state import TusState
 from tornado_paste.tus.protocol import (
     CHECKSUMS,
     EXTENSIONS,
     TUS_VERSION,
     ChecksumMismatch,
-    OffsetMismatch,
     TusError,
-    TusForbidden,
-    UploadGone,
-    UploadLocked,
-    UploadNotFound,
     parse_checksum,
     parse_metadata,
     parse_nonnegative,
@@ -44,11 +39,6 @@ from tornado_paste.tus.protocol import (
 from tornado_paste.tus.service import PatchResult, PatchSession
 
 OFFSET_STREAM = "application/offset+octet-stream"
-_STATUS: list[tuple[type[TusError], int]] = [
-    (UploadNotFound, 404), (UploadGone, 410), (OffsetMismatch, 409), (UploadLocked, 423),
-    (ChecksumMismatch, 460), (TusForbidden, 403), (TusError, 400),
-]
-_REASONS = {423: "Locked", 460: "Checksum Mismatch"}
 _OVERRIDABLE = {"PATCH", "DELETE", "HEAD", "OPTIONS", "POST"}
 # Interrupted PATCHes keep their bytes in the background; hold the tasks so they are not collected.
 _background: set[asyncio.Future[Any]] = set()
@@ -211,19 +201,6 @@ class TusHandler(UploadGuard):
             self.set_header("X-Delete-Token", result.delete_token)
 
     # -- errors ---------------------------------------------------------------
-    def _handle_request_exception(self, e: BaseException) -> None:
-        for kind, status in _STATUS:
-            if isinstance(e, kind):
-                headers = {"Tus-Version": TUS_VERSION} if status == 412 else {}
-                mapped = APIError(status, e.code, e.message, headers)
-                mapped.reason = _REASONS.get(status)
-                try:
-                    raise mapped from e
-                except APIError as api:
-                    super()._handle_request_exception(api)
-                return
-        super()._handle_request_exception(e)
-
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if self.request.method == "HEAD":
             self.finish()  # HEAD answers carry no body

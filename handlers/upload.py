@@ -19,9 +19,10 @@ from streaming_form_data.targets import BaseTarget, ValueTarget
 from handlers.base import APIError
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
-from handlers.resize import resize_on_upload
 from handlers.upload_guard import UploadGuard
-from tornado_paste.core.ingest import IngestError, IngestResult, TooLarge, Upload, refusal_reason
+from tornado_paste.core.ingest import IngestError, IngestResult, TooLarge, Upload
+from tornado_paste.core.params import truthy
+from tornado_paste.errors import reason_of
 from tornado_paste.limits.admission import UploadRefused
 
 # Room for multipart boundaries and part headers on top of the file-size limit.
@@ -48,10 +49,6 @@ class _Progress:
     """Counts parser callbacks, so the handler can tell bytes parsed from bytes buffered."""
 
     ticks = 0
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class _UploadTarget(BaseTarget):
@@ -167,11 +164,8 @@ class UploadResponder(UploadGuard):
         self.admit(None if declared is None else int(declared))
 
     def check_expires(self, value: str | None) -> str | None:
-        retention = self.services.retention
-        if retention is None:
-            return value
         try:
-            return retention.policy.check(value)
+            return self.services.retention.policy.check(value)
         except IngestError as exc:
             raise APIError(400, exc.code, exc.message) from None
 
@@ -191,7 +185,7 @@ class UploadResponder(UploadGuard):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort(refusal_reason(exc))
+            self.upload.abort(reason_of(exc))
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -226,16 +220,14 @@ class UploadResponder(UploadGuard):
         assert self.upload is not None
         self.stop_idle_timer()  # the body is complete: nothing left to stall
         retention = self.services.retention
-        expires_at = None
-        if retention is not None:
-            try:
-                choice = self.check_expires(self.expires_choice())
-            except APIError:
-                self.upload.abort("bad_request")
-                raise
-            expires_at = retention.policy.expires_at(self.upload.size, choice)
+        try:
+            choice = self.check_expires(self.expires_choice())
+        except APIError:
+            self.upload.abort("bad_request")
+            raise
+        expires_at = retention.policy.expires_at(self.upload.size, choice)
         result = await self.upload.finish(filename, private=private, expires_at=expires_at)
-        if retention is not None and not result.created:
+        if not result.created:
             await retention.reconcile(result.record, expires_at)
         return result
 
@@ -346,13 +338,18 @@ class IndexHandler(UploadResponder):
             # A well-formed form without a file is a plain bad request; a cut-off body is malformed.
             self.refuse(IngestError("no complete 'file' part in the request")
                         if self.file_target.parts == 0 else MalformedMultipart("the multipart body ended early"))
-        result = await self.finish_upload(self.file_target.multipart_filename, _truthy(self.field("private")))
+        result = await self.finish_upload(self.file_target.multipart_filename, truthy(self.field("private")))
         await self.after_upload(result)
 
     async def after_upload(self, result: IngestResult) -> None:
         """Hook for features that act on form fields (crop-resize on upload)."""
         if self.field("w") is not None or self.field("h") is not None:
-            await resize_on_upload(self, result)
+            # The derivative's card, with its original's inside; a refused resize refuses the upload.
+            derived = await self.services.images.resize_upload(result, self.field("w"), self.field("h"),
+                                                               self.field("mode"), self.field("format"))
+            original = self.services.links.card(result.record, result.delete_token)
+            self.answer(IngestResult(derived.record, derived.created, derived.delete_token),
+                        extra={"original": original})
             return
         self.answer(result)
 
@@ -376,7 +373,7 @@ class RawUploadMixin(UploadResponder):
             self.refuse(exc)
 
     async def put(self, filename: str) -> None:
-        result = await self.finish_upload(filename, _truthy(self.get_query_argument("private", None)))
+        result = await self.finish_upload(filename, truthy(self.get_query_argument("private", None)))
         self.answer(result)
 
 

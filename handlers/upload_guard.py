@@ -34,8 +34,6 @@ class UploadGuard(BaseHandler):
 
     def admit(self, declared: int | None) -> None:
         limits = self.services.limits
-        if limits is None:
-            return
         try:
             self.ticket = limits.uploads.admit(self.request.remote_ip or "unknown", declared)
         except UploadRefused as exc:

@@ -14,7 +14,7 @@ that answers these cases with ``{"error": {"code", "message"}}`` (400, 413 or
 connection; a wrapper around the request delegate does the same for what
 Tornado checks while building the request (Host, query-string size). The two
 overridden hooks (``_parse_headers``, ``_read_body``) are private Tornado
-methods; tornado is pinned and tests/test_hostile_http.py plus the
+methods; tornado is pinned and tests/hostile/test_http.py plus the
 request-head fuzzer cover every path, so an upgrade that changes them fails
 loudly.
 """

@@ -1,4 +1,8 @@
-"""Everything a process needs, built once from Settings (no HTTP here)."""
+"""Everything a process needs, built once from Settings: the ONE place that wires the features.
+
+Feature constructors take their dependencies explicitly and never import this
+module; ``build_services`` decides who gets what. No HTTP here.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +10,51 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+
+from PIL import Image
 
 from settings import Settings
+from tornado_paste.core.cards import Links
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
-from tornado_paste.core.records import Links
 from tornado_paste.core.secret import load_or_create_secret
 from tornado_paste.core.shortcode import Shortener
 from tornado_paste.core.tasks import cancel_and_wait
-from tornado_paste.events import feed as events
-from tornado_paste.images import service as images
-from tornado_paste.metrics import instrumentation
+from tornado_paste.events.feed import EventFeed
+from tornado_paste.images.executor import BoundedExecutor
+from tornado_paste.images.service import ImageService
+from tornado_paste.limits.controls import Limits, build_limits
+from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
-from tornado_paste.storage import MetadataStore, StoreUnavailable, open_store
+from tornado_paste.metrics.instrumentation import instrument_store
+from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
-from tornado_paste.tus import service as tus
-
-if TYPE_CHECKING:
-    from tornado_paste.limits.controls import Limits
-    from tornado_paste.limits.retention import Retention
+from tornado_paste.tus.service import TusService
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
+    """The process's services, built once by ``build_services``; handlers reach everything through it."""
+
     settings: Settings
-    store: MetadataStore
+    store: Backend
     blobs: BlobStore
     metrics: Metrics
     shortener: Shortener
     links: Links
     ingestor: Ingestor
-    # Extra start/stop steps that features register (event readers, sweepers...).
+    images: ImageService
+    tus: TusService
+    events: EventFeed
+    limits: Limits
+    retention: Retention
+    # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
-    # Crop-resize and derivatives (tornado_paste.images.service.ImageService), set by images.install.
-    images: Any = None
-    # The tus resumable-upload service (tornado_paste.tus.service.install).
-    tus: Any = None
-    # The real-time event feed (tornado_paste.events.feed.EventFeed), set by events.install.
-    events: Any = None
-
-    # Abuse controls and retention (reliability issue), set by build_services.
-    limits: Limits | None = None
-    retention: Retention | None = None
     _steps_done: int = 0
     _reopen: asyncio.Task | None = None
 
@@ -114,29 +115,57 @@ class Services:
         await self.store.close()
 
 
-def build_services(settings: Settings, store: MetadataStore | None = None) -> Services:
-    """Wire the core together. ``store`` lets tests inject a backend."""
-    blobs = BlobStore(settings.data_dir)
+def build_services(settings: Settings, store: Backend | None = None) -> Services:
+    """Wire the core together: the one place that knows every feature. ``store`` lets tests inject a backend."""
+    s = settings
+    blobs = BlobStore(s.data_dir)
     blobs.ensure_dirs()
-    secret = load_or_create_secret(settings.data_dir)
-    shortener = Shortener(secret)
-    metrics = Metrics.from_settings(settings)
-    store = store or open_store(settings.sqlite_path, settings.mongo_url, settings.mongo_database,
-                                settings.store_timeout)
-    ingestor = Ingestor(store, blobs, TypePolicy(settings.allow_types, settings.deny_types), metrics,
-                        settings.max_upload_size, settings.sniff_bytes)
-    services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
-                        links=Links(settings.public_base_url, shortener), ingestor=ingestor)
-    instrumentation.install(services)
-    images.install(services)
-    tus.install(services)
-    events.install(services)
-    from tornado_paste.limits import controls as limits
-    from tornado_paste.limits import retention  # they import this module's types
-
-    services.limits = limits.build_limits(settings)
-    services.retention = retention.install(services)
+    shortener = Shortener(load_or_create_secret(s.data_dir))
+    metrics = Metrics.from_settings(s)
+    store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
+    if metrics.enabled:
+        instrument_store(store, metrics)
+    ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
+                        s.sniff_bytes)
+    links = Links(s.public_base_url, shortener)
+    images = build_image_service(s, store, ingestor, blobs, metrics)
+    retention = build_retention(s, store, ingestor, blobs, metrics)
+    tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,
+                     sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
+                     io_pool=blobs.io_pool, retention=retention)
+    events = EventFeed(store.event_log, store, links, metrics, s)
+    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
+                        ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
+                        retention=retention)
+    ingestor.enrichers.append(images.enrich)
+    ingestor.listeners.append(images.on_event)
+    ingestor.listeners.append(events.on_ingest)
+    if metrics.enabled:
+        metrics.sample("http.inflight", lambda: services.inflight)
+    # Metrics first in, last out: the final stop flushes what the other stop steps recorded.
+    services.on_start[:] = [metrics.start, tus.start, events.start, retention.sweeper.start]
+    services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop]
     return services
+
+
+def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
+                        metrics: Metrics) -> ImageService:
+    """The crop-resize service with its own bounded executor (tests build a second one to race the first)."""
+    # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
+    # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.resize_max_source_pixels)
+    executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
+    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
+                        settings.resize_max_source_pixels)
+
+
+def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
+                    metrics: Metrics) -> Retention:
+    s = settings
+    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size)
+    sweeper = Sweeper(store, store.expiry, ingestor, blobs, metrics, s.retention_sweep_interval, s.retention_grace,
+                      s.retention_orphan_interval)
+    return Retention(policy, store.expiry, sweeper)
 
 
 def _backoff_delay(first: float, attempt: int) -> float:

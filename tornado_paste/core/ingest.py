@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -18,62 +17,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tornado_paste import errors
 from tornado_paste.core.filenames import clean_filename
+from tornado_paste.core.fsutil import unlink_quietly
 from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.policy import TypePolicy
 from tornado_paste.core.records import FileRecord, extension_for, new_filehash, utcnow
 from tornado_paste.core.sniff import sniff
 from tornado_paste.metrics.client import Metrics
-from tornado_paste.storage.base import DuplicateContent, MetadataStore
-from tornado_paste.storage.blobs.local import BlobStore, StagingFile, StorageFull
+from tornado_paste.storage.base import DuplicateContent, FileStore
+from tornado_paste.storage.blobs.local import BlobStore, StagingFile
 
 log = logging.getLogger(__name__)
 
 
-class IngestError(Exception):
+class IngestError(errors.BadRequest):
     """An upload refused for a reason the client can act on. ``code`` names the reason."""
 
-    code = "bad_request"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class TooLarge(errors.TooLarge, IngestError):
+    pass
 
 
-class TooLarge(IngestError):
-    code = "too_large"
+class TypeRefused(errors.TypeRefused, IngestError):
+    pass
 
 
-class TypeRefused(IngestError):
-    code = "type_refused"
+class Forbidden(errors.Forbidden, IngestError):
+    pass
 
 
-class Forbidden(IngestError):
-    code = "forbidden"
-
-
-# Why an upload did not become a file: the only values of ``upload.refused.<reason>``.
-# Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
-# admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
-REFUSAL_REASONS = frozenset({"size", "type", "bad_request", "aborted", "idle", "slow", "concurrency", "capacity",
-                             "storage", "error"})
 # Files the service makes itself (resize results): measured by their feature, not as uploads.
 INTERNAL_SOURCES = frozenset({"derived"})
-
-
-def refusal_reason(exc: BaseException) -> str:
-    """The metric reason for an exception that ended an upload (client faults vs ours)."""
-    if isinstance(exc, TooLarge):
-        return "size"
-    if isinstance(exc, TypeRefused):
-        return "type"
-    if isinstance(exc, IngestError):
-        return "bad_request"
-    if isinstance(exc, asyncio.CancelledError):
-        return "aborted"
-    if isinstance(exc, (StorageFull, OSError)):
-        return "storage"
-    return "error"  # store unavailable, bugs
 
 
 @dataclass
@@ -88,13 +63,6 @@ class IngestResult:
 Enricher = Callable[[FileRecord, str], Awaitable[None]]
 # Called after a record changed: (event type, record).
 Listener = Callable[[str, FileRecord], Awaitable[None]]
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def hash_token(token: str) -> str:
@@ -136,7 +104,7 @@ class Upload:
         try:
             return self.staging.write(chunk)
         except Exception as exc:
-            self.abort(refusal_reason(exc))
+            self.abort(errors.reason_of(exc))
             raise
 
     def abort(self, reason: str = "aborted") -> None:
@@ -156,14 +124,14 @@ class Upload:
         try:
             result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
         except BaseException as exc:
-            self.abort(refusal_reason(exc))
+            self.abort(errors.reason_of(exc))
             raise
         self.done = True
         return result
 
 
 class Ingestor:
-    def __init__(self, store: MetadataStore, blobs: BlobStore, policy: TypePolicy, metrics: Metrics,
+    def __init__(self, store: FileStore, blobs: BlobStore, policy: TypePolicy, metrics: Metrics,
                  max_upload_size: int, sniff_bytes: int = 64 * 1024) -> None:
         self.store = store
         self.blobs = blobs
@@ -193,7 +161,7 @@ class Ingestor:
             staging = await loop.run_in_executor(self.blobs.io_pool, StagingFile.adopt, path, self.sniff_bytes,
                                                  self.blobs.io_pool)
         except BaseException:
-            await loop.run_in_executor(self.blobs.io_pool, _unlink_quietly, path)
+            await loop.run_in_executor(self.blobs.io_pool, unlink_quietly, path)
             raise
         upload = Upload(self, staging, self.max_upload_size, "derived" if parent_id is not None else "file")
         return await upload.finish(filename, private=private, expires_at=expires_at, parent_id=parent_id,
@@ -310,7 +278,7 @@ class Ingestor:
 
     def count_refusal(self, reason: str) -> None:
         """An upload that ended without a file; also for refusals before any byte was staged."""
-        self.metrics.incr(f"upload.refused.{reason if reason in REFUSAL_REASONS else 'error'}")
+        self.metrics.incr(f"upload.refused.{reason if reason in errors.REFUSAL_REASONS else 'error'}")
 
     async def delete(self, record: FileRecord, token: str | None) -> None:
         """Remove a record (token checked in constant time) and its blob once unreferenced."""

@@ -1,14 +1,16 @@
-"""The file record, its public card and links."""
+"""What the storage layer keeps: file records, tus upload state, event-log entries; and the
+pure helpers about file types and sizes they need. No I/O, no imports from the package."""
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import mimetypes
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
+
+import msgpack
 
 # Types a browser would execute or interpret as a document on our origin.
 ACTIVE_TYPES = frozenset(
@@ -152,79 +154,49 @@ class FileRecord:
         return cls(**values)
 
 
-class Links:
-    """Builds every public URL from the configured base URL (never the Host header)."""
+@dataclass
+class TusState:
+    """One tus upload. Times are Unix seconds (floats): comparable across processes on a host."""
 
-    def __init__(self, base_url: str, shortener: Any) -> None:
-        self.base = base_url.rstrip("/")
-        self.shortener = shortener
+    id: str
+    offset: int = 0
+    # None while the client deferred the length (Upload-Defer-Length: 1).
+    length: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    expires_at: float = 0.0
+    # None, "partial" or "final"; a final upload lists its partial uploads' ids.
+    concat: str | None = None
+    parts: list[str] = field(default_factory=list)
+    lock_owner: str | None = None
+    lock_until: float = 0.0
+    # Set once the bytes went through the ingest path: the public filehash of the result.
+    filehash: str | None = None
+    # True once all bytes are in (a partial upload is complete without being ingested).
+    done: bool = False
 
-    def preview(self, rec: FileRecord) -> str:
-        return f"{self.base}/p/{rec.filehash}"
+    @property
+    def deferred(self) -> bool:
+        return self.length is None
 
-    def raw(self, rec: FileRecord) -> str:
-        return f"{self.base}/i/{rec.filehash}"
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
 
-    def download(self, rec: FileRecord) -> str:
-        return f"{self.base}/d/{rec.filehash}"
-
-    def short(self, rec: FileRecord) -> str:
-        assert rec.id is not None
-        return f"{self.base}/s/{self.shortener.encode(rec.id)}"
-
-    def resize(self, rec: FileRecord) -> str:
-        return f"{self.base}/r/{rec.filehash}"
-
-    def api(self, rec: FileRecord) -> str:
-        return f"{self.base}/api/v1/files/{rec.filehash}"
-
-    def card(self, rec: FileRecord, delete_token: str | None = None) -> dict[str, Any]:
-        """The public JSON/msgpack card of a file."""
-        url_p, url_i, url_s = self.preview(rec), self.raw(rec), self.short(rec)
-        name = rec.filename
-        if rec.kind == "image":
-            markdown = f"![{_md_escape(name)}]({url_i})"
-            html_snippet = f'<a href="{url_p}"><img src="{url_i}" alt="{html.escape(name)}"></a>'
-            bbcode = f"[url={url_p}][img]{url_i}[/img][/url]"
-        else:
-            markdown = f"[{_md_escape(name)}]({url_s})"
-            html_snippet = f'<a href="{url_s}">{html.escape(name)}</a>'
-            bbcode = f"[url={url_s}]{_bb_escape(name)}[/url]"
-        card: dict[str, Any] = {
-            "id": rec.id,
-            "filehash": rec.filehash,
-            "short_code": self.shortener.encode(rec.id),
-            "filename": name,
-            "size": rec.size,
-            "size_human": human_size(rec.size),
-            "mimetype": rec.mimetype,
-            "type": rec.kind,
-            "uploaded_at": iso8601(rec.uploaded_at),
-            "expires_at": iso8601(rec.expires_at) if rec.expires_at else None,
-            "sha256": rec.sha256,
-            "private": rec.private,
-            "url_p": url_p,
-            "url_i": url_i,
-            "url_d": self.download(rec),
-            "url_s": url_s,
-            "url_api": self.api(rec),
-            "embed": {"markdown": markdown, "html": html_snippet, "bbcode": bbcode},
-        }
-        if rec.kind == "image":
-            card["width"] = rec.width
-            card["height"] = rec.height
-            card["url_r"] = self.resize(rec)
-        if rec.parent_id is not None:
-            card["parent_id"] = rec.parent_id
-            card["variant"] = rec.variant
-        if delete_token is not None:
-            card["delete_token"] = delete_token
-        return card
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> TusState:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in names})
 
 
-def _md_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\[]()*_`<>!" else c for c in text).replace("\n", " ")
+@dataclass(frozen=True)
+class LogEntry:
+    cursor: int
+    type: str
+    ts: float  # seconds since the epoch (UTC)
+    filehash: str
+    parent_filehash: str | None
+    private: bool
+    payload: bytes  # msgpack of the event dict, without its cursor
 
-
-def _bb_escape(text: str) -> str:
-    return text.replace("[", "(").replace("]", ")").replace("\n", " ")
+    def body(self) -> dict[str, Any]:
+        return msgpack.unpackb(self.payload, raw=False)

@@ -36,11 +36,11 @@ from typing import Any, Protocol
 import msgpack
 
 from settings import Settings
-from tornado_paste.core.records import FileRecord, Links
+from tornado_paste.core.cards import Links
+from tornado_paste.core.records import FileRecord, LogEntry
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.metrics.client import Metrics
-from tornado_paste.storage.base import MetadataStore, StoreUnavailable
-from tornado_paste.storage.eventlog import EventLog, LogEntry, open_event_log
+from tornado_paste.storage.base import EventLog, FileStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class Waiter:
 class EventFeed:
     """This process's view of the shared event log: reader task, recent events, subscribers."""
 
-    def __init__(self, event_log: EventLog, store: MetadataStore, links: Links, metrics: Metrics,
+    def __init__(self, event_log: EventLog, store: FileStore, links: Links, metrics: Metrics,
                  settings: Settings) -> None:
         self.log = event_log
         self.store = store
@@ -182,7 +182,6 @@ class EventFeed:
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
-        await self.log.open()
         self.high = self._floor = await self.log.last_cursor()
         await self._trim()
         self._task = asyncio.create_task(self._run(), name="event-reader")
@@ -223,6 +222,10 @@ class EventFeed:
         return cursor
 
     # -- subscribing -----------------------------------------------------------
+    async def on_ingest(self, event_type: str, record: FileRecord) -> None:
+        """The ingest listener: every file event goes to the log."""
+        await self.record(event_type, record)
+
     def subscribe(self, sub: Subscriber) -> None:
         if sub.filehash is None:
             self._public.add(sub)
@@ -407,18 +410,3 @@ class EventFeed:
             if force or self._reported.get(kind) != self.counts[kind]:
                 self._reported[kind] = self.counts[kind]
                 self.metrics.gauge(name, self.counts[kind])
-
-
-def install(services: Any) -> EventFeed:
-    """Wire the feed into the services: ingest listener, start/stop steps, ``services.events``."""
-    feed = EventFeed(open_event_log(services.store), services.store, services.links, services.metrics,
-                     services.settings)
-
-    async def listener(event_type: str, record: FileRecord) -> None:
-        await feed.record(event_type, record)
-
-    services.ingestor.listeners.append(listener)
-    services.on_start.append(feed.start)
-    services.on_stop.append(feed.stop)
-    services.events = feed
-    return feed

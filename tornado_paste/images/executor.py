@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from tornado_paste import errors
 from tornado_paste.metrics.client import Metrics
 
 T = TypeVar("T")
@@ -39,14 +40,13 @@ def _lower_priority() -> None:
         pass
 
 
-class ExecutorSaturated(Exception):
+class ExecutorSaturated(errors.Unavailable):
     """Every worker is busy and the wait queue is full; try again shortly."""
 
     code = "busy"
 
     def __init__(self, message: str = "the image workers are busy; try again shortly") -> None:
         super().__init__(message)
-        self.message = message
 
 
 class BoundedExecutor:

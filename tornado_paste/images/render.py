@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageSequence, JpegImagePlugin, UnidentifiedImageError
 
+from tornado_paste import errors
 from tornado_paste.storage.blobs.local import StorageFull
 
 # Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; we refuse instead.
@@ -69,22 +70,20 @@ _ORIENTATION_TAG = 0x0112
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, zlib.error)
 
 
-class ImageError(Exception):
+class ImageError(errors.BadRequest):
     """An image request refused for a reason the client can act on."""
 
     code = "bad_image"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
-
-class NotAnImage(ImageError):
+class NotAnImage(errors.TypeRefused, ImageError):
     code = "not_an_image"
+    reason = "bad_request"
 
 
-class UnsupportedImage(ImageError):
+class UnsupportedImage(errors.TypeRefused, ImageError):
     code = "unsupported_image"
+    reason = "bad_request"
 
 
 class CorruptImage(ImageError):

@@ -23,18 +23,16 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from PIL import Image
-
+from tornado_paste.core.fsutil import unlink_quietly
+from tornado_paste.core.ingest import Ingestor, IngestResult
 from tornado_paste.core.records import FileRecord
 from tornado_paste.images import render as imaging
 from tornado_paste.images.executor import BoundedExecutor, ExecutorSaturated
 from tornado_paste.images.render import ImageError, ImageTooLarge, ResizeRequest
-from tornado_paste.storage.derivatives import DerivativeIndex, index_for
-
-if TYPE_CHECKING:
-    from tornado_paste.services import Services
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage.base import DerivativeIndex, FileStore
+from tornado_paste.storage.blobs.local import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +52,17 @@ def derived_filename(parent_name: str, width: int, height: int, output_format: s
     return f"{stem}_{width}x{height}{_EXTENSIONS[output_format]}"
 
 
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 class ImageService:
-    def __init__(self, services: Services, index: DerivativeIndex | None = None) -> None:
-        settings = services.settings
-        self.max_side = settings.resize_max_side
-        self.max_pixels = settings.resize_max_source_pixels
-        self.store = services.store
-        self.blobs = services.blobs
-        self.ingestor = services.ingestor
-        self.metrics = services.metrics
-        self.executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, services.metrics)
-        self.index = index or index_for(services.store)
+    def __init__(self, store: FileStore, index: DerivativeIndex, ingestor: Ingestor, blobs: BlobStore,
+                 metrics: Metrics, executor: BoundedExecutor, max_side: int, max_pixels: int) -> None:
+        self.max_side = max_side
+        self.max_pixels = max_pixels
+        self.store = store
+        self.blobs = blobs
+        self.ingestor = ingestor
+        self.metrics = metrics
+        self.executor = executor
+        self.index = index
         # (parent id, key) -> the computation in progress in this process.
         self._flights: dict[tuple[int, str], asyncio.Task[Derived]] = {}
 
@@ -140,7 +131,7 @@ class ImageService:
             rendered = await self.executor.run(imaging.render, self.blobs.path_for(parent.sha256), out_path,
                                                request, output_format, self.max_pixels, self.max_side)
         except BaseException:
-            await asyncio.get_running_loop().run_in_executor(None, _unlink_quietly, out_path)
+            await asyncio.get_running_loop().run_in_executor(None, unlink_quietly, out_path)
             raise
         self.metrics.timing("resize.duration", (time.monotonic() - started) * 1000)
         self.metrics.incr("resize.count")
@@ -162,6 +153,18 @@ class ImageService:
                 return Derived(winner, created=False)
             await self.index.discard(parent.id, key, winner_id)
         return Derived(record, result.created, result.delete_token)
+
+    async def resize_upload(self, result: IngestResult, w: str | None, h: str | None, mode: str | None,
+                            fmt: str | None) -> Derived:
+        """Crop-resize at upload (``POST /`` with ``w``/``h``): a refused resize refuses the whole
+        upload, so a new original is removed again."""
+        try:
+            derived = await self.derive(result.record, self.parse(w, h, mode, fmt))
+        except Exception:
+            if result.created:
+                await self.ingestor.delete(result.record, result.delete_token)
+            raise
+        return derived
 
     # -- hooks ---------------------------------------------------------------
     async def enrich(self, record: FileRecord, blob_path: str) -> None:
@@ -189,17 +192,3 @@ class ImageService:
             if child is not None and child.parent_id == record.id:
                 await self.ingestor.remove(child)
         await self.index.forget(record.id)
-
-
-def install(services: Services) -> ImageService:
-    """Wire images into the services: executor, derivative index, upload enricher, delete cascade."""
-    service = ImageService(services)
-    # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
-    # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
-    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, services.settings.resize_max_source_pixels)
-    services.images = service
-    services.ingestor.enrichers.append(service.enrich)
-    services.ingestor.listeners.append(service.on_event)
-    services.on_start.append(service.index.open)
-    services.on_stop.append(service.executor.aclose)
-    return service

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from tornado_paste import errors
 from tornado_paste.core.ingest import IngestError
 
 
@@ -20,14 +21,14 @@ class UploadRefused(IngestError):
     retry_after = 1
 
 
-class TooManyUploads(UploadRefused):
+class TooManyUploads(errors.TooMany, UploadRefused):
     """This client already has its share of uploads in progress (HTTP 429)."""
 
     code = "too_many_uploads"
     reason = "concurrency"
 
 
-class UploadCapacityFull(UploadRefused):
+class UploadCapacityFull(errors.Unavailable, UploadRefused):
     """The server's in-flight upload byte budget is spent (HTTP 503)."""
 
     code = "upload_capacity"

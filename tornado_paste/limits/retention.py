@@ -21,20 +21,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
-from tornado_paste.core.ingest import IngestError
+from tornado_paste.core.ingest import IngestError, Ingestor
 from tornado_paste.core.records import FileRecord, utcnow
-from tornado_paste.core.tasks import cancel_and_wait
-from tornado_paste.storage.base import StoreUnavailable
-
-if TYPE_CHECKING:
-    from tornado_paste.services import Services
+from tornado_paste.core.tasks import Periodic
+from tornado_paste.metrics.client import Metrics
+from tornado_paste.storage.base import ExpiryIndex, FileStore, StoreUnavailable
+from tornado_paste.storage.blobs.local import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -99,111 +96,6 @@ class RetentionPolicy:
         return ((now or utcnow()) + timedelta(seconds=seconds)).replace(microsecond=0)
 
 
-# -- store support ------------------------------------------------------------
-
-class ExpiryIndex:
-    """Expiry queries over the files table/collection (one per backend)."""
-
-    async def ensure_index(self) -> None:
-        raise NotImplementedError
-
-    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
-        """Records whose ``expires_at`` is at or before ``now``, soonest first."""
-        raise NotImplementedError
-
-    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
-        raise NotImplementedError
-
-    async def children(self, parent_id: int) -> list[FileRecord]:
-        """Derivatives (crop-resize results) of a file: they go when it goes."""
-        raise NotImplementedError
-
-
-def _iso(moment: datetime) -> str:
-    # The exact form SQLiteStore writes, so text comparison orders correctly.
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-class SQLiteExpiryIndex(ExpiryIndex):
-    def __init__(self, store) -> None:  # a SQLiteStore
-        self.store = store
-
-    async def ensure_index(self) -> None:
-        await self.store.run(lambda c: c.execute(
-            "CREATE INDEX IF NOT EXISTS files_expires_at ON files (expires_at) WHERE expires_at IS NOT NULL"))
-
-    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
-        from tornado_paste.storage.sqlite.files import _decode
-
-        def query(conn) -> list[FileRecord]:
-            rows = conn.execute("SELECT * FROM files WHERE expires_at IS NOT NULL AND expires_at <= ? "
-                                "ORDER BY expires_at LIMIT ?", (_iso(now), limit)).fetchall()
-            return [r for r in map(_decode, rows) if r is not None]
-
-        return await self.store.run(query)
-
-    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
-        value = _iso(expires_at) if expires_at else None
-        await self.store.run(lambda c: c.execute("UPDATE files SET expires_at = ? WHERE id = ?", (value, file_id)))
-
-    async def children(self, parent_id: int) -> list[FileRecord]:
-        from tornado_paste.storage.sqlite.files import _decode
-
-        def query(conn) -> list[FileRecord]:
-            rows = conn.execute("SELECT * FROM files WHERE parent_id = ?", (parent_id,)).fetchall()
-            return [r for r in map(_decode, rows) if r is not None]
-
-        return await self.store.run(query)
-
-
-class MongoExpiryIndex(ExpiryIndex):
-    def __init__(self, store) -> None:  # a MongoStore
-        self.store = store
-
-    async def ensure_index(self) -> None:
-        await self.store._call(self.store.files.create_index("expires_at", sparse=True, name="expires_at"))
-
-    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
-        query = {"expires_at": {"$ne": None, "$lte": now}}
-        cursor = self.store.files.find(query, {"_id": False}).sort("expires_at", 1).limit(limit)
-        docs = await self.store._call(cursor.to_list(length=limit))
-        return [FileRecord.from_row(d) for d in docs]
-
-    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
-        await self.store._call(self.store.files.update_one({"id": file_id}, {"$set": {"expires_at": expires_at}}))
-
-    async def children(self, parent_id: int) -> list[FileRecord]:
-        docs = await self.store._call(self.store.files.find({"parent_id": parent_id}, {"_id": False}).to_list())
-        return [FileRecord.from_row(d) for d in docs]
-
-
-class NullExpiryIndex(ExpiryIndex):
-    """For stores we cannot query (test doubles): files are kept, never swept."""
-
-    async def ensure_index(self) -> None:
-        log.warning("retention: store %s has no expiry index; expired files are not swept", type(self).__name__)
-
-    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
-        return []
-
-    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None:
-        return None
-
-    async def children(self, parent_id: int) -> list[FileRecord]:
-        return []
-
-
-def expiry_index_for(store) -> ExpiryIndex:
-    from tornado_paste.storage.mongo.files import MongoStore
-    from tornado_paste.storage.sqlite.files import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
-        return SQLiteExpiryIndex(store)
-    if isinstance(store, MongoStore):
-        return MongoExpiryIndex(store)
-    return NullExpiryIndex()
-
-
 # -- the sweeper --------------------------------------------------------------
 
 @dataclass
@@ -213,21 +105,23 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, services: Services, index: ExpiryIndex, interval: float, grace: float,
-                 orphan_interval: float, batch: int = 200) -> None:
-        self.services = services
+    def __init__(self, store: FileStore, index: ExpiryIndex, ingestor: Ingestor, blobs: BlobStore, metrics: Metrics,
+                 interval: float, grace: float, orphan_interval: float, batch: int = 200) -> None:
+        self.store = store
         self.index = index
+        self.ingestor = ingestor
+        self.blobs = blobs
+        self.metrics = metrics
         self.interval = interval
         self.grace = grace
         self.orphan_interval = orphan_interval
         self.batch = batch
-        self._task: asyncio.Task | None = None
+        self._periodic = Periodic("retention sweep", interval, self.sweep_once, jitter=0.2)
         self._last_orphans = 0.0
 
     async def sweep_expired(self, now: datetime | None = None) -> SweepReport:
         """Delete every expired record, then its blob when nothing else references it."""
         now = now or datetime.now(UTC)
-        svc = self.services
         report = SweepReport()
         while True:
             records = await self.index.expired(now, self.batch)
@@ -238,22 +132,22 @@ class Sweeper:
                 # Derivatives first, so none is ever left pointing at a removed parent.
                 for victim in [*await self.index.children(record.id), record]:
                     assert victim.id is not None
-                    async with svc.ingestor.blob_locks.hold(victim.sha256):
-                        deleted = await svc.store.delete_file(victim.id)
+                    async with self.ingestor.blob_locks.hold(victim.sha256):
+                        deleted = await self.store.delete_file(victim.id)
                         report.blobs += await self._drop_blob(victim.sha256)
                     if deleted:  # another process may have beaten us to it: it counts, not us
                         report.records += 1
-                        await svc.ingestor.publish("file.deleted", victim)
+                        await self.ingestor.publish("file.deleted", victim)
             if len(records) < self.batch:
                 break
         self._count(report)
         return report
 
     async def _drop_blob(self, sha256: str) -> int:
-        blobs = self.services.blobs
+        blobs = self.blobs
         if not blobs.exists(sha256):
             return 0
-        await self.services.ingestor.drop_blob_if_unreferenced(sha256)
+        await self.ingestor.drop_blob_if_unreferenced(sha256)
         return 0 if blobs.exists(sha256) else 1
 
     async def sweep_orphans(self) -> SweepReport:
@@ -263,21 +157,20 @@ class Sweeper:
         between its link and its insert); it also leaves a just-written blob
         alone while features such as derivatives are still recording it.
         """
-        svc = self.services
         report = SweepReport()
         candidates = await asyncio.get_running_loop().run_in_executor(None, self._list_blobs)
         now = time.time()
         for name, mtime in candidates:
             if now - mtime < self.grace:
                 continue
-            async with svc.ingestor.blob_locks.hold(name):
+            async with self.ingestor.blob_locks.hold(name):
                 report.blobs += await self._drop_blob(name)
         self._count(report)
         return report
 
     def _list_blobs(self) -> list[tuple[str, float]]:
         out = []
-        for directory, _dirs, files in os.walk(self.services.blobs.blob_dir):
+        for directory, _dirs, files in os.walk(self.blobs.blob_dir):
             for name in files:
                 if not _SHA256_NAME.match(name):
                     continue
@@ -288,7 +181,7 @@ class Sweeper:
         return out
 
     def _count(self, report: SweepReport) -> None:
-        metrics = self.services.metrics
+        metrics = self.metrics
         if report.records:
             metrics.incr("retention.swept", report.records)
         if report.blobs:
@@ -302,27 +195,13 @@ class Sweeper:
             report.blobs += orphans.blobs
         return report
 
-    async def _loop(self) -> None:
-        while True:
-            # Jitter keeps several processes from sweeping in lock-step.
-            await asyncio.sleep(self.interval * random.uniform(0.8, 1.2))
-            try:
-                await self.sweep_once()
-            except StoreUnavailable as exc:
-                log.warning("retention sweep skipped: %s", exc)
-            except Exception:
-                log.exception("retention sweep failed")
-
     async def start(self) -> None:
-        await self.index.ensure_index()
         # The first orphan pass waits a full interval: start-up is busy enough.
         self._last_orphans = time.monotonic()
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await self._periodic.stop()
 
 
 class Retention:
@@ -346,13 +225,3 @@ class Retention:
             log.warning("could not extend the expiry of file %s: %s", record.id, exc)
             return
         record.expires_at = wanted
-
-
-def install(services: Services) -> Retention:
-    s = services.settings
-    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size)
-    index = expiry_index_for(services.store)
-    sweeper = Sweeper(services, index, s.retention_sweep_interval, s.retention_grace, s.retention_orphan_interval)
-    services.on_start.append(sweeper.start)
-    services.on_stop.append(sweeper.stop)
-    return Retention(policy, index, sweeper)

@@ -15,7 +15,6 @@ Before ``start()`` (scripts, tests that never start the services) each stat is s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -25,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tornado_paste.core.tasks import cancel_and_wait
+from tornado_paste.core.tasks import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,8 @@ class Metrics:
         self._client: Any = None
         self._queue: deque[tuple[int, str, float]] = deque()
         self._batching = False
-        self._task: asyncio.Task[None] | None = None
+        self._task: Periodic | None = None
+        self._next_sample = 0.0
         # Gauges read from live state once per sample_interval (e.g. in-flight requests).
         self._samplers: dict[str, Callable[[], float]] = {}
         if host:
@@ -149,27 +149,27 @@ class Metrics:
         if self._client is None or self._task is not None:
             return
         self._batching = True
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._next_sample = time.monotonic() + self.sample_interval
+        self._sample_now()
+        self._task = Periodic("metrics flush", self.flush_interval, self._tick)
+        self._task.start()
 
     async def stop(self) -> None:
         """Send what is queued and go back to unbatched sends (a services ``on_stop`` step)."""
         task, self._task = self._task, None
-        await cancel_and_wait(task)
+        if task is not None:
+            await task.stop()
         if self._batching:
             self._sample_now()
             self.flush()
             self._batching = False
 
-    async def _run(self) -> None:
-        next_sample = time.monotonic() + self.sample_interval
-        self._sample_now()
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            now = time.monotonic()
-            if now >= next_sample:
-                self._sample_now()
-                next_sample = now + self.sample_interval
-            self.flush()
+    async def _tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sample:
+            self._sample_now()
+            self._next_sample = now + self.sample_interval
+        self.flush()
 
 
 def _make_client(host: str, port: int, prefix: str, max_packet: int) -> Any:

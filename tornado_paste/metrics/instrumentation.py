@@ -1,4 +1,4 @@
-"""Wire the metrics into the core once per process: store timers, sampled gauges, flush lifecycle.
+"""Store timers: every file-store operation timed and its failures counted.
 
 HTTP metrics live in ``handlers/base.py`` (the only place that sees a request finish); upload
 metrics in ``ingest.py`` (the one finish path). This module covers what has no single call site.
@@ -9,31 +9,16 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tornado_paste.metrics.client import Metrics
-from tornado_paste.storage.base import DuplicateContent, MetadataStore
+from tornado_paste.storage.base import DuplicateContent, FileStore
 
-if TYPE_CHECKING:
-    from tornado_paste.services import Services
-
-# The MetadataStore interface minus connection management: one timer and one error counter each.
-STORE_OPERATIONS = tuple(sorted(name for name in MetadataStore.__abstractmethods__ if name not in ("open", "close")))
+# The FileStore interface minus connection management: one timer and one error counter each.
+STORE_OPERATIONS = tuple(sorted(name for name in FileStore.__abstractmethods__ if name not in ("open", "close")))
 
 
-def install(services: Services) -> None:
-    """Instrument ``services`` (no-op when metrics are disabled)."""
-    metrics = services.metrics
-    if not metrics.enabled:
-        return
-    instrument_store(services.store, metrics)
-    metrics.sample("http.inflight", lambda: services.inflight)
-    # First in, last out: the final stop flushes what the other stop steps recorded.
-    services.on_start.insert(0, metrics.start)
-    services.on_stop.insert(0, metrics.stop)
-
-
-def instrument_store(store: MetadataStore, metrics: Metrics) -> MetadataStore:
+def instrument_store(store: FileStore, metrics: Metrics) -> FileStore:
     """Time every store operation (``store.<op>.time``) and count failures (``store.<op>.errors``).
 
     The methods are wrapped on the instance rather than by a proxy object, so the store keeps

@@ -1,38 +1,43 @@
-"""The async metadata-store interface every backend implements."""
+"""The storage interfaces: one small abstract class per concern, and the ``Backend`` that holds them.
+
+Every metadata backend (SQLite, MongoDB, memory) implements every interface here;
+features receive the concern they use (``backend.derivatives``, ``backend.tus_state``...)
+and never learn which backend it is. Every method is a coroutine, never blocks the
+loop, and raises ``StoreUnavailable`` for anything that is the store's fault rather
+than the caller's (so handlers can answer 503).
+"""
 
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 from typing import Any
 
-from tornado_paste.core.records import FileRecord
+from tornado_paste.core.records import FileRecord, LogEntry, TusState
+from tornado_paste.errors import Busy, Unavailable
 
 
 class StoreError(Exception):
     """Base of the store's own errors."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, Unavailable):
     """The store cannot answer now (locked, read-only, unreachable); try again later."""
+
+    def __init__(self, message: str = "the metadata store is unavailable") -> None:
+        super().__init__(message)
 
 
 class DuplicateContent(StoreError):
-    """A record with this sha256 already exists (the dedupe race was lost)."""
+    """A unique key (sha256, filehash) is taken: the dedupe race was lost."""
 
 
-class MetadataStore(abc.ABC):
-    """Where file records live. Every method is a coroutine and never blocks the loop.
+class Locked(StoreError, Busy):
+    """Another request holds this tus upload's PATCH lock."""
 
-    Implementations raise ``StoreUnavailable`` for anything that is the store's
-    fault rather than the caller's, so handlers can answer 503.
-    """
 
-    @abc.abstractmethod
-    async def open(self) -> None:
-        """Connect and create the schema/indexes if missing."""
-
-    @abc.abstractmethod
-    async def close(self) -> None: ...
+class FileStore(abc.ABC):
+    """Where file records live."""
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -69,6 +74,156 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def count_sha256_refs(self, sha256: str) -> int:
         """How many records (originals and derivatives) use the blob ``sha256``."""
+
+
+class DerivativeIndex(abc.ABC):
+    """(parent id, parameters key) -> derivative file id.
+
+    Kept apart from the file records: two parameter sets may produce the same
+    bytes, which then share one record. The (parent_id, key) pair is unique, so a
+    second process that computed the same derivative reuses the first writer's.
+    """
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+
+    @abc.abstractmethod
+    async def get(self, parent_id: int, key: str) -> int | None:
+        """The derivative's file id, if one was recorded."""
+
+    @abc.abstractmethod
+    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
+        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins)."""
+
+    @abc.abstractmethod
+    async def discard(self, parent_id: int, key: str, file_id: int) -> None:
+        """Drop the entry if it still points to ``file_id`` (a stale entry whose record is gone)."""
+
+    @abc.abstractmethod
+    async def children(self, parent_id: int) -> list[int]:
+        """File ids of every derivative recorded for ``parent_id``."""
+
+    @abc.abstractmethod
+    async def forget(self, file_id: int) -> None:
+        """Drop every entry where ``file_id`` is the parent or the derivative."""
+
+
+class TusStateStore(abc.ABC):
+    """tus uploads, one entry each. The PATCH lock is a lease taken in one atomic conditional
+    update, so two processes never both hold it and a dead process loses it when it runs out."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+
+    @abc.abstractmethod
+    async def create(self, state: TusState) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, upload_id: str) -> TusState | None: ...
+
+    @abc.abstractmethod
+    async def acquire(self, upload_id: str, owner: str, now: float, lease: float) -> TusState | None:
+        """Take the lock if it is free or its lease ran out; returns the state, or None if unknown.
+
+        Raises Locked when a live lease is held by someone else.
+        """
+
+    @abc.abstractmethod
+    async def renew(self, upload_id: str, owner: str, until: float) -> bool:
+        """Extend our lease; False if we no longer hold it."""
+
+    @abc.abstractmethod
+    async def update(self, upload_id: str, owner: str, **changes: Any) -> bool:
+        """Change fields of an upload whose lock ``owner`` holds; False if it does not."""
+
+    @abc.abstractmethod
+    async def release(self, upload_id: str, owner: str) -> None:
+        """Drop our lock (no-op if we no longer hold it)."""
+
+    @abc.abstractmethod
+    async def delete(self, upload_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def expired(self, now: float, limit: int = 100) -> list[TusState]:
+        """Uploads whose expiry passed and whose lock is free (what the sweeper may remove)."""
+
+    @abc.abstractmethod
+    async def delete_if_expired(self, upload_id: str, now: float) -> bool:
+        """Delete only if still expired and unlocked (so a racing PATCH is never swept)."""
+
+    @abc.abstractmethod
+    async def ids(self) -> set[str]:
+        """Every known upload id (for the orphan-file sweep)."""
+
+
+class EventLog(abc.ABC):
+    """Append-only, cursor-ordered event storage shared by every process of a deployment.
+
+    Cursors only grow. A backend whose cursors may commit out of order (MongoDB takes
+    them from a counter before inserting) leaves gaps the reader waits for briefly.
+    """
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+
+    @abc.abstractmethod
+    async def append(self, type_: str, ts: float, filehash: str, parent_filehash: str | None, private: bool,
+                     payload: bytes) -> int:
+        """Store an entry; returns its new cursor."""
+
+    @abc.abstractmethod
+    async def read_after(self, cursor: int, limit: int, upto: int | None = None) -> list[LogEntry]:
+        """Entries with ``cursor < c <= upto`` (no upper bound when None), oldest first, at most ``limit``."""
+
+    @abc.abstractmethod
+    async def last_cursor(self) -> int:
+        """The highest cursor handed out (0 when none); trimming does not lower it."""
+
+    @abc.abstractmethod
+    async def trim(self, older_than: float, keep: int) -> int:
+        """Drop entries with ``ts < older_than`` and all but the newest ``keep``; returns how many."""
+
+
+class ExpiryIndex(abc.ABC):
+    """Expiry queries over the file records."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+
+    @abc.abstractmethod
+    async def expired(self, now: datetime, limit: int) -> list[FileRecord]:
+        """Records whose ``expires_at`` is at or before ``now``, soonest first."""
+
+    @abc.abstractmethod
+    async def set_expiry(self, file_id: int, expires_at: datetime | None) -> None: ...
+
+    @abc.abstractmethod
+    async def children(self, parent_id: int) -> list[FileRecord]:
+        """Derivatives (crop-resize results) of a file: they go when it goes."""
+
+
+class Backend(FileStore):
+    """One metadata backend: the file records (its own methods) plus every other concern,
+    all on one connection, opened and closed together.
+
+    ``open`` creates every table/collection and index the concerns need (idempotent).
+    """
+
+    derivatives: DerivativeIndex
+    tus_state: TusStateStore
+    event_log: EventLog
+    expiry: ExpiryIndex
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create the schema/indexes if missing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
 
 def record_to_doc(record: FileRecord) -> dict[str, Any]:

@@ -11,44 +11,40 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from tornado_paste import errors
+
 TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "creation-defer-length", "termination", "expiration",
               "checksum", "concatenation")
 CHECKSUMS: dict[str, Callable[[], Any]] = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 
 
-class TusError(Exception):
+class TusError(errors.BadRequest):
     """A tus request refused for a reason the client can act on."""
 
-    code = "bad_request"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class UploadNotFound(errors.NotFound, TusError):
+    pass
 
 
-class UploadNotFound(TusError):
-    code = "not_found"
-
-
-class UploadGone(TusError):
+class UploadGone(errors.Gone, TusError):
     code = "upload_expired"
 
 
-class OffsetMismatch(TusError):
+class OffsetMismatch(errors.Conflict, TusError):
     code = "offset_mismatch"
 
 
-class UploadLocked(TusError):
+class UploadLocked(errors.Busy, TusError):
     code = "upload_locked"
 
 
-class ChecksumMismatch(TusError):
-    code = "checksum_mismatch"
+class ChecksumMismatch(errors.ChecksumMismatch, TusError):
+    pass
 
 
-class TusForbidden(TusError):
-    code = "forbidden"
+class TusForbidden(errors.Forbidden, TusError):
+    pass
 
 
 # -- header parsing -----------------------------------------------------------------------------
@@ -96,8 +92,3 @@ def parse_nonnegative(header: str | None, name: str) -> int | None:
     if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise TusError(f"{name} must be a non-negative integer")
     return int(value)
-
-
-def truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-

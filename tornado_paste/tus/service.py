@@ -23,9 +23,9 @@ once, in 8 MiB reads on an executor thread (never on the event loop).
 When the last byte is in, the staged file goes through ``Ingestor.finish_prestaged``:
 the same sniff, policy, dedupe, commit, record, event and metrics as ``POST /``.
 
-Neighbours: ``tus_protocol`` (vocabulary, refusals, header parsing),
-``tus_files`` (blocking file work, the staged-file adapter), ``tus_state``
-(persistence, SQLite and MongoDB).
+Neighbours: ``protocol`` (vocabulary, refusals, header parsing), ``session``
+(one PATCH), ``files`` (blocking file work, the staged-file adapter); the
+state's persistence is ``storage``'s ``TusStateStore``.
 """
 
 from __future__ import annotations
@@ -40,26 +40,25 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from tornado_paste.core.ingest import IngestError, Ingestor, IngestResult, TooLarge
+from tornado_paste.core.params import truthy
+from tornado_paste.core.records import TusState
+from tornado_paste.core.tasks import Periodic
+from tornado_paste.limits.retention import Retention
 from tornado_paste.metrics.client import Metrics
-from tornado_paste.storage.blobs.local import PieceWriter
-from tornado_paste.storage.tus_state import Locked, TusState, TusStateStore
+from tornado_paste.storage.base import Locked, TusStateStore
 from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head
 from tornado_paste.tus.protocol import (
-    CHECKSUMS,
-    ChecksumMismatch,
     OffsetMismatch,
     TusError,
     TusForbidden,
     UploadGone,
     UploadLocked,
     UploadNotFound,
-    truthy,
 )
+from tornado_paste.tus.session import PatchResult, PatchSession
 
 log = logging.getLogger(__name__)
 
@@ -71,155 +70,15 @@ def _owner_tag() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(6)}"
 
 
-@dataclass
-class PatchResult:
-    state: TusState
-    # Set when this PATCH completed the upload and it went through the ingest path.
-    result: IngestResult | None = None
-
-
-# -- one PATCH ----------------------------------------------------------------------------------
-
-class PatchSession:
-    """Bytes of one PATCH (or creation-with-upload body), written beyond the committed offset."""
-
-    def __init__(self, service: TusService, state: TusState, owner: str, checksum: tuple[str, bytes] | None,
-                 running: Any | None) -> None:
-        self.service = service
-        self.state = state
-        self.owner = owner
-        self.base = state.offset
-        self.received = 0
-        self._checksum = checksum
-        self._check = CHECKSUMS[checksum[0]]() if checksum else None
-        self._running = running  # sha256 of bytes [0, base) continued here, or None
-        limit = state.length if state.length is not None else service.max_size
-        self.room = limit - self.base
-        self.closed = False
-        self.lost = False
-        path = service.path_for(state.id)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            # Whatever lies beyond the committed offset is from a PATCH that never committed.
-            os.ftruncate(self._fd, self.base)
-            os.lseek(self._fd, self.base, os.SEEK_SET)
-        except OSError:
-            os.close(self._fd)
-            raise
-        self._writer = PieceWriter(self._fd, service.io_pool, [self._check, self._running])
-        self._renewer = asyncio.ensure_future(self._renew_lease())
-
-    async def _renew_lease(self) -> None:
-        lease = self.service.lease
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                held = await self.service.state.renew(self.state.id, self.owner, time.time() + lease)
-            except Exception:
-                continue  # the store hiccuped; the lease still has two thirds to run
-            if not held:
-                # The lease ran out (store unreachable for a whole lease) and another request took the
-                # upload: stop writing at once so its bytes are not overwritten.
-                self.lost = True
-                return
-
-    def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
-        """Append bytes; returns a future to await before writing more, or None. TooLarge past the length.
-
-        A ``blobs.PieceWriter`` hashes (running sha256 and Upload-Checksum) and
-        writes 1 MiB pieces on the blob I/O pool; the returned future is
-        Tornado's backpressure.
-        """
-        if self._fd is None:
-            raise ValueError("this PATCH is closed")
-        if self.lost:
-            raise UploadLocked("this PATCH lost the upload's lock")
-        if self.received + len(chunk) > self.room:
-            raise TooLarge("the PATCH body goes beyond the upload's length"
-                           if self.state.length is not None else "the upload exceeds the size limit")
-        self.received += len(chunk)
-        return self._writer.write(chunk)
-
-    @property
-    def written(self) -> int:
-        """Bytes of this PATCH that are in the file."""
-        return self._writer.written
-
-    async def _sync_and_close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            if self.service.fsync_patches:
-                await asyncio.get_running_loop().run_in_executor(self.service.io_pool, os.fsync, fd)
-        finally:
-            os.close(fd)
-
-    async def _truncate_and_close(self) -> None:
-        await self._writer.settle()
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.ftruncate(fd, self.base)
-        finally:
-            os.close(fd)
-
-    async def commit(self, new_length: int | None = None) -> PatchResult:
-        """The body is complete: verify the checksum, then move the committed offset."""
-        try:
-            await self._writer.drain()
-            if self._check is not None and self._checksum is not None \
-                    and self._check.digest() != self._checksum[1]:
-                await self._truncate_and_close()
-                self.service.metrics.incr("tus.checksum_mismatch")
-                raise ChecksumMismatch("the body does not match Upload-Checksum; its bytes were discarded")
-            await self._sync_and_close()
-            return await self.service._commit(self, new_length)
-        finally:
-            await self.close()
-
-    async def interrupted(self) -> None:
-        """The client went away mid-body: keep what arrived (unless it cannot be verified)."""
-        try:
-            if self._check is not None:
-                await self._truncate_and_close()
-                return
-            await self._writer.drain()
-            await self._sync_and_close()
-            if self.written:
-                await self.service._commit(self, None)
-        except Exception:
-            log.exception("could not keep the partial PATCH of tus upload %s", self.state.id)
-            await self._truncate_and_close()
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        """Drop the file handle (uncommitted bytes are truncated by the next PATCH) and the lock."""
-        if self.closed:
-            return
-        self.closed = True
-        self._renewer.cancel()
-        if self._fd is not None:
-            await self._truncate_and_close()
-        with contextlib.suppress(Exception):
-            await self.service.state.release(self.state.id, self.owner)
-
-    @property
-    def running_sha256(self) -> Any | None:
-        return self._running
-
-
 # -- the service --------------------------------------------------------------------------------
 
 class TusService:
     def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
                  expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
                  fsync_patches: bool = False, io_pool: Any = None,
-                 retention: Callable[[], Any] = lambda: None) -> None:
+                 retention: Retention | None = None) -> None:
         self.state = state
-        # The file retention service (expires vocabulary, default lifetime), looked up when used.
+        # The file retention service (expires vocabulary, default lifetime); None: files keep no expiry.
         self.retention = retention
         # Where PATCH pieces are hashed and written (the blob store's I/O pool; None = default executor).
         self.io_pool = io_pool
@@ -233,7 +92,7 @@ class TusService:
         self.sweep_interval = sweep_interval
         # upload id -> (committed offset, sha256 of bytes [0, offset)); see the module docstring.
         self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Periodic("tus sweep", sweep_interval, self.sweep)
 
     @property
     def max_size(self) -> int:
@@ -247,29 +106,10 @@ class TusService:
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
         os.makedirs(self.dir, exist_ok=True)
-        await self.state.open()
-        if self.sweep_interval > 0:
-            self._stopping = asyncio.Event()
-            self._sweeper = asyncio.ensure_future(self._sweep_forever(self._stopping))
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._stopping.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
-
-    async def _sweep_forever(self, stopping: asyncio.Event) -> None:
-        while True:
-            try:  # wait one interval, or less if the service stops
-                await asyncio.wait_for(stopping.wait(), self.sweep_interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("tus sweep failed")
+        await self._sweeper.stop()
 
     # -- queries --------------------------------------------------------------
     async def status(self, upload_id: str) -> TusState:
@@ -331,7 +171,7 @@ class TusService:
 
     def _check_metadata(self, metadata: dict[str, str]) -> None:
         """Refuse a bad ``expires`` now, not after 4 GB (same vocabulary as ``POST /``: 1h|1d|7d|30d|never)."""
-        retention = self.retention()
+        retention = self.retention
         if retention is not None:
             retention.policy.check(metadata.get("expires"))
 
@@ -451,7 +291,7 @@ class TusService:
             return None
         return cached[1].copy()
 
-    async def _commit(self, session: PatchSession, new_length: int | None) -> PatchResult:
+    async def commit_patch(self, session: PatchSession, new_length: int | None) -> PatchResult:
         """Called with the lock held and the new bytes written: record the new offset, finish if complete."""
         state = session.state
         new_offset = session.base + session.written
@@ -490,7 +330,7 @@ class TusService:
     async def _ingest(self, state: TusState, owner: str, staged: TusStaged) -> IngestResult:
         meta = state.metadata
         filename = meta.get("filename") or meta.get("name")
-        retention = self.retention()
+        retention = self.retention
         try:
             # The file's lifetime: the same retention policy (and default) as POST /.
             expires_at = retention.policy.expires_at(staged.size, meta.get("expires")) if retention else None
@@ -559,18 +399,3 @@ class TusService:
         if removed:
             log.info("tus sweep removed %d expired upload(s)", removed)
         return removed
-
-
-def install(services: Any) -> TusService:
-    """Build the tus service for these services and hook its start/stop."""
-    from tornado_paste.storage.tus_state import state_store_for
-
-    settings = services.settings
-    service = TusService(state_store_for(services.store), services.ingestor, services.metrics, settings.data_dir,
-                         expiry=settings.tus_expiry, lease=settings.tus_lock_lease,
-                         sweep_interval=settings.tus_sweep_interval, fsync_patches=settings.tus_fsync_patches,
-                         io_pool=services.blobs.io_pool, retention=lambda: getattr(services, "retention", None))
-    services.tus = service
-    services.on_start.append(service.start)
-    services.on_stop.append(service.stop)
-    return service

@@ -26,13 +26,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tornado_paste.errors import InsufficientStorage
+
 log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 WRITE_BUFFER = 1 << 20  # write to disk in 1 MiB pieces, not per network chunk
 
 
-class StorageFull(Exception):
+class StorageFull(InsufficientStorage):
     """The disk (or quota) has no room for this upload."""
 
 

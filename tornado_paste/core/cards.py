@@ -1,0 +1,88 @@
+"""The public face of a file: its links (built from the configured base URL, never the Host
+header) and its card — the JSON/msgpack answer with embed snippets (Markdown, HTML, BBCode)
+escaped for each syntax. Pure: no I/O, no HTTP."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from tornado_paste.core.records import FileRecord, human_size, iso8601
+
+
+class Links:
+    """Builds every public URL from the configured base URL (never the Host header)."""
+
+    def __init__(self, base_url: str, shortener: Any) -> None:
+        self.base = base_url.rstrip("/")
+        self.shortener = shortener
+
+    def preview(self, rec: FileRecord) -> str:
+        return f"{self.base}/p/{rec.filehash}"
+
+    def raw(self, rec: FileRecord) -> str:
+        return f"{self.base}/i/{rec.filehash}"
+
+    def download(self, rec: FileRecord) -> str:
+        return f"{self.base}/d/{rec.filehash}"
+
+    def short(self, rec: FileRecord) -> str:
+        assert rec.id is not None
+        return f"{self.base}/s/{self.shortener.encode(rec.id)}"
+
+    def resize(self, rec: FileRecord) -> str:
+        return f"{self.base}/r/{rec.filehash}"
+
+    def api(self, rec: FileRecord) -> str:
+        return f"{self.base}/api/v1/files/{rec.filehash}"
+
+    def card(self, rec: FileRecord, delete_token: str | None = None) -> dict[str, Any]:
+        """The public JSON/msgpack card of a file."""
+        url_p, url_i, url_s = self.preview(rec), self.raw(rec), self.short(rec)
+        name = rec.filename
+        if rec.kind == "image":
+            markdown = f"![{_md_escape(name)}]({url_i})"
+            html_snippet = f'<a href="{url_p}"><img src="{url_i}" alt="{html.escape(name)}"></a>'
+            bbcode = f"[url={url_p}][img]{url_i}[/img][/url]"
+        else:
+            markdown = f"[{_md_escape(name)}]({url_s})"
+            html_snippet = f'<a href="{url_s}">{html.escape(name)}</a>'
+            bbcode = f"[url={url_s}]{_bb_escape(name)}[/url]"
+        card: dict[str, Any] = {
+            "id": rec.id,
+            "filehash": rec.filehash,
+            "short_code": self.shortener.encode(rec.id),
+            "filename": name,
+            "size": rec.size,
+            "size_human": human_size(rec.size),
+            "mimetype": rec.mimetype,
+            "type": rec.kind,
+            "uploaded_at": iso8601(rec.uploaded_at),
+            "expires_at": iso8601(rec.expires_at) if rec.expires_at else None,
+            "sha256": rec.sha256,
+            "private": rec.private,
+            "url_p": url_p,
+            "url_i": url_i,
+            "url_d": self.download(rec),
+            "url_s": url_s,
+            "url_api": self.api(rec),
+            "embed": {"markdown": markdown, "html": html_snippet, "bbcode": bbcode},
+        }
+        if rec.kind == "image":
+            card["width"] = rec.width
+            card["height"] = rec.height
+            card["url_r"] = self.resize(rec)
+        if rec.parent_id is not None:
+            card["parent_id"] = rec.parent_id
+            card["variant"] = rec.variant
+        if delete_token is not None:
+            card["delete_token"] = delete_token
+        return card
+
+
+def _md_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\[]()*_`<>!" else c for c in text).replace("\n", " ")
+
+
+def _bb_escape(text: str) -> str:
+    return text.replace("[", "(").replace("]", ")").replace("\n", " ")

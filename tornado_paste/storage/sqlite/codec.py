@@ -1,0 +1,36 @@
+"""FileRecord <-> SQLite row (ISO 8601 text times, JSON variant, 0/1 flags)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from tornado_paste.core.records import FileRecord
+
+COLUMNS = (
+    "filehash", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
+    "private", "width", "height", "expires_at", "parent_id", "variant",
+)
+
+
+def encode_record(record: FileRecord) -> tuple[Any, ...]:
+    row = record.to_row()
+    row["uploaded_at"] = record.uploaded_at.isoformat()
+    row["expires_at"] = record.expires_at.isoformat() if record.expires_at else None
+    row["private"] = int(record.private)
+    row["variant"] = json.dumps(record.variant) if record.variant is not None else None
+    return tuple(row[c] for c in COLUMNS)
+
+
+def decode_record(row: sqlite3.Row | None) -> FileRecord | None:
+    if row is None:
+        return None
+    values = dict(row)
+    if values.get("variant"):
+        values["variant"] = json.loads(values["variant"])
+    for key in ("uploaded_at", "expires_at"):
+        if values.get(key):
+            values[key] = datetime.fromisoformat(values[key])
+    return FileRecord.from_row(values)

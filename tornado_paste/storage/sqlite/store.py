@@ -1,0 +1,183 @@
+"""SQLite metadata store: the embedded default.
+
+sqlite3 calls block, so every call runs on one dedicated thread that owns the
+connection (a single writer also avoids SQLite's lock juggling inside one
+process). WAL mode lets several server processes share the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tornado_paste.core.records import FileRecord
+from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable
+from tornado_paste.storage.sqlite.codec import COLUMNS, decode_record, encode_record
+from tornado_paste.storage.sqlite.derivatives import SQLiteDerivativeIndex
+from tornado_paste.storage.sqlite.events import SQLiteEventLog
+from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
+from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    filehash TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL UNIQUE,
+    filename TEXT NOT NULL,
+    mimetype TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    uploaded_at TEXT NOT NULL,
+    delete_token_hash TEXT NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0,
+    width INTEGER,
+    height INTEGER,
+    expires_at TEXT,
+    parent_id INTEGER,
+    variant TEXT
+);
+CREATE INDEX IF NOT EXISTS files_public_id ON files (private, id);
+"""
+
+class SQLiteStore(Backend):
+    """Every concern's table in one database file, used through one connection on one thread."""
+
+    def __init__(self, path: str, timeout: float = 2.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.derivatives = SQLiteDerivativeIndex(self)
+        self.tus_state = SQLiteTusStateStore(self)
+        self.event_log = SQLiteEventLog(self)
+        self.expiry = SQLiteExpiryIndex(self)
+
+    # -- plumbing ------------------------------------------------------------
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the store's thread; map lock/IO errors to StoreUnavailable.
+
+        Public for the other concerns of this backend (``sqlite/*.py``), which keep
+        their tables in the same file and use the same single connection.
+        """
+        if self._executor is None:
+            raise StoreUnavailable("store is closed")
+
+        def call() -> T:
+            if self._conn is None:  # the open failed (locked, unreadable): start-up keeps retrying
+                raise StoreUnavailable("sqlite: not connected")
+            try:
+                return fn(self._conn)
+            except sqlite3.IntegrityError:
+                self._conn.rollback()
+                raise
+            except sqlite3.OperationalError as exc:
+                self._conn.rollback()
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                self._conn.rollback()
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _connect(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False,
+                               isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()  # open() is retried: don't leak a half-set-up connection
+            raise
+        self._conn = conn
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        if self._conn is None:
+            await self.run_raw(self._connect)
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry):
+            await concern.open()
+
+    async def run_raw(self, fn: Callable[[], T]) -> T:
+        assert self._executor is not None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        conn = self._conn
+
+        def shutdown() -> None:
+            if conn is not None:
+                conn.close()
+
+        await self.run_raw(shutdown)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+        self._conn = None
+
+    async def ping(self) -> None:
+        await self.run(lambda c: c.execute("SELECT 1").fetchone())
+
+    # -- files ---------------------------------------------------------------
+    async def insert_file(self, record: FileRecord) -> FileRecord:
+        values = encode_record(record)
+
+        def insert(conn: sqlite3.Connection) -> int:
+            placeholders = ",".join("?" * len(COLUMNS))
+            cur = conn.execute(f"INSERT INTO files ({','.join(COLUMNS)}) VALUES ({placeholders})", values)
+            return int(cur.lastrowid)
+
+        try:
+            new_id = await self.run(insert)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateContent(str(exc)) from exc
+        record.id = new_id
+        return record
+
+    async def _one(self, where: str, arg: Any) -> FileRecord | None:
+        sql = f"SELECT * FROM files WHERE {where}"
+        return await self.run(lambda c: decode_record(c.execute(sql, (arg,)).fetchone()))
+
+    async def get_by_id(self, file_id: int) -> FileRecord | None:
+        return await self._one("id = ?", file_id)
+
+    async def get_by_filehash(self, filehash: str) -> FileRecord | None:
+        return await self._one("filehash = ?", filehash)
+
+    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
+        return await self._one("sha256 = ?", sha256)
+
+    async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
+        def query(conn: sqlite3.Connection) -> list[FileRecord]:
+            if before_id is None:
+                rows = conn.execute("SELECT * FROM files WHERE private = 0 ORDER BY id DESC LIMIT ?", (limit,))
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM files WHERE private = 0 AND id < ? ORDER BY id DESC LIMIT ?", (before_id, limit)
+                )
+            return [r for r in map(decode_record, rows.fetchall()) if r is not None]
+
+        return await self.run(query)
+
+    async def count_public(self) -> int:
+        return await self.run(lambda c: int(c.execute("SELECT COUNT(*) FROM files WHERE private = 0").fetchone()[0]))
+
+    async def delete_file(self, file_id: int) -> bool:
+        return await self.run(lambda c: c.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount > 0)
+
+    async def count_sha256_refs(self, sha256: str) -> int:
+        return await self.run(
+            lambda c: int(c.execute("SELECT COUNT(*) FROM files WHERE sha256 = ?", (sha256,)).fetchone()[0])
+        )

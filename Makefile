@@ -24,10 +24,12 @@ DEBIAN_PACKAGES += chromium
 
 setup: setup-runtime setup-python
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The project itself, editable: `python -m tornado_paste...` and the benches resolve without path tricks.
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 setup-python: $(VENV)/.installed

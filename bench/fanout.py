@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 import tornado.httpclient  # noqa: E402

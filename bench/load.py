@@ -23,7 +23,6 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.helpers import ServerProcess  # noqa: E402
 from tests.nginx_stack import Stack  # noqa: E402

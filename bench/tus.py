@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from settings import parse_size  # noqa: E402
 from tests.helpers import ServerProcess  # noqa: E402

@@ -19,7 +19,8 @@ import tornado.websocket
 
 from handlers.base import APIError, BaseHandler
 from handlers.files import FILEHASH_PATTERN
-from tornado_paste.events.feed import Event, EventFeed, Waiter
+from tornado_paste.events.feed import EventFeed
+from tornado_paste.events.subscribers import Event, Waiter
 
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
 # Events in one long-poll answer; the client asks again at once with the new cursor for more.

@@ -51,6 +51,21 @@ class _Progress:
     ticks = 0
 
 
+class _Counting:
+    """Mixed into every target: each parser callback is progress."""
+
+    progress: _Progress
+
+    async def on_start_async(self) -> None:
+        self.progress.ticks += 1
+
+    async def on_data_received_async(self, chunk: bytes) -> None:
+        self.progress.ticks += 1
+
+    async def on_finish_async(self) -> None:
+        self.progress.ticks += 1
+
+
 class _UploadTarget(BaseTarget):
     """Feeds the ``file`` part into the core; refuses a second ``file`` part."""
 
@@ -104,21 +119,12 @@ class _SmallValue(ValueTarget):
         self._values.append(chunk)
 
 
-class _OtherParts(BaseTarget):
+class _OtherParts(_Counting, BaseTarget):
     """Registered last for any other part name: drops its bytes, but reports progress."""
 
     def __init__(self, progress: _Progress) -> None:
         super().__init__()
         self.progress = progress
-
-    async def on_start_async(self) -> None:
-        self.progress.ticks += 1
-
-    async def on_data_received_async(self, chunk: bytes) -> None:
-        self.progress.ticks += 1
-
-    async def on_finish_async(self) -> None:
-        self.progress.ticks += 1
 
 
 class UploadResponder(UploadGuard):

@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from scripts import render_dashboard  # noqa: E402
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402

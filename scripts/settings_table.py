@@ -14,7 +14,6 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from run import build_parser  # noqa: E402
 from settings import ENV_PREFIX, Settings  # noqa: E402

@@ -18,7 +18,6 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402
 from tests.uikit import CHROMIUM_ARGS  # noqa: E402

@@ -41,3 +41,22 @@ def test_every_route_prefix_is_documented():
     for pattern, _handler in routes():
         literal = re.split(r"[(\[?$]", pattern, maxsplit=1)[0]
         assert literal in README, f"route {pattern} is not in the README"
+
+
+def _code_map() -> str:
+    section = README.split("## Map of the code", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_code_map_names_only_what_exists_and_every_package():
+    """Each line's first name exists (indented lines under tornado_paste/), and every package is listed."""
+    tree = _code_map()
+    for line in tree.splitlines():
+        found = re.match(r"^( *)([\w.]+/?)(?=\s)", line)
+        if not found:
+            continue
+        base = ROOT / "tornado_paste" if found.group(1) == "  " else ROOT
+        assert (base / found.group(2)).exists(), line
+    packages = {p.parent.name for p in (ROOT / "tornado_paste").glob("*/__init__.py")}
+    listed = set(re.findall(r"(?m)^  (\w+)/", tree))
+    assert packages <= listed, packages - listed

@@ -6,8 +6,6 @@ leaves nothing behind: no staging file, no blob, no record.
 
 from __future__ import annotations
 
-import logging
-
 import msgpack
 import pytest
 
@@ -21,14 +19,7 @@ from tests.hostile_support import (
     settled,
 )
 
-
-@pytest.fixture(autouse=True)
-def no_server_errors(server, caplog):
-    """No traceback, no ERROR log: a hostile request is the client's problem, not ours."""
-    caplog.set_level(logging.INFO)
-    yield
-    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
-    assert not bad, [r.getMessage() for r in bad]
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 async def stored(upload, data: bytes = b"0123456789abcdefghij", name: str = "x.txt") -> dict:

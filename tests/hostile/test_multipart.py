@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import resource
 import urllib.parse
 
@@ -17,12 +16,7 @@ B = "BOUNDARYx"
 CTYPE = f"multipart/form-data; boundary={B}"
 
 
-@pytest.fixture(autouse=True)
-def no_server_errors(server, caplog):
-    caplog.set_level(logging.INFO)
-    yield
-    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
-    assert not bad, [r.getMessage() for r in bad]
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 def part(name: bytes, data: bytes, filename: bytes | None = None, extra: bytes = b"") -> bytes:

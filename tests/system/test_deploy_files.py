@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import subprocess
 
@@ -44,3 +45,17 @@ def test_dockerfile_ships_every_runtime_part():
     for part in ("run.py", "settings.py", "tornado_paste", "handlers", "templates", "static", "requirements.txt"):
         assert re.search(rf"^COPY .*\b{re.escape(part)}\b", text, re.M), part
     assert "libmagic1" in text and "USER paste" in text
+
+
+def test_compose_statsd_config_is_the_one_config_on_every_interface(tmp_path):
+    """deploy/compose/statsd.js evaluates (as StatsD does) to deploy/statsd/config.js listening on 0.0.0.0."""
+    node = require_tool("node")
+    base = json.loads((DEPLOY / "statsd" / "config.js").read_text())
+    source = (DEPLOY / "compose" / "statsd.js").read_text().replace(
+        "/opt/statsd/config/base.json", str(tmp_path / "base.json"))
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    script = "const fs = require('fs'); let config; config = eval('config = ' + fs.readFileSync(process.argv[1]));" \
+             " console.log(JSON.stringify(config));"
+    (tmp_path / "udp.js").write_text(source)
+    out = subprocess.run([node, "-e", script, str(tmp_path / "udp.js")], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == {**base, "address": "0.0.0.0", "mgmt_address": "0.0.0.0"}

@@ -1,42 +1,15 @@
-"""UI tests that need the real-time feed (/ws, /api/v1/events) and the resizer (/r/).
-
-Each test skips (locally and in CI alike) while its server feature is not in the tree, and runs as soon
-as it is: these are the browser-side half of those features' contracts.
-"""
+"""UI tests of the real-time feed (/ws, /api/v1/events) and the resizer (/r/): the browser-side half
+of those features' contracts."""
 
 from __future__ import annotations
 
 import re
-import urllib.error
-import urllib.request
 
 import pytest
 
 from tests.uikit import card_of, done_card, file_payload, new_context, png_bytes
 
 pytestmark = pytest.mark.system
-
-
-def _route_exists(server, path: str) -> bool:
-    """False when no route matches ``path`` (the catch-all 404), True for any other answer."""
-    request = urllib.request.Request(server.url + path, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30):
-            return True
-    except urllib.error.HTTPError as exc:
-        return not (exc.code == 404 and b"nothing at this address" in exc.read())
-
-
-@pytest.fixture
-def realtime(ui_server):
-    if not _route_exists(ui_server, "/api/v1/events?timeout=0"):
-        pytest.skip("the real-time feature (/api/v1/events, /ws) is not in this tree")
-
-
-@pytest.fixture
-def resizer(ui_server):
-    if not _route_exists(ui_server, "/r/0000000000000000.png?w=1&h=1"):
-        pytest.skip("the images feature (/r/) is not in this tree")
 
 
 @pytest.fixture
@@ -55,7 +28,7 @@ def _wait_live(page):
     page.wait_for_function("() => ['live', 'polling'].includes(document.getElementById('feed-state').dataset.state)")
 
 
-def test_other_browsers_upload_appears_in_the_feed(realtime, page, other_page):
+def test_other_browsers_upload_appears_in_the_feed(page, other_page):
     page.goto("/")
     _wait_live(page)
     other_page.goto("/")
@@ -72,7 +45,7 @@ def test_other_browsers_upload_appears_in_the_feed(realtime, page, other_page):
     _feed_item(page, "from-the-other-browser.txt").wait_for(state="detached")
 
 
-def test_feed_resumes_from_its_cursor_after_a_reconnect(realtime, page, other_page):
+def test_feed_resumes_from_its_cursor_after_a_reconnect(page, other_page):
     sockets = []
     held = []
 
@@ -105,7 +78,7 @@ def test_feed_resumes_from_its_cursor_after_a_reconnect(realtime, page, other_pa
     assert _feed_item(page, "before-the-cut.txt").count() == 1
 
 
-def test_feed_falls_back_to_long_polling(realtime, page, other_page):
+def test_feed_falls_back_to_long_polling(page, other_page):
     # A "proxy" that accepts WebSockets and closes them at once.
     page.route_web_socket(re.compile(r"/ws\b"), lambda ws: ws.close())
     page.goto("/")
@@ -115,7 +88,7 @@ def test_feed_falls_back_to_long_polling(realtime, page, other_page):
     _feed_item(page, "seen-by-polling.txt").wait_for()
 
 
-def test_thumbnails_come_from_the_resizer(resizer, page, ui_server):
+def test_thumbnails_come_from_the_resizer(page, ui_server):
     page.goto("/")
     page.set_input_files("#file", file_payload("thumb-source.png", png_bytes(400, 300), "image/png"))
     card = done_card(page, "thumb-source.png")
@@ -127,7 +100,7 @@ def test_thumbnails_come_from_the_resizer(resizer, page, ui_server):
     assert width <= 192
 
 
-def test_preview_follows_its_derivatives(realtime, resizer, page, other_page, ui_server):
+def test_preview_follows_its_derivatives(page, other_page, ui_server):
     page.goto("/")
     page.set_input_files("#file", file_payload("to-resize.png", png_bytes(300, 200), "image/png"))
     api = card_of(ui_server, done_card(page, "to-resize.png").get_attribute("data-filehash"))
@@ -150,7 +123,7 @@ def test_preview_follows_its_derivatives(realtime, resizer, page, other_page, ui
     assert image.status == 200 and image.headers["content-type"].startswith("image/")
 
 
-def test_crop_resize_on_upload(resizer, page, ui_server):
+def test_crop_resize_on_upload(page, ui_server):
     page.goto("/")
     page.fill("#opt-w", "120")
     page.fill("#opt-h", "90")
@@ -162,7 +135,7 @@ def test_crop_resize_on_upload(resizer, page, ui_server):
     assert (api["width"], api["height"]) == (120, 90)
 
 
-def test_preview_page_hears_its_file_deleted_elsewhere(realtime, page, other_page, ui_server):
+def test_preview_page_hears_its_file_deleted_elsewhere(page, other_page, ui_server):
     page.goto("/")
     page.set_input_files("#file", file_payload("soon-gone.txt", b"gone soon\n", "text/plain"))
     filehash = done_card(page, "soon-gone.txt").get_attribute("data-filehash")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -86,3 +87,12 @@ def concatenate(paths: list[str], target: str, head_size: int) -> tuple[str, byt
         os.fsync(out.fileno())
     return digest.hexdigest(), head, size
 
+
+def remove_orphans(directory: str, known: set[str], older_than: float) -> None:
+    """Delete staged files no upload knows of, last touched before ``older_than`` (Unix seconds)."""
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                if name not in known and os.stat(path).st_mtime < older_than:
+                    os.unlink(path)

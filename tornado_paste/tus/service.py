@@ -49,7 +49,7 @@ from tornado_paste.core.tasks import Periodic
 from tornado_paste.limits.retention import Retention
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import Locked, TusStateStore
-from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head
+from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head, remove_orphans
 from tornado_paste.tus.protocol import (
     OffsetMismatch,
     TusError,
@@ -244,17 +244,23 @@ class TusService:
                     await self.state.renew(upload_id, owner, time.time() + self.lease)
 
     # -- PATCH ---------------------------------------------------------------
-    async def begin_patch(self, upload_id: str, offset: int, checksum: tuple[str, bytes] | None = None,
-                          new_length: int | None = None) -> PatchSession:
-        """Take the upload's lock and open it for appending at ``offset`` (which must be the current one)."""
+    async def _lock(self, upload_id: str, owner: str, busy: str, missing: str) -> TusState:
+        """Take the upload's lock for ``owner``: UploadLocked (``busy``) if held, UploadNotFound (``missing``)."""
         self.path_for(upload_id)
-        owner = _owner_tag()
         try:
             state = await self.state.acquire(upload_id, owner, time.time(), self.lease)
         except Locked:
-            raise UploadLocked("another request is writing to this upload; retry after HEAD") from None
+            raise UploadLocked(busy) from None
         if state is None:
-            raise UploadNotFound("no such upload (never created, terminated, or expired and removed)")
+            raise UploadNotFound(missing)
+        return state
+
+    async def begin_patch(self, upload_id: str, offset: int, checksum: tuple[str, bytes] | None = None,
+                          new_length: int | None = None) -> PatchSession:
+        """Take the upload's lock and open it for appending at ``offset`` (which must be the current one)."""
+        owner = _owner_tag()
+        state = await self._lock(upload_id, owner, "another request is writing to this upload; retry after HEAD",
+                                 "no such upload (never created, terminated, or expired and removed)")
         try:
             if not state.done and state.expires_at < time.time():
                 raise UploadGone("this upload expired; start a new one")
@@ -354,14 +360,8 @@ class TusService:
 
     # -- termination and expiry ------------------------------------------------
     async def terminate(self, upload_id: str) -> None:
-        self.path_for(upload_id)
-        owner = _owner_tag()
-        try:
-            state = await self.state.acquire(upload_id, owner, time.time(), self.lease)
-        except Locked:
-            raise UploadLocked("a PATCH is writing to this upload; retry shortly") from None
-        if state is None:
-            raise UploadNotFound("no such upload")
+        await self._lock(upload_id, _owner_tag(), "a PATCH is writing to this upload; retry shortly",
+                         "no such upload")
         await self._remove(upload_id)
         self.metrics.incr("tus.terminated")
 
@@ -389,13 +389,7 @@ class TusService:
                         self.metrics.incr("tus.expired")
             if len(batch) < 100:
                 break
-        known = await self.state.ids()
-        with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(self.dir):
-                path = os.path.join(self.dir, name)
-                with contextlib.suppress(FileNotFoundError):
-                    if name not in known and now - os.stat(path).st_mtime > self.expiry:
-                        os.unlink(path)
+        remove_orphans(self.dir, await self.state.ids(), now - self.expiry)
         if removed:
             log.info("tus sweep removed %d expired upload(s)", removed)
         return removed

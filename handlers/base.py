@@ -15,7 +15,7 @@ from handlers.page_headers import set_page_headers
 from tornado_paste.blobs import StorageFull
 from tornado_paste.executor import ExecutorSaturated
 from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
-from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused
+from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused, UploadCancelled
 from tornado_paste.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
 from tornado_paste.store import StoreUnavailable
@@ -30,6 +30,8 @@ _CORE_ERRORS: list[tuple[type[BaseException], int]] = [
     (Forbidden, 403),
     (TooManyUploads, 429),
     (UploadCapacityFull, 503),
+    # Nobody reads this answer (the client reset the connection); nginx logs the same case as 499.
+    (UploadCancelled, 499),
     (IngestError, 400),
     (StorageFull, 507),
     (StoreUnavailable, 503),
@@ -43,7 +45,8 @@ _DEFAULT_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     406: "not_acceptable", 409: "conflict", 410: "gone", 411: "length_required", 412: "precondition_failed",
     413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "rate_limited",
-    431: "headers_too_large", 500: "internal_error", 503: "unavailable", 507: "insufficient_storage",
+    431: "headers_too_large", 499: "client_closed", 500: "internal_error", 503: "unavailable",
+    507: "insufficient_storage",
 }
 
 RETRY_AFTER_SECONDS = 2

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.blobs import BlobStore, StagingFile, StorageFull
+from tornado_paste.blobs import BlobStore, StagingDiscarded, StagingFile, StorageFull
 from tornado_paste.filenames import clean_filename
 from tornado_paste.locks import KeyedLocks
 from tornado_paste.metrics import Metrics
@@ -52,6 +52,16 @@ class Forbidden(IngestError):
     code = "forbidden"
 
 
+class UploadCancelled(IngestError):
+    """The client went away (connection reset) after its last byte, before the upload was stored.
+
+    Nobody hears the answer; the handler maps it to 499 (nginx's "client closed request") so
+    that it counts as neither a stored file nor a server error.
+    """
+
+    code = "client_closed"
+
+
 # Why an upload did not become a file: the only values of ``upload.refused.<reason>``.
 # Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
 # admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
@@ -63,6 +73,8 @@ INTERNAL_SOURCES = frozenset({"derived"})
 
 def refusal_reason(exc: BaseException) -> str:
     """The metric reason for an exception that ended an upload (client faults vs ours)."""
+    if isinstance(exc, (UploadCancelled, StagingDiscarded)):
+        return "aborted"
     if isinstance(exc, TooLarge):
         return "size"
     if isinstance(exc, TypeRefused):
@@ -119,6 +131,11 @@ class Upload:
         self.metered = source not in INTERNAL_SOURCES
         self.started = time.monotonic()
         self.done = False
+        # While ``finish`` runs it owns the staging file: ``abort`` then only asks it to stop
+        # (``cancel_reason``), and finish cancels at its next safe point, before the record is in.
+        self.finishing = False
+        self.cancel_reason: str | None = None
+        self.stored = False
 
     @property
     def size(self) -> int:
@@ -140,25 +157,50 @@ class Upload:
             raise
 
     def abort(self, reason: str = "aborted") -> None:
-        """Throw the upload away (``reason`` is one of REFUSAL_REASONS); safe to call more than once."""
-        if not self.done:
-            self.done = True
-            self.staging.discard()
-            if self.metered:
-                self._ingestor.count_refusal(reason)
+        """Throw the upload away (``reason`` is one of REFUSAL_REASONS); safe to call more than once.
+
+        During ``finish`` (a client reset after its last byte) the upload is only marked: unlinking
+        the staging file under a running fsync or commit turned into 500s and half-stored files.
+        Finish stops before the record is written (``UploadCancelled``) and cleans up itself; once
+        the record is in, the upload stands.
+        """
+        if self.done:
+            return
+        if self.finishing:
+            if self.cancel_reason is None:
+                self.cancel_reason = reason
+            return
+        self.done = True
+        self.staging.discard()
+        if self.metered:
+            self._ingestor.count_refusal(reason)
+
+    def check_cancelled(self) -> None:
+        """Raise ``UploadCancelled`` if ``abort`` was called while finishing (the finish path's safe points)."""
+        if self.cancel_reason is not None:
+            raise UploadCancelled("the client closed the connection before the upload was stored")
 
     async def finish(self, filename: str | None, private: bool = False,
                      expires_at: datetime | None = None, parent_id: int | None = None,
                      variant: dict[str, Any] | None = None) -> IngestResult:
         """``parent_id``/``variant`` make the new record a derivative (see ``ingest_file``)."""
         if self.done:
+            if not self.stored:  # aborted (the client left) before the handler got to finish it
+                raise UploadCancelled("the upload was cancelled before it was stored")
             raise IngestError("upload already finished")
+        if self.finishing:
+            raise IngestError("upload is already being finished")
+        self.finishing = True
         try:
             result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
         except BaseException as exc:
+            self.finishing = False
             self.abort(refusal_reason(exc))
+            if isinstance(exc, StagingDiscarded):
+                raise UploadCancelled("the upload was cancelled before it was stored") from exc
             raise
-        self.done = True
+        self.finishing = False
+        self.done = self.stored = True
         return result
 
 
@@ -225,6 +267,7 @@ class Ingestor:
                       variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         sha256 = await staging.finish()
+        upload.check_cancelled()
         mimetype = await sniff(staging.head)
         if not self.policy.permits(mimetype):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
@@ -236,6 +279,7 @@ class Ingestor:
             if await self.store.delete_file(existing.id):
                 await self.publish("file.deleted", existing)
             existing = None
+        upload.check_cancelled()
         if existing is not None and self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)
@@ -243,6 +287,7 @@ class Ingestor:
 
         try:
             async with self.blob_locks.hold(sha256):
+                upload.check_cancelled()
                 fresh = not self.blobs.exists(sha256)
                 try:
                     result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
@@ -279,6 +324,8 @@ class Ingestor:
         )
         for enrich in self.enrichers:
             await enrich(record, self.blobs.path_for(sha256))
+        # The last point to cancel: the caller takes the blob back. After the insert the upload stands.
+        upload.check_cancelled()
         try:
             record = await self.store.insert_file(record)
         except DuplicateContent:

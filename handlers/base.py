@@ -14,7 +14,7 @@ from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
 from tornado_paste.blobs import StorageFull
 from tornado_paste.executor import ExecutorSaturated
-from tornado_paste.imaging import ImageError, NotAnImage, UnsupportedImage
+from tornado_paste.imaging import ImageError, NotAnImage, TooManyFrames, UnsupportedImage
 from tornado_paste.ingest import Forbidden, IngestError, TooLarge, TypeRefused, UploadCancelled
 from tornado_paste.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
@@ -37,6 +37,8 @@ _CORE_ERRORS: list[tuple[type[BaseException], int]] = [
     (StoreUnavailable, 503),
     (NotAnImage, 415),
     (UnsupportedImage, 415),
+    # The request is fine and the file a valid image; it is the work it would take that is refused.
+    (TooManyFrames, 422),
     (ImageError, 400),
     (ExecutorSaturated, 503),
 ]
@@ -44,8 +46,8 @@ _CORE_ERRORS: list[tuple[type[BaseException], int]] = [
 _DEFAULT_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     406: "not_acceptable", 409: "conflict", 410: "gone", 411: "length_required", 412: "precondition_failed",
-    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "rate_limited",
-    431: "headers_too_large", 499: "client_closed", 500: "internal_error", 503: "unavailable",
+    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 422: "unprocessable",
+    429: "rate_limited", 431: "headers_too_large", 499: "client_closed", 500: "internal_error", 503: "unavailable",
     507: "insufficient_storage",
 }
 

@@ -66,6 +66,8 @@ class ImageService:
         settings = services.settings
         self.max_side = settings.resize_max_side
         self.max_pixels = settings.resize_max_source_pixels
+        self.max_frames = settings.resize_max_frames
+        self.max_animation_pixels = settings.resize_max_animation_pixels
         self.store = services.store
         self.blobs = services.blobs
         self.ingestor = services.ingestor
@@ -138,7 +140,8 @@ class ImageService:
         started = time.monotonic()
         try:
             rendered = await self.executor.run(imaging.render, self.blobs.path_for(parent.sha256), out_path,
-                                               request, output_format, self.max_pixels, self.max_side)
+                                               request, output_format, self.max_pixels, self.max_side,
+                                               self.max_frames, self.max_animation_pixels)
         except BaseException:
             await asyncio.get_running_loop().run_in_executor(None, _unlink_quietly, out_path)
             raise

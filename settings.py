@@ -95,6 +95,12 @@ class Settings:
     resize_max_side: int = 4096
     # Sources with more pixels (width x height from the header, before decoding) are refused.
     resize_max_source_pixels: int = 50_000_000
+    # Frames an animated GIF/WebP kept as an animation may have (counted from the file, before decoding);
+    # more is refused with 422 image_too_many_frames.
+    resize_max_frames: int = 1000
+    # Pixels an animation may cost in all: frames x max(canvas, output); more is refused with 400. Pillow's
+    # encoders hold every resized frame, so this also bounds memory (WebP: 3-4 bytes a pixel, GIF: 1).
+    resize_max_animation_pixels: int = 50_000_000
     # Threads of the bounded image executor; 0 = one per CPU.
     resize_workers: int = 0
     # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
@@ -207,6 +213,8 @@ class Settings:
             raise ValueError("max_upload_size must be positive")
         if self.resize_max_side < 1 or self.resize_max_source_pixels < 1:
             raise ValueError("resize_max_side and resize_max_source_pixels must be positive")
+        if self.resize_max_frames < 1 or self.resize_max_animation_pixels < 1:
+            raise ValueError("resize_max_frames and resize_max_animation_pixels must be positive")
         if self.resize_workers < 0 or self.resize_max_pending < 0:
             raise ValueError("resize_workers and resize_max_pending must not be negative")
         if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):

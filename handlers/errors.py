@@ -21,6 +21,8 @@ STATUS_OF: list[tuple[type[errors.Refusal], int]] = [
     (errors.Gone, 410),
     (errors.Conflict, 409),
     (errors.Busy, 423),
+    (errors.Unprocessable, 422),
+    (errors.ClientClosed, 499),
     (errors.ChecksumMismatch, 460),
     (errors.TooMany, 429),
     (errors.Unavailable, 503),
@@ -28,13 +30,14 @@ STATUS_OF: list[tuple[type[errors.Refusal], int]] = [
     (errors.Refusal, 400),
 ]
 # Statuses http.client has no phrase for (WebDAV's 423, tus's 460).
-REASON_PHRASES = {423: "Locked", 460: "Checksum Mismatch"}
+REASON_PHRASES = {423: "Locked", 460: "Checksum Mismatch", 499: "Client Closed Request"}
 
 DEFAULT_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     406: "not_acceptable", 409: "conflict", 410: "gone", 411: "length_required", 412: "precondition_failed",
-    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 429: "rate_limited",
-    431: "headers_too_large", 500: "internal_error", 503: "unavailable", 507: "insufficient_storage",
+    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 422: "unprocessable",
+    429: "rate_limited", 431: "headers_too_large", 499: "client_closed", 500: "internal_error", 503: "unavailable",
+    507: "insufficient_storage",
 }
 
 RETRY_AFTER_SECONDS = 2

@@ -69,6 +69,19 @@ class ChecksumMismatch(Refusal):
     code = "checksum_mismatch"
 
 
+class Unprocessable(Refusal):
+    """The request and the file are fine; the work it would take is refused (422)."""
+
+    code = "unprocessable"
+
+
+class ClientClosed(Refusal):
+    """The client went away before its request was done; nobody reads the answer (499, as nginx logs it)."""
+
+    code = "client_closed"
+    reason = "aborted"
+
+
 class TooMany(Refusal):
     """This client has used its share; it may retry later (429)."""
 

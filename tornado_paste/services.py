@@ -156,7 +156,8 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.resize_max_source_pixels)
     executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
     return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
-                        settings.resize_max_source_pixels)
+                        settings.resize_max_source_pixels, settings.resize_max_frames,
+                        settings.resize_max_animation_pixels)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

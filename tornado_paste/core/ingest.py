@@ -26,7 +26,7 @@ from tornado_paste.core.records import FileRecord, extension_for, new_filehash, 
 from tornado_paste.core.sniff import sniff
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import DuplicateContent, FileStore
-from tornado_paste.storage.blobs.local import BlobStore, StagingFile
+from tornado_paste.storage.blobs.local import BlobStore, StagingDiscarded, StagingFile
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,14 @@ class TypeRefused(errors.TypeRefused, IngestError):
 
 class Forbidden(errors.Forbidden, IngestError):
     pass
+
+
+class UploadCancelled(errors.ClientClosed, IngestError):
+    """The client went away (connection reset) after its last byte, before the upload was stored.
+
+    Nobody hears the answer; it maps to 499 (nginx's "client closed request") so that it counts as
+    neither a stored file nor a server error.
+    """
 
 
 # Files the service makes itself (resize results): measured by their feature, not as uploads.
@@ -87,6 +95,11 @@ class Upload:
         self.metered = source not in INTERNAL_SOURCES
         self.started = time.monotonic()
         self.done = False
+        # While ``finish`` runs it owns the staging file: ``abort`` then only asks it to stop
+        # (``cancel_reason``), and finish cancels at its next safe point, before the record is in.
+        self.finishing = False
+        self.cancel_reason: str | None = None
+        self.stored = False
 
     @property
     def size(self) -> int:
@@ -108,25 +121,50 @@ class Upload:
             raise
 
     def abort(self, reason: str = "aborted") -> None:
-        """Throw the upload away (``reason`` is one of REFUSAL_REASONS); safe to call more than once."""
-        if not self.done:
-            self.done = True
-            self.staging.discard()
-            if self.metered:
-                self._ingestor.count_refusal(reason)
+        """Throw the upload away (``reason`` is one of REFUSAL_REASONS); safe to call more than once.
+
+        During ``finish`` (a client reset after its last byte) the upload is only marked: unlinking
+        the staging file under a running fsync or commit turned into 500s and half-stored files.
+        Finish stops before the record is written (``UploadCancelled``) and cleans up itself; once
+        the record is in, the upload stands.
+        """
+        if self.done:
+            return
+        if self.finishing:
+            if self.cancel_reason is None:
+                self.cancel_reason = reason
+            return
+        self.done = True
+        self.staging.discard()
+        if self.metered:
+            self._ingestor.count_refusal(reason)
+
+    def check_cancelled(self) -> None:
+        """Raise ``UploadCancelled`` if ``abort`` was called while finishing (the finish path's safe points)."""
+        if self.cancel_reason is not None:
+            raise UploadCancelled("the client closed the connection before the upload was stored")
 
     async def finish(self, filename: str | None, private: bool = False,
                      expires_at: datetime | None = None, parent_id: int | None = None,
                      variant: dict[str, Any] | None = None) -> IngestResult:
         """``parent_id``/``variant`` make the new record a derivative (see ``ingest_file``)."""
         if self.done:
+            if not self.stored:  # aborted (the client left) before the handler got to finish it
+                raise UploadCancelled("the upload was cancelled before it was stored")
             raise IngestError("upload already finished")
+        if self.finishing:
+            raise IngestError("upload is already being finished")
+        self.finishing = True
         try:
             result = await self._ingestor._finish(self, filename, private, expires_at, parent_id, variant)
         except BaseException as exc:
+            self.finishing = False
             self.abort(errors.reason_of(exc))
+            if isinstance(exc, StagingDiscarded):
+                raise UploadCancelled("the upload was cancelled before it was stored") from exc
             raise
-        self.done = True
+        self.finishing = False
+        self.done = self.stored = True
         return result
 
 
@@ -193,6 +231,7 @@ class Ingestor:
                       variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         sha256 = await staging.finish()
+        upload.check_cancelled()
         mimetype = await sniff(staging.head)
         if not self.policy.permits(mimetype):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
@@ -204,6 +243,7 @@ class Ingestor:
             if await self.store.delete_file(existing.id):
                 await self.publish("file.deleted", existing)
             existing = None
+        upload.check_cancelled()
         if existing is not None and self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)
@@ -211,6 +251,7 @@ class Ingestor:
 
         try:
             async with self.blob_locks.hold(sha256):
+                upload.check_cancelled()
                 fresh = not self.blobs.exists(sha256)
                 try:
                     result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
@@ -247,6 +288,8 @@ class Ingestor:
         )
         for enrich in self.enrichers:
             await enrich(record, self.blobs.path_for(sha256))
+        # The last point to cancel: the caller takes the blob back. After the insert the upload stands.
+        upload.check_cancelled()
         try:
             record = await self.store.insert_file(record)
         except DuplicateContent:

@@ -54,9 +54,12 @@ def derived_filename(parent_name: str, width: int, height: int, output_format: s
 
 class ImageService:
     def __init__(self, store: FileStore, index: DerivativeIndex, ingestor: Ingestor, blobs: BlobStore,
-                 metrics: Metrics, executor: BoundedExecutor, max_side: int, max_pixels: int) -> None:
+                 metrics: Metrics, executor: BoundedExecutor, max_side: int, max_pixels: int,
+                 max_frames: int, max_animation_pixels: int) -> None:
         self.max_side = max_side
         self.max_pixels = max_pixels
+        self.max_frames = max_frames
+        self.max_animation_pixels = max_animation_pixels
         self.store = store
         self.blobs = blobs
         self.ingestor = ingestor
@@ -129,7 +132,8 @@ class ImageService:
         started = time.monotonic()
         try:
             rendered = await self.executor.run(imaging.render, self.blobs.path_for(parent.sha256), out_path,
-                                               request, output_format, self.max_pixels, self.max_side)
+                                               request, output_format, self.max_pixels, self.max_side,
+                                               self.max_frames, self.max_animation_pixels)
         except BaseException:
             await asyncio.get_running_loop().run_in_executor(None, unlink_quietly, out_path)
             raise

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tornado_paste.errors import InsufficientStorage
+from tornado_paste.errors import ClientClosed, InsufficientStorage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ WRITE_BUFFER = 1 << 20  # write to disk in 1 MiB pieces, not per network chunk
 
 class StorageFull(InsufficientStorage):
     """The disk (or quota) has no room for this upload."""
+
+
+class StagingDiscarded(ClientClosed):
+    """The staging file was discarded (its upload cancelled) while it was being finished or committed."""
 
 
 def _host_tag() -> str:
@@ -127,6 +131,9 @@ class StagingFile:
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._writer = PieceWriter(self._fd, pool, [self._hash])
         self.closed = False
+        self.discarded = False
+        # Set while ``finish`` drains, fsyncs and closes: it owns the fd then, ``discard`` only takes note.
+        self._finishing = False
         self._adopted = False
 
     @classmethod
@@ -139,7 +146,7 @@ class StagingFile:
         self = cls.__new__(cls)
         self.path, self.size, self.head, self._head_size, self._pool = path, 0, b"", head_size, pool
         self._hash, self._fd = hashlib.sha256(), None
-        self.closed, self._adopted = True, True
+        self.closed, self.discarded, self._finishing, self._adopted = True, False, False, True
         with open(path, "rb") as f:
             while chunk := f.read(WRITE_BUFFER):
                 if len(self.head) < head_size:
@@ -163,31 +170,50 @@ class StagingFile:
         return self._hash.hexdigest()
 
     async def finish(self) -> str:
-        """Write the rest, fsync and close; returns the sha256 of everything written."""
+        """Write the rest, fsync and close; returns the sha256 of everything written.
+
+        Raises ``StagingDiscarded`` when ``discard`` was called meanwhile (a client reset while
+        the last piece was written or fsynced): the fd is closed here, never under the writer's feet.
+        """
         if self._adopted:
+            if self.discarded:
+                raise StagingDiscarded("staging file was discarded")
             return self.sha256
-        if self._fd is None:
-            raise ValueError("staging file was discarded")
-        await self._writer.drain()
-        fd, self._fd = self._fd, None
+        if self.discarded:
+            raise StagingDiscarded("staging file was discarded")
+        fd = self._fd
+        if fd is None or self._finishing:
+            raise ValueError("staging file is already finished")
+        self._finishing = True
         try:
-            await asyncio.get_running_loop().run_in_executor(self._pool, os.fsync, fd)
+            await self._writer.drain()
+            if not self.discarded:
+                await asyncio.get_running_loop().run_in_executor(self._pool, os.fsync, fd)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
             raise
         finally:
+            # Every piece has landed (drain waited for it) or failed, so the fd is free to close.
+            self._finishing = False
+            self._fd = None
+            self.closed = True
             os.close(fd)
-        self.closed = True
+        if self.discarded:
+            raise StagingDiscarded("staging file was discarded while it was being finished")
         return self.sha256
 
     def discard(self) -> None:
-        """Drop the staging file; safe to call more than once, even with a piece in flight."""
+        """Drop the staging file; safe to call more than once, even with a piece in flight or while
+        ``finish`` runs (which then closes the fd itself and raises ``StagingDiscarded``)."""
         self.closed = True
+        self.discarded = True
         try:
-            os.unlink(self.path)
+            os.unlink(self.path)  # an open fd keeps the inode: a running fsync is unaffected
         except FileNotFoundError:
             pass
+        if self._finishing:
+            return  # finish() owns the fd until it returns
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -274,7 +300,13 @@ class BlobStore:
         it until its record is in, so it can put the blob back if a concurrent
         delete (in any process) took it away meanwhile.
         """
-        return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging.path, sha256)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging.path, sha256)
+        except FileNotFoundError:
+            if getattr(staging, "discarded", False):
+                # Its owner dropped it while we linked: a cancelled upload, not a storage fault.
+                raise StagingDiscarded(f"staging file {staging.path} was discarded before its commit") from None
+            raise
 
     def _commit_sync(self, source: str, sha256: str) -> str:
         final = self.path_for(sha256)

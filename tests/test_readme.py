@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -17,8 +18,10 @@ def prose(markdown: str) -> str:
 
 
 def test_configuration_table_matches_settings():
+    # PYTHONPATH: the checkout under test, whichever checkout the environment's editable install names.
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_table.py"), "--check",
-                             str(ROOT / "README.md")], capture_output=True, text=True)
+                             str(ROOT / "README.md")], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stdout + result.stderr
 
 

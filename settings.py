@@ -126,12 +126,18 @@ class Settings:
     ratelimit_exempt: tuple[str, ...] = ()
     # Uploads one client IP may have in progress at once (0 = no cap).
     upload_max_per_client: int = 32
-    # Upload bytes in flight across the process (declared Content-Length, or bytes so far; 0 = no cap).
+    # Upload bytes in flight across the process: bytes received so far, never the declared Content-Length
+    # (a client that promises much and sends little holds little); 0 = no cap.
     upload_max_inflight_bytes: int = 8 << 30
+    # Share of that budget one client IP may hold at once (1 = no per-client share); past it: 429.
+    upload_client_share: float = 0.25
     # Seconds an upload body may stall before it is cut (slowloris); 0 disables.
     upload_idle_timeout: float = 30.0
     # Average bytes/s an upload must reach once it is 2 x upload_idle_timeout old (a trickle); 0 disables.
     upload_min_rate: int = 1024
+    # The required average grows with the time an upload is held: upload_min_rate x (1 + elapsed / this),
+    # so a trickle just above the minimum cannot hold a connection for hours (0 = a flat minimum).
+    upload_min_rate_ramp: float = 600.0
     # Seconds a connection may take to send its request headers, and keep-alive idle time.
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
@@ -221,6 +227,10 @@ class Settings:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:
             raise ValueError("events_longpoll_max_timeout must be between 0 and 60 seconds (nginx reads for 60 s)")
+        if not 0 < self.upload_client_share <= 1:
+            raise ValueError("upload_client_share must be above 0 and at most 1")
+        if self.upload_min_rate_ramp < 0:
+            raise ValueError("upload_min_rate_ramp must not be negative")
         if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:
             raise ValueError("events_ws_send_queue and events_max_count must be positive")
         return self

@@ -56,7 +56,7 @@ class Forbidden(IngestError):
 # Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
 # admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
 REFUSAL_REASONS = frozenset({"size", "type", "bad_request", "aborted", "idle", "slow", "concurrency", "capacity",
-                             "storage", "error"})
+                             "client_share", "storage", "error"})
 # Files the service makes itself (resize results): measured by their feature, not as uploads.
 INTERNAL_SOURCES = frozenset({"derived"})
 

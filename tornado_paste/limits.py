@@ -17,6 +17,8 @@ class Limits:
     upload_idle_timeout: float
     # Average bytes/s an upload must keep up once it is two idle periods old (0: no minimum).
     upload_min_rate: int = 0
+    # The required average grows with the time held: upload_min_rate x (1 + elapsed / ramp) (0: flat).
+    upload_min_rate_ramp: float = 0.0
 
 
 def build_limits(settings: Settings) -> Limits:
@@ -28,7 +30,8 @@ def build_limits(settings: Settings) -> Limits:
     }
     return Limits(
         rate=RateLimiter(budgets, s.ratelimit_max_clients, frozenset(s.ratelimit_exempt)),
-        uploads=UploadGate(s.upload_max_per_client, s.upload_max_inflight_bytes),
+        uploads=UploadGate(s.upload_max_per_client, s.upload_max_inflight_bytes, s.upload_client_share),
         upload_idle_timeout=s.upload_idle_timeout,
         upload_min_rate=s.upload_min_rate,
+        upload_min_rate_ramp=s.upload_min_rate_ramp,
     )

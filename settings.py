@@ -138,6 +138,9 @@ class Settings:
     # The required average grows with the time an upload is held: upload_min_rate x (1 + elapsed / this),
     # so a trickle just above the minimum cannot hold a connection for hours (0 = a flat minimum).
     upload_min_rate_ramp: float = 600.0
+    # Soft open-file limit (RLIMIT_NOFILE) run.py sets at start: 0 = raise it to the hard limit,
+    # N = that many (at most the hard limit). Every connection, blob and log file is one descriptor.
+    max_open_files: int = 0
     # Seconds a connection may take to send its request headers, and keep-alive idle time.
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
@@ -186,6 +189,12 @@ class Settings:
     events_ws_send_queue: int = 256
     # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
     events_ws_send_buffer_size: int = 0
+    # Open WebSockets / waiting long-polls one client IP may hold in this process (0 = no cap); one more: 429.
+    events_ws_max_per_client: int = 32
+    events_longpoll_max_per_client: int = 16
+    # Share of the process's open-file limit WebSockets and long-polls may hold in all (0 = no cap); one
+    # more: 503. The rest stays for uploads, downloads, probes, blobs and the store.
+    events_fd_share: float = 0.5
     # Long-poll: wait when no ?timeout= is given, and the cap (below nginx's 60 s read timeout).
     events_longpoll_timeout: float = 25.0
     events_longpoll_max_timeout: float = 55.0
@@ -229,6 +238,10 @@ class Settings:
             raise ValueError("events_longpoll_max_timeout must be between 0 and 60 seconds (nginx reads for 60 s)")
         if not 0 < self.upload_client_share <= 1:
             raise ValueError("upload_client_share must be above 0 and at most 1")
+        if not 0 <= self.events_fd_share <= 1:
+            raise ValueError("events_fd_share must be between 0 and 1")
+        if self.max_open_files < 0 or self.events_ws_max_per_client < 0 or self.events_longpoll_max_per_client < 0:
+            raise ValueError("max_open_files and the per-client feed caps must not be negative")
         if self.upload_min_rate_ramp < 0:
             raise ValueError("upload_min_rate_ramp must not be negative")
         if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from settings import Settings
+from tornado_paste.feedgate import LONGPOLL, WS, FeedGate, total_cap
 from tornado_paste.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter
 from tornado_paste.uploadgate import UploadGate
 
@@ -19,6 +20,8 @@ class Limits:
     upload_min_rate: int = 0
     # The required average grows with the time held: upload_min_rate x (1 + elapsed / ramp) (0: flat).
     upload_min_rate_ramp: float = 0.0
+    # Open WebSockets and long-polls, per client and in all (None: no caps).
+    feeds: FeedGate | None = None
 
 
 def build_limits(settings: Settings) -> Limits:
@@ -34,4 +37,7 @@ def build_limits(settings: Settings) -> Limits:
         upload_idle_timeout=s.upload_idle_timeout,
         upload_min_rate=s.upload_min_rate,
         upload_min_rate_ramp=s.upload_min_rate_ramp,
+        # The open-file limit as run.py left it (raised to the hard limit at start).
+        feeds=FeedGate({WS: s.events_ws_max_per_client, LONGPOLL: s.events_longpoll_max_per_client},
+                       total_cap(s.events_fd_share)),
     )

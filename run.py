@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="listen port (default 8000)")
     p.add_argument("--data-dir", help="blobs, staging files and the SQLite store (default ./data)")
     p.add_argument("--base-url", help="public URL used in every link (default http://<address>:<port>)")
+    p.add_argument("--content-base-url",
+                   help="separate origin for /i/ /d/ /r/ links (default: the base URL)")
     p.add_argument("--max-upload-size", help="bytes, k/M/G suffixes accepted (default 1G)")
     p.add_argument("--mongo-url", help="MongoDB URL; empty = embedded SQLite")
     p.add_argument("--processes", type=int, help="worker processes sharing the port (default 1)")

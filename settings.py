@@ -55,6 +55,9 @@ class Settings:
     port: int = 8000
     # Public URL every link is built from; empty means http://<address>:<port>.
     base_url: str = ""
+    # Separate origin for the files themselves (like githubusercontent.com): /i/, /d/ and /r/ links in
+    # cards point there; empty = base_url. Point it at this same app (another server_name in nginx).
+    content_base_url: str = ""
     # Worker processes forked after binding (crashed ones are restarted).
     processes: int = 1
     # Trust X-Real-IP / X-Forwarded-* (only when nginx is in front).
@@ -232,6 +235,8 @@ class Settings:
             raise ValueError(f"expires_default must be policy, 1h, 1d, 7d, 30d or never: {self.expires_default!r}")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
+        if self.content_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.content_base_url):
+            raise ValueError(f"content_base_url must be an http(s) URL: {self.content_base_url!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# Types a browser would execute or interpret as a document on our origin.
+# Types a browser would execute (scripts, modules, WebAssembly, style sheets) or interpret as a
+# document on our origin. Stored files of these types are never served as themselves
+# (handlers/files.py served_type): text/plain or application/octet-stream, as attachments.
 ACTIVE_TYPES = frozenset(
     {
         "text/html",
@@ -18,15 +20,33 @@ ACTIVE_TYPES = frozenset(
         "image/svg+xml",
         "text/xml",
         "application/xml",
+        "text/xsl",
+        "application/xslt+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/vnd.wap.xhtml+xml",
+        # Every JavaScript MIME type essence a browser accepts for a script (WHATWG MIME Sniffing).
         "text/javascript",
         "application/javascript",
         "application/x-javascript",
         "text/ecmascript",
         "application/ecmascript",
-        "text/xsl",
-        "application/rss+xml",
-        "application/atom+xml",
-        "application/vnd.wap.xhtml+xml",
+        "application/x-ecmascript",
+        "text/x-javascript",
+        "text/x-ecmascript",
+        "text/jscript",
+        "text/livescript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+        "application/wasm",
+        "text/css",
+        "application/x-shockwave-flash",
+        "text/cache-manifest",
+        "application/manifest+json",
     }
 )
 
@@ -153,27 +173,33 @@ class FileRecord:
 
 
 class Links:
-    """Builds every public URL from the configured base URL (never the Host header)."""
+    """Builds every public URL from the configured base URL (never the Host header).
 
-    def __init__(self, base_url: str, shortener: Any) -> None:
+    With a separate content origin (``content_base_url``, like githubusercontent.com) the links to
+    the bytes themselves (/i/, /d/, /r/) point there, so user content never shares an origin (its
+    storage, its cookies, the pages' CSP) with the pages; everything else stays on ``base_url``.
+    """
+
+    def __init__(self, base_url: str, shortener: Any, content_base_url: str = "") -> None:
         self.base = base_url.rstrip("/")
+        self.content = (content_base_url or base_url).rstrip("/")
         self.shortener = shortener
 
     def preview(self, rec: FileRecord) -> str:
         return f"{self.base}/p/{rec.filehash}"
 
     def raw(self, rec: FileRecord) -> str:
-        return f"{self.base}/i/{rec.filehash}"
+        return f"{self.content}/i/{rec.filehash}"
 
     def download(self, rec: FileRecord) -> str:
-        return f"{self.base}/d/{rec.filehash}"
+        return f"{self.content}/d/{rec.filehash}"
 
     def short(self, rec: FileRecord) -> str:
         assert rec.id is not None
         return f"{self.base}/s/{self.shortener.encode(rec.id)}"
 
     def resize(self, rec: FileRecord) -> str:
-        return f"{self.base}/r/{rec.filehash}"
+        return f"{self.content}/r/{rec.filehash}"
 
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"

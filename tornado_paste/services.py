@@ -123,7 +123,8 @@ def build_services(settings: Settings, store: MetadataStore | None = None) -> Se
     ingestor = Ingestor(store, blobs, TypePolicy(settings.allow_types, settings.deny_types), metrics,
                         settings.max_upload_size, settings.sniff_bytes)
     services = Services(settings=settings, store=store, blobs=blobs, metrics=metrics, shortener=shortener,
-                        links=Links(settings.public_base_url, shortener), ingestor=ingestor)
+                        links=Links(settings.public_base_url, shortener, settings.content_base_url),
+                        ingestor=ingestor)
     instrumentation.install(services)
     images.install(services)
     tus.install(services)

@@ -33,7 +33,6 @@ import tornado.httpserver
 import tornado.httputil
 import tornado.ioloop
 import tornado.iostream
-import tornado.netutil
 from tornado.http1connection import HTTP1Connection, is_transfer_encoding_chunked
 
 from handlers.redact import loggable_protocol_error
@@ -181,6 +180,7 @@ OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno
 ACCEPT_PAUSE_MIN = 0.05  # seconds the listener stops reading after such an error (doubling) ...
 ACCEPT_PAUSE_MAX = 1.0  # ... up to this
 ACCEPT_LOG_INTERVAL = 10.0  # at most one line per interval, with the count of errors in between
+ACCEPT_BATCH = 128  # connections accepted per readable event at most (Tornado's listen backlog)
 
 
 class _AcceptGuard:
@@ -204,7 +204,7 @@ class _AcceptGuard:
 
     def _accept(self, _fd: Any, _events: int) -> None:
         # As Tornado's own: at most a backlog's worth per call, so other callbacks are not starved.
-        for _ in range(tornado.netutil._DEFAULT_BACKLOG):
+        for _ in range(ACCEPT_BATCH):
             if self.removed or self.paused:
                 return
             try:

@@ -111,7 +111,8 @@ class UploadGate:
         """
         if self.max_per_client and self.per_client[client] >= self.max_per_client:
             raise TooManyUploads(f"at most {self.max_per_client} uploads at once per client; retry shortly")
-        self._check(client, max(0, declared or 0))
+        # At least one byte: a client (or the process) already at its cap cannot start even a chunked body.
+        self._check(client, max(1, declared or 0))
         self.per_client[client] += 1
         return UploadTicket(self, client)
 

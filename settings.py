@@ -55,6 +55,9 @@ class Settings:
     port: int = 8000
     # Public URL every link is built from; empty means http://<address>:<port>.
     base_url: str = ""
+    # Separate origin for the files themselves (like githubusercontent.com): /i/, /d/ and /r/ links in
+    # cards point there; empty = base_url. Point it at this same app (another server_name in nginx).
+    content_base_url: str = ""
     # Worker processes forked after binding (crashed ones are restarted).
     processes: int = 1
     # Trust X-Real-IP / X-Forwarded-* (only when nginx is in front).
@@ -132,12 +135,21 @@ class Settings:
     ratelimit_exempt: tuple[str, ...] = ()
     # Uploads one client IP may have in progress at once (0 = no cap).
     upload_max_per_client: int = 32
-    # Upload bytes in flight across the process (declared Content-Length, or bytes so far; 0 = no cap).
+    # Upload bytes in flight across the process: bytes received so far, never the declared Content-Length
+    # (a client that promises much and sends little holds little); 0 = no cap.
     upload_max_inflight_bytes: int = 8 << 30
+    # Share of that budget one client IP may hold at once (1 = no per-client share); past it: 429.
+    upload_client_share: float = 0.25
     # Seconds an upload body may stall before it is cut (slowloris); 0 disables.
     upload_idle_timeout: float = 30.0
     # Average bytes/s an upload must reach once it is 2 x upload_idle_timeout old (a trickle); 0 disables.
     upload_min_rate: int = 1024
+    # The required average grows with the time an upload is held: upload_min_rate x (1 + elapsed / this),
+    # so a trickle just above the minimum cannot hold a connection for hours (0 = a flat minimum).
+    upload_min_rate_ramp: float = 600.0
+    # Soft open-file limit (RLIMIT_NOFILE) run.py sets at start: 0 = raise it to the hard limit,
+    # N = that many (at most the hard limit). Every connection, blob and log file is one descriptor.
+    max_open_files: int = 0
     # Seconds a connection may take to send its request headers, and keep-alive idle time.
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
@@ -186,6 +198,12 @@ class Settings:
     events_ws_send_queue: int = 256
     # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
     events_ws_send_buffer_size: int = 0
+    # Open WebSockets / waiting long-polls one client IP may hold in this process (0 = no cap); one more: 429.
+    events_ws_max_per_client: int = 32
+    events_longpoll_max_per_client: int = 16
+    # Share of the process's open-file limit WebSockets and long-polls may hold in all (0 = no cap); one
+    # more: 503. The rest stays for uploads, downloads, probes, blobs and the store.
+    events_fd_share: float = 0.5
     # Long-poll: wait when no ?timeout= is given, and the cap (below nginx's 60 s read timeout).
     events_longpoll_timeout: float = 25.0
     events_longpoll_max_timeout: float = 55.0
@@ -225,10 +243,20 @@ class Settings:
             raise ValueError(f"expires_default must be policy, 1h, 1d, 7d, 30d or never: {self.expires_default!r}")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
+        if self.content_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.content_base_url):
+            raise ValueError(f"content_base_url must be an http(s) URL: {self.content_base_url!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:
             raise ValueError("events_longpoll_max_timeout must be between 0 and 60 seconds (nginx reads for 60 s)")
+        if not 0 < self.upload_client_share <= 1:
+            raise ValueError("upload_client_share must be above 0 and at most 1")
+        if not 0 <= self.events_fd_share <= 1:
+            raise ValueError("events_fd_share must be between 0 and 1")
+        if self.max_open_files < 0 or self.events_ws_max_per_client < 0 or self.events_longpoll_max_per_client < 0:
+            raise ValueError("max_open_files and the per-client feed caps must not be negative")
+        if self.upload_min_rate_ramp < 0:
+            raise ValueError("upload_min_rate_ramp must not be negative")
         if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:
             raise ValueError("events_ws_send_queue and events_max_count must be positive")
         return self

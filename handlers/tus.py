@@ -22,7 +22,7 @@ from typing import Any
 import tornado.web
 
 from handlers.base import APIError
-from handlers.upload_guard import UploadGuard
+from handlers.upload_guard import UploadGuard, UploadRefused
 from tornado_paste.core.ingest import IngestError, IngestResult
 from tornado_paste.core.records import TusState
 from tornado_paste.storage.blobs.local import StorageFull
@@ -144,6 +144,9 @@ class TusHandler(UploadGuard):
             pending = session.write(chunk)
             if pending is not None:
                 await self.wait_for_disk(pending)  # backpressure: the disk is behind the network
+        except UploadRefused as exc:  # the client's share or the byte budget, mid-body
+            self.services.ingestor.count_refusal(exc.reason)
+            self.refusal = exc
         except (IngestError, TusError, StorageFull, OSError, ValueError) as exc:
             self.refusal = exc
 

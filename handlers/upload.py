@@ -191,7 +191,10 @@ class UploadResponder(UploadGuard):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort(reason_of(exc))
+            # Counted once, by the abort: admission refusals under their own reason.
+            self.upload.abort(exc.reason if isinstance(exc, UploadRefused) else reason_of(exc))
+        if self.ticket is not None:
+            self.ticket.shed()  # the staged bytes are gone: so is their share of the budget
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -202,7 +205,6 @@ class UploadResponder(UploadGuard):
             try:
                 self.reserve(self.received)
             except UploadRefused as exc:
-                self.services.ingestor.count_refusal(exc.reason)
                 self.refuse(exc)
         return self.refusal is None
 

@@ -127,7 +127,7 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
         instrument_store(store, metrics)
     ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
                         s.sniff_bytes)
-    links = Links(s.public_base_url, shortener)
+    links = Links(s.public_base_url, shortener, s.content_base_url)
     images = build_image_service(s, store, ingestor, blobs, metrics)
     retention = build_retention(s, store, ingestor, blobs, metrics)
     tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,

@@ -11,27 +11,33 @@ from tornado_paste.core.records import FileRecord, human_size, iso8601
 
 
 class Links:
-    """Builds every public URL from the configured base URL (never the Host header)."""
+    """Builds every public URL from the configured base URL (never the Host header).
 
-    def __init__(self, base_url: str, shortener: Any) -> None:
+    With a separate content origin (``content_base_url``, like githubusercontent.com) the links to
+    the bytes themselves (/i/, /d/, /r/) point there, so user content never shares an origin (its
+    storage, its cookies, the pages' CSP) with the pages; everything else stays on ``base_url``.
+    """
+
+    def __init__(self, base_url: str, shortener: Any, content_base_url: str = "") -> None:
         self.base = base_url.rstrip("/")
+        self.content = (content_base_url or base_url).rstrip("/")
         self.shortener = shortener
 
     def preview(self, rec: FileRecord) -> str:
         return f"{self.base}/p/{rec.filehash}"
 
     def raw(self, rec: FileRecord) -> str:
-        return f"{self.base}/i/{rec.filehash}"
+        return f"{self.content}/i/{rec.filehash}"
 
     def download(self, rec: FileRecord) -> str:
-        return f"{self.base}/d/{rec.filehash}"
+        return f"{self.content}/d/{rec.filehash}"
 
     def short(self, rec: FileRecord) -> str:
         assert rec.id is not None
         return f"{self.base}/s/{self.shortener.encode(rec.id)}"
 
     def resize(self, rec: FileRecord) -> str:
-        return f"{self.base}/r/{rec.filehash}"
+        return f"{self.content}/r/{rec.filehash}"
 
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"

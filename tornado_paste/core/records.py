@@ -12,7 +12,9 @@ from typing import Any
 
 import msgpack
 
-# Types a browser would execute or interpret as a document on our origin.
+# Types a browser would execute (scripts, modules, WebAssembly, style sheets) or interpret as a
+# document on our origin. Stored files of these types are never served as themselves
+# (handlers/files.py served_type): text/plain or application/octet-stream, as attachments.
 ACTIVE_TYPES = frozenset(
     {
         "text/html",
@@ -20,15 +22,33 @@ ACTIVE_TYPES = frozenset(
         "image/svg+xml",
         "text/xml",
         "application/xml",
+        "text/xsl",
+        "application/xslt+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/vnd.wap.xhtml+xml",
+        # Every JavaScript MIME type essence a browser accepts for a script (WHATWG MIME Sniffing).
         "text/javascript",
         "application/javascript",
         "application/x-javascript",
         "text/ecmascript",
         "application/ecmascript",
-        "text/xsl",
-        "application/rss+xml",
-        "application/atom+xml",
-        "application/vnd.wap.xhtml+xml",
+        "application/x-ecmascript",
+        "text/x-javascript",
+        "text/x-ecmascript",
+        "text/jscript",
+        "text/livescript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+        "application/wasm",
+        "text/css",
+        "application/x-shockwave-flash",
+        "text/cache-manifest",
+        "application/manifest+json",
     }
 )
 

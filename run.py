@@ -27,7 +27,9 @@ import tornado.web
 from handlers.routes import make_app
 from handlers.wire import GuardedHTTPServer
 from settings import Settings
+from tornado_paste.core.secret import SecretError
 from tornado_paste.services import build_services
+from tornado_paste.storage.blobs.base import BlobStoreMisconfigured
 
 log = logging.getLogger("tornado_paste")
 
@@ -87,7 +89,7 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
 async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
     services = build_services(settings)
     await services.start()
-    services.blobs.sweep_staging(settings.stale_tmp_age)
+    await services.blobs.sweep(settings.stale_tmp_age)
     server = make_server(make_app(services), settings)
     server.add_sockets(sockets)
     log.info("tornado-paste listening on http://%s:%d (public URL %s, pid %d)",
@@ -245,17 +247,27 @@ def main(argv: list[str] | None = None) -> int:
     # which a port refuses connections, and a restarted worker picks up the same sockets.
     groups = bind(settings)
     if settings.processes == 1:
-        return asyncio.run(serve(settings, groups[0]))
+        return run_serve(settings, groups[0])
     index, status = supervise(settings.processes)
     if index is None:
         return status
     if len(groups) == 1:
-        return asyncio.run(serve(settings, groups[0]))
+        return run_serve(settings, groups[0])
     for other, group in enumerate(groups):
         if other != index:
             for sock in group:
                 sock.close()
-    return asyncio.run(serve(settings.replace(port=settings.port + index), groups[index]))
+    return run_serve(settings.replace(port=settings.port + index), groups[index])
+
+
+def run_serve(settings: Settings, sockets: list[socket.socket]) -> int:
+    """``serve`` until stopped; a configuration the stores refuse (credentials, secret) exits 3 with one line."""
+    try:
+        return asyncio.run(serve(settings, sockets))
+    except (BlobStoreMisconfigured, SecretError) as exc:
+        log.error("cannot start: %s", exc)
+        print(f"run.py: cannot start: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

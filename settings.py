@@ -75,6 +75,38 @@ class Settings:
     # How long a store call may wait (SQLite lock, MongoDB server selection)
     # before the request answers 503.
     store_timeout: float = 2.0
+    # The deployment secret (64 hex digits) that scrambles /s/ short codes; every machine must share it.
+    # Empty: read secret_file; else kept in MongoDB when mongo_url is set; else <data_dir>/secret.key.
+    secret: str = ""
+    # A file holding the deployment secret (64 hex digits), provisioned by the operator on every machine.
+    secret_file: str = ""
+
+    # --- blob store ---
+    # Where file bytes live: local (<data_dir>/blobs) or s3 (an S3-compatible bucket; see docs/scale.md).
+    blob_store: str = "local"
+    # S3 endpoint (empty = AWS in s3_region), bucket, region and key prefix (e.g. "paste/").
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    # Credentials; empty = the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile, role).
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    # Multipart part size (at least 5M) and parts in flight per upload: memory is (concurrency + 1) parts.
+    s3_part_size: int = 8 << 20
+    s3_upload_concurrency: int = 2
+    # Downloads: proxy (streamed through the app), redirect (307 to a presigned URL) or accel (nginx
+    # X-Accel-Redirect to the internal location s3_accel_prefix, which proxies to the store).
+    s3_download: str = "proxy"
+    s3_accel_prefix: str = "/_s3/"
+    # Seconds a presigned URL (redirect, accel) stays valid.
+    s3_presign_expiry: int = 300
+    # Object store timeouts (seconds) and attempts per request (botocore's standard retry mode).
+    s3_connect_timeout: float = 2.0
+    s3_read_timeout: float = 30.0
+    s3_max_attempts: int = 3
+    # path (https://endpoint/bucket/key) or virtual (https://bucket.endpoint/key) addressing.
+    s3_addressing_style: str = "path"
 
     # --- uploads ---
     # Largest file accepted (bytes; k/M/G suffixes in flags and the environment).
@@ -259,7 +291,28 @@ class Settings:
             raise ValueError("upload_min_rate_ramp must not be negative")
         if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:
             raise ValueError("events_ws_send_queue and events_max_count must be positive")
+        self._validate_scale()
         return self
+
+    def _validate_scale(self) -> None:
+        if self.secret and not re.match(r"^[0-9a-fA-F]{64}$", self.secret):
+            raise ValueError("secret must be 64 hex digits (32 random bytes: `openssl rand -hex 32`)")
+        if self.blob_store not in ("local", "s3"):
+            raise ValueError(f"blob_store must be local or s3: {self.blob_store!r}")
+        if self.s3_download not in ("proxy", "redirect", "accel"):
+            raise ValueError(f"s3_download must be proxy, redirect or accel: {self.s3_download!r}")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("blob_store=s3 needs s3_bucket")
+        if self.s3_part_size < 5 << 20:
+            raise ValueError("s3_part_size must be at least 5M (S3's smallest multipart part)")
+        if self.s3_upload_concurrency < 1 or self.s3_max_attempts < 1 or self.s3_presign_expiry < 1:
+            raise ValueError("s3_upload_concurrency, s3_max_attempts and s3_presign_expiry must be positive")
+        if self.s3_prefix and not self.s3_prefix.endswith("/"):
+            raise ValueError(f"s3_prefix must end in /: {self.s3_prefix!r}")
+        if self.s3_addressing_style not in ("path", "virtual", "auto"):
+            raise ValueError(f"s3_addressing_style must be path, virtual or auto: {self.s3_addressing_style!r}")
+        if not re.match(r"^/[A-Za-z0-9_./-]*/$", self.s3_accel_prefix):
+            raise ValueError(f"s3_accel_prefix must be a path like /_s3/: {self.s3_accel_prefix!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -8,6 +8,9 @@ Behind nginx (``accel_redirect_prefix`` set) the process sends no bytes at all:
 it answers with the headers plus ``X-Accel-Redirect`` and nginx's sendfile
 serves the blob (Range included) from an ``internal`` location. A matching
 ``If-None-Match`` is answered 304 here, since nginx only knows its own ETags.
+
+With the blobs in an object store (``blob_store = s3``) ``handlers/remote_blobs.py`` serves them in
+the ``s3_download`` mode: proxied, redirected to a presigned URL, or X-Accel-Redirected to nginx.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
+from handlers.remote_blobs import serve_remote
 from tornado_paste.core.records import FileRecord, is_active, kind_of
 from tornado_paste.limits.retention import is_expired
 
@@ -101,10 +105,14 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
     record: FileRecord
 
     def initialize(self, **kwargs: Any) -> None:  # type: ignore[override]
-        super().initialize(path=self.services.blobs.blob_dir)
+        # The local store's directory; an object store has none (remote_blobs serves those).
+        super().initialize(path=getattr(self.services.blobs, "blob_dir", ""))
 
     async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
         self.record = await find_file(self, filehash)
+        if self.services.blobs.kind != "local":
+            await serve_remote(self, include_body)
+            return
         prefix = self.services.settings.accel_redirect_prefix
         if prefix:
             self.accel_redirect(prefix)
@@ -141,13 +149,20 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         if status == 304:
             metrics.incr("download.not_modified.count")
             return
-        if not include_body or status not in (200, 206):
+        if not include_body or status not in (200, 206, 307):
             return
-        accel = bool(self.services.settings.accel_redirect_prefix)
+        accel = self.delegated()
         ranged = status == 206 or (accel and "Range" in self.request.headers)
         kind = "range" if ranged else "download" if self.attachment else "raw"
         metrics.incr(f"download.{kind}.count")
         metrics.incr(f"download.{kind}.bytes", self.body_bytes(accel, ranged))
+
+    def delegated(self) -> bool:
+        """Whether nginx or the object store sends the bytes (their count comes from the file and Range)."""
+        settings = self.services.settings
+        if self.services.blobs.kind == "local":
+            return bool(settings.accel_redirect_prefix)
+        return settings.s3_download != "proxy"
 
     def body_bytes(self, accel: bool, ranged: bool) -> int:
         """Bytes of the body: ours from Content-Length; nginx's (X-Accel) from the file and the Range."""

@@ -15,6 +15,8 @@ from handlers.routes import make_app
 from run import make_server
 from settings import Settings
 from tests.helpers import multipart_body
+from tests.system.mongo_wire import mongo_wire_server, mongo_wire_url  # noqa: F401  (session fixtures)
+from tests.system.s3_server import s3_server  # noqa: F401  (session fixture)
 from tests.uikit import browser, context, page, problems, ui_server, ui_server_env  # noqa: F401  (UI tests)
 from tornado_paste.services import Services, build_services
 

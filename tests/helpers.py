@@ -32,6 +32,16 @@ def require_tool(*names: str) -> str:
     pytest.skip(reason)
 
 
+def require(ok: bool, reason: str) -> None:
+    """Skip locally (with the reason) or fail under CI=true unless ``ok``: for needs that are not one tool
+    on PATH (a set of daemons, a package)."""
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

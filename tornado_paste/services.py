@@ -17,7 +17,7 @@ from settings import Settings
 from tornado_paste.core.cards import Links
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
-from tornado_paste.core.secret import load_or_create_secret
+from tornado_paste.core.secret import configured_secret, existing_secret, load_or_create_secret, new_secret
 from tornado_paste.core.shortcode import Shortener
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.events.feed import EventFeed
@@ -28,7 +28,8 @@ from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
-from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.storage.blobs import open_blob_store
+from tornado_paste.storage.blobs.base import BlobStore
 from tornado_paste.tus.service import TusService
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class Services:
         retries = self.settings.store_start_retries if retries is None else retries
         backoff = self.settings.store_start_backoff if backoff is None else backoff
         self.blobs.ensure_dirs()
+        # Refused credentials or a missing bucket stop the start here; an unreachable store only warns.
+        await self.blobs.start()
         for attempt in range(retries + 1):
             try:
                 await self._open()
@@ -113,16 +116,20 @@ class Services:
             except Exception:
                 log.exception("stop step failed")
         await self.store.close()
+        await self.blobs.stop()
 
 
 def build_services(settings: Settings, store: Backend | None = None) -> Services:
     """Wire the core together: the one place that knows every feature. ``store`` lets tests inject a backend."""
     s = settings
-    blobs = BlobStore(s.data_dir)
+    blobs = build_blob_store(s)
     blobs.ensure_dirs()
-    shortener = Shortener(load_or_create_secret(s.data_dir))
-    metrics = Metrics.from_settings(s)
     store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
+    secret = configured_secret(s.secret, s.secret_file)
+    # With MongoDB and no secret of the operator's, the one kept there: keyed at start-up (shared_secret_step).
+    shared = secret is None and bool(s.mongo_url)
+    shortener = Shortener(None if shared else secret or load_or_create_secret(s.data_dir))
+    metrics = Metrics.from_settings(s)
     if metrics.enabled:
         instrument_store(store, metrics)
     ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
@@ -143,7 +150,10 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     if metrics.enabled:
         metrics.sample("http.inflight", lambda: services.inflight)
     # Metrics first in, last out: the final stop flushes what the other stop steps recorded.
-    services.on_start[:] = [metrics.start, tus.start, events.start, retention.sweeper.start]
+    steps = [metrics.start, tus.start, events.start, retention.sweeper.start]
+    if shared:
+        steps.insert(1, shared_secret_step(store, shortener, s.data_dir))
+    services.on_start[:] = steps
     services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop]
     return services
 
@@ -167,6 +177,29 @@ def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blob
     sweeper = Sweeper(store, store.expiry, ingestor, blobs, metrics, s.retention_sweep_interval, s.retention_grace,
                       s.retention_orphan_interval)
     return Retention(policy, store.expiry, sweeper)
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    s = settings
+    s3 = {"bucket": s.s3_bucket, "endpoint_url": s.s3_endpoint_url, "region": s.s3_region, "prefix": s.s3_prefix,
+          "access_key": s.s3_access_key, "secret_key": s.s3_secret_key, "part_size": s.s3_part_size,
+          "upload_concurrency": s.s3_upload_concurrency, "connect_timeout": s.s3_connect_timeout,
+          "read_timeout": s.s3_read_timeout, "max_attempts": s.s3_max_attempts,
+          "addressing_style": s.s3_addressing_style, "presign_expiry": s.s3_presign_expiry}
+    return open_blob_store(s.blob_store, s.data_dir, s3, sweep_interval=s.retention_orphan_interval,
+                           stale_age=s.stale_tmp_age)
+
+
+def shared_secret_step(store: Backend, shortener: Shortener, data_dir: str) -> Callable[[], Awaitable[None]]:
+    """Key the shortener with the secret kept in the metadata store (seeded from this data dir's, if any)."""
+
+    async def load() -> None:
+        secret = await store.shared_secret(existing_secret(data_dir) or new_secret())
+        if secret is None:
+            secret = load_or_create_secret(data_dir)
+        shortener.rekey(secret)
+
+    return load
 
 
 def _backoff_delay(first: float, attempt: int) -> float:

@@ -37,7 +37,7 @@ async def test_delete_retiring_the_blob_before_the_uploaders_insert(services):
     assert await services.store.count_sha256_refs(sha) == 0
     parked: list[str] = []
 
-    async def other_process_deletes(record: FileRecord, blob_path: str) -> None:
+    async def other_process_deletes(record: FileRecord) -> None:
         # ...and retires the blob after the uploader linked it, before it inserts its record.
         parked.append(await services.blobs.retire(sha))
 

@@ -151,7 +151,7 @@ async def test_commit_of_a_discarded_staging_file_is_a_cancellation(services):
     staging.discard()
     with pytest.raises(StagingDiscarded):
         await services.blobs.commit(staging, sha)
-    assert not services.blobs.exists(sha)
+    assert not await services.blobs.exists(sha)
 
 
 @pytest.mark.gen_test
@@ -162,7 +162,7 @@ async def test_abort_while_finishing_stops_before_the_record(services, monkeypat
     refusals: list[str] = []
     monkeypatch.setattr(services.ingestor, "count_refusal", refusals.append)
 
-    async def client_resets(record, blob_path):
+    async def client_resets(record):
         upload.abort("aborted")  # what on_connection_close does, here while the blob is already linked
 
     services.ingestor.enrichers.append(client_resets)

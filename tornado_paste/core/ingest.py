@@ -26,7 +26,7 @@ from tornado_paste.core.records import FileRecord, extension_for, new_filehash, 
 from tornado_paste.core.sniff import sniff
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import DuplicateContent, FileStore
-from tornado_paste.storage.blobs.local import BlobStore, StagingDiscarded, StagingFile
+from tornado_paste.storage.blobs.base import BlobStore, Staging, StagingDiscarded
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ class IngestResult:
     delete_token: str | None = None
 
 
-# Called before a new record is inserted (e.g. to add image dimensions).
-Enricher = Callable[[FileRecord, str], Awaitable[None]]
+# Called before a new record is inserted, its blob committed (e.g. to add image dimensions).
+Enricher = Callable[[FileRecord], Awaitable[None]]
 # Called after a record changed: (event type, record).
 Listener = Callable[[str, FileRecord], Awaitable[None]]
 
@@ -86,7 +86,7 @@ def token_matches(token: str | None, token_hash: str) -> bool:
 class Upload:
     """One upload in progress: bytes go in through ``write``; ``finish`` or ``abort`` ends it."""
 
-    def __init__(self, ingestor: Ingestor, staging: StagingFile, limit: int, source: str) -> None:
+    def __init__(self, ingestor: Ingestor, staging: Staging, limit: int, source: str) -> None:
         self._ingestor = ingestor
         self.staging = staging
         self.limit = limit
@@ -196,8 +196,7 @@ class Ingestor:
         """
         loop = asyncio.get_running_loop()
         try:
-            staging = await loop.run_in_executor(self.blobs.io_pool, StagingFile.adopt, path, self.sniff_bytes,
-                                                 self.blobs.io_pool)
+            staging = await self.blobs.adopt(path, self.sniff_bytes)
         except BaseException:
             await loop.run_in_executor(self.blobs.io_pool, unlink_quietly, path)
             raise
@@ -209,9 +208,9 @@ class Ingestor:
                                expires_at: datetime | None = None, source: str = "tus") -> IngestResult:
         """The finish path for bytes another component already staged in full (tus uploads).
 
-        ``staged`` has ``StagingFile``'s surface (``path``, ``size``, ``head``,
-        ``async finish() -> sha256``, ``discard()``) and must be on the data
-        dir's filesystem (commit hard-links it into the blob dir).
+        ``staged`` has ``Staging``'s surface (``size``, ``head``, ``async finish() -> sha256``,
+        ``discard()``) and a ``path`` the blob store can commit: on the data dir's filesystem for the
+        local store (commit hard-links it), any local file for S3 (commit uploads it).
         """
         upload = Upload(self, staged, self.max_upload_size, source)
         if staged.size > self.max_upload_size:
@@ -244,7 +243,7 @@ class Ingestor:
                 await self.publish("file.deleted", existing)
             existing = None
         upload.check_cancelled()
-        if existing is not None and self.blobs.exists(sha256):
+        if existing is not None and await self.blobs.exists(sha256):
             staging.discard()
             self._count_upload(upload, dedupe=True)
             return IngestResult(existing, created=False)
@@ -252,7 +251,7 @@ class Ingestor:
         try:
             async with self.blob_locks.hold(sha256):
                 upload.check_cancelled()
-                fresh = not self.blobs.exists(sha256)
+                fresh = not await self.blobs.exists(sha256)
                 try:
                     result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
                                                            expires_at, parent_id, variant)
@@ -287,7 +286,7 @@ class Ingestor:
             private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
         )
         for enrich in self.enrichers:
-            await enrich(record, self.blobs.path_for(sha256))
+            await enrich(record)
         # The last point to cancel: the caller takes the blob back. After the insert the upload stands.
         upload.check_cancelled()
         try:
@@ -303,7 +302,7 @@ class Ingestor:
         # A delete in another process may have retired the blob between our link and our
         # insert; it re-checks the references after retiring, we re-check the blob after
         # inserting, so one of us always puts it back.
-        if not self.blobs.exists(sha256):
+        if not await self.blobs.exists(sha256):
             await self.blobs.commit(staging, sha256)
         self._count_upload(upload, dedupe=not created)
         return IngestResult(record, created=created, delete_token=token)

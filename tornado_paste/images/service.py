@@ -32,11 +32,13 @@ from tornado_paste.images.executor import BoundedExecutor, ExecutorSaturated
 from tornado_paste.images.render import ImageError, ImageTooLarge, ResizeRequest
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import DerivativeIndex, FileStore
-from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.storage.blobs.base import BlobStore
 
 log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
+# Bytes of an image's head that hold its size (JPEG's SOF may follow large EXIF/ICC segments).
+HEADER_BYTES = 1 << 20
 
 
 @dataclass
@@ -131,9 +133,11 @@ class ImageService:
         out_path = self.blobs.staging_path(".img")
         started = time.monotonic()
         try:
-            rendered = await self.executor.run(imaging.render, self.blobs.path_for(parent.sha256), out_path,
-                                               request, output_format, self.max_pixels, self.max_side,
-                                               self.max_frames, self.max_animation_pixels)
+            # The blob itself on the local store; a download to the scratch dir on S3.
+            async with self.blobs.local_copy(parent.sha256) as source:
+                rendered = await self.executor.run(imaging.render, source, out_path, request, output_format,
+                                                   self.max_pixels, self.max_side, self.max_frames,
+                                                   self.max_animation_pixels)
         except BaseException:
             await asyncio.get_running_loop().run_in_executor(None, unlink_quietly, out_path)
             raise
@@ -171,7 +175,7 @@ class ImageService:
         return derived
 
     # -- hooks ---------------------------------------------------------------
-    async def enrich(self, record: FileRecord, blob_path: str) -> None:
+    async def enrich(self, record: FileRecord) -> None:
         """Width and height of a new image, from its header, read in the executor."""
         if record.mimetype not in imaging.SOURCE_FORMATS:
             return
@@ -179,7 +183,13 @@ class ImageService:
             record.width, record.height = record.variant.get("w"), record.variant.get("h")
             return
         try:
-            size = await self.executor.run(imaging.read_size, blob_path)
+            # A remote blob store sends only the head (where every format keeps its size), then all.
+            size = None
+            for limit in (HEADER_BYTES, None):
+                async with self.blobs.local_copy(record.sha256, limit) as blob_path:
+                    size = await self.executor.run(imaging.read_size, blob_path)
+                if size is not None or record.size <= HEADER_BYTES:
+                    break
         except ExecutorSaturated:
             # The upload matters more than its dimensions: store it without them.
             log.info("image executor busy; %s stored without width/height", record.filehash)

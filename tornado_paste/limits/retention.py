@@ -18,10 +18,7 @@ repairs by re-checking the blob after its own insert.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +28,7 @@ from tornado_paste.core.records import FileRecord, utcnow
 from tornado_paste.core.tasks import Periodic
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import ExpiryIndex, FileStore, StoreUnavailable
-from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.storage.blobs.base import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,6 @@ DAY = 24 * HOUR
 # The choices a client may send; None = no expiry of its own.
 CHOICES: dict[str, float | None] = {"1h": HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "never": None}
 POLICY = "policy"
-_SHA256_NAME = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BadExpiry(IngestError):
@@ -145,10 +141,10 @@ class Sweeper:
 
     async def _drop_blob(self, sha256: str) -> int:
         blobs = self.blobs
-        if not blobs.exists(sha256):
+        if not await blobs.exists(sha256):
             return 0
         await self.ingestor.drop_blob_if_unreferenced(sha256)
-        return 0 if blobs.exists(sha256) else 1
+        return 0 if await blobs.exists(sha256) else 1
 
     async def sweep_orphans(self) -> SweepReport:
         """Delete blobs that no record references, once older than the grace period.
@@ -158,7 +154,7 @@ class Sweeper:
         alone while features such as derivatives are still recording it.
         """
         report = SweepReport()
-        candidates = await asyncio.get_running_loop().run_in_executor(None, self._list_blobs)
+        candidates = await self.blobs.list_blobs()
         now = time.time()
         for name, mtime in candidates:
             if now - mtime < self.grace:
@@ -167,18 +163,6 @@ class Sweeper:
                 report.blobs += await self._drop_blob(name)
         self._count(report)
         return report
-
-    def _list_blobs(self) -> list[tuple[str, float]]:
-        out = []
-        for directory, _dirs, files in os.walk(self.blobs.blob_dir):
-            for name in files:
-                if not _SHA256_NAME.match(name):
-                    continue
-                try:
-                    out.append((name, os.stat(os.path.join(directory, name)).st_mtime))
-                except FileNotFoundError:
-                    pass
-        return out
 
     def _count(self, report: SweepReport) -> None:
         metrics = self.metrics

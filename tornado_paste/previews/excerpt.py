@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from tornado_paste.core.records import FileRecord
-from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.storage.blobs.base import BlobMissing, BlobStore, BlobStoreUnavailable
 
 # Enough to read a page of code; big logs get a link to the raw file instead.
 EXCERPT_BYTES = 64 * 1024
@@ -18,16 +17,11 @@ class Excerpt:
     truncated: bool
 
 
-def _read_head(path: str, limit: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(limit)
-
-
 async def text_excerpt(blobs: BlobStore, record: FileRecord, limit: int = EXCERPT_BYTES) -> Excerpt | None:
     """Up to ``limit`` bytes decoded as UTF-8 (a cut multi-byte character is dropped); None if unreadable."""
     try:
-        head = await asyncio.to_thread(_read_head, blobs.path_for(record.sha256), limit)
-    except OSError:
+        head = await blobs.read(record.sha256, 0, limit)
+    except (OSError, BlobMissing, BlobStoreUnavailable):
         return None
     truncated = record.size > len(head)
     # A multi-byte character split by the limit shows up as trailing U+FFFD: drop it.

@@ -225,6 +225,12 @@ class Backend(FileStore):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    async def shared_secret(self, candidate: bytes) -> bytes | None:
+        """The deployment secret kept in this store for every machine: the stored one, or ``candidate``
+        stored now if there is none yet (first writer wins). None: this backend does not keep one
+        (it serves one machine, which keeps its secret in its data dir)."""
+        return None
+
 
 def record_to_doc(record: FileRecord) -> dict[str, Any]:
     doc = record.to_row()

@@ -1,4 +1,4 @@
-"""Content-addressed blob directory.
+"""Content-addressed blob directory: the ``BlobStore`` of one machine (``base.py`` has the interface).
 
 Layout under the data dir::
 
@@ -22,103 +22,28 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from tornado_paste.errors import ClientClosed, InsufficientStorage
+from tornado_paste.storage.blobs import base
+from tornado_paste.storage.blobs.base import BlobMissing, Staging, StagingDiscarded, StorageFull
+from tornado_paste.storage.blobs.pieces import WRITE_BUFFER, PieceWriter
+
+# Importable from here as before the blob-store interface existed.
+__all__ = ["WRITE_BUFFER", "BlobStore", "LocalBlobStore", "PieceWriter", "StagingDiscarded", "StagingFile",
+           "StorageFull"]
 
 log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-WRITE_BUFFER = 1 << 20  # write to disk in 1 MiB pieces, not per network chunk
-
-
-class StorageFull(InsufficientStorage):
-    """The disk (or quota) has no room for this upload."""
-
-
-class StagingDiscarded(ClientClosed):
-    """The staging file was discarded (its upload cancelled) while it was being finished or committed."""
+READ_PIECE = 1 << 20
 
 
 def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
-class PieceWriter:
-    """Appends to an open file in 1 MiB pieces hashed and written on an I/O pool, in order.
-
-    ``write`` runs on the event loop and only appends to a buffer; each full
-    piece goes to the pool, which updates the digests (hashlib releases the GIL)
-    and writes it while the loop goes on. At most one piece is in flight:
-    ``write`` returns that piece's future when the caller should wait (Tornado's
-    ``data_received`` awaits it, which stops reading the socket: backpressure).
-    """
-
-    def __init__(self, fd: int, pool: ThreadPoolExecutor, digests: Iterable[Any | None] = ()) -> None:
-        self.fd = fd
-        self.written = 0
-        self._pool = pool
-        self._digests = [d for d in digests if d is not None]
-        self._buffer = bytearray()
-        self._job: asyncio.Future[None] | None = None
-
-    def write(self, chunk: bytes | memoryview) -> asyncio.Future[None] | None:
-        """Buffer bytes; returns a future to await before writing more, or None."""
-        self._buffer += chunk
-        if len(self._buffer) < WRITE_BUFFER:
-            return None
-        job = self._job
-        if job is not None:
-            if not job.done():
-                return job  # the previous piece is still being written: wait for it
-            job.result()  # re-raise StorageFull etc. from an earlier piece nobody awaited
-        return self._submit()
-
-    def _submit(self) -> asyncio.Future[None]:
-        piece, self._buffer = self._buffer, bytearray()
-        # The fd is bound now: the owner may forget it (discard) before the job runs.
-        self._job = asyncio.get_running_loop().run_in_executor(self._pool, self._absorb, self.fd, piece)
-        return self._job
-
-    def _absorb(self, fd: int, piece: bytearray) -> None:
-        """On an I/O thread: hash and write one piece."""
-        for digest in self._digests:
-            digest.update(piece)
-        view = memoryview(piece)
-        try:
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull(str(exc)) from exc
-            raise
-        finally:
-            view.release()
-        self.written += len(piece)
-        _start_writeback(fd, len(piece))
-
-    async def drain(self) -> None:
-        """Write whatever is buffered; after it every byte is in the file (or an error raised)."""
-        if self._job is not None:
-            await self._job
-        if self._buffer:
-            await self._submit()
-
-    def in_flight(self) -> asyncio.Future[None] | None:
-        job = self._job
-        return job if job is not None and not job.done() else None
-
-    async def settle(self) -> None:
-        """Wait for a piece in flight, whatever its outcome, so the fd can be truncated or closed."""
-        job, self._job = self._job, None
-        if job is not None:
-            with contextlib.suppress(BaseException):
-                await job
-
-
-class StagingFile:
+class StagingFile(Staging):
     """A file being received: written through a ``PieceWriter``, its head kept for sniffing."""
 
     def __init__(self, path: str, head_size: int, pool: ThreadPoolExecutor) -> None:
@@ -225,7 +150,9 @@ class StagingFile:
             os.close(fd)
 
 
-class BlobStore:
+class LocalBlobStore(base.BlobStore):
+    kind = "local"
+
     def __init__(self, data_dir: str, io_threads: int = 4) -> None:
         self.root = os.path.abspath(data_dir)
         # Hashing and writing upload pieces; bounded, so many uploads share a few threads.
@@ -248,9 +175,9 @@ class BlobStore:
         return os.path.join(self.tmp_dir, f"{self._tag}.{secrets.token_hex(8)}{suffix}")
 
     def sweep_staging(self, max_age: float, is_alive: Callable[[int], bool] | None = None) -> int:
-        """Remove staging files left by dead processes (or older than ``max_age``).
+        """Blocking: remove staging files left by dead processes (or older than ``max_age``).
 
-        Call it at start-up, before this process stages anything.
+        Call it (or ``sweep``) at start-up, before this process stages anything.
         """
         is_alive = is_alive or _pid_alive
         host = _host_tag()
@@ -290,10 +217,76 @@ class BlobStore:
             raise ValueError("not a sha256 hex digest")
         return os.path.join(self.blob_dir, sha256[:2], sha256[2:4], sha256)
 
-    def exists(self, sha256: str) -> bool:
+    async def exists(self, sha256: str) -> bool:
         return os.path.exists(self.path_for(sha256))
 
-    async def commit(self, staging: StagingFile, sha256: str) -> str:
+    async def size(self, sha256: str) -> int | None:
+        try:
+            return os.path.getsize(self.path_for(sha256))
+        except FileNotFoundError:
+            return None
+
+    async def read(self, sha256: str, start: int = 0, length: int | None = None) -> bytes:
+        def read() -> bytes:
+            with open(self.path_for(sha256), "rb") as f:
+                f.seek(start)
+                return f.read() if length is None else f.read(length)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.io_pool, read)
+        except FileNotFoundError:
+            raise BlobMissing(sha256) from None
+
+    async def stream(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        try:
+            f = await loop.run_in_executor(self.io_pool, open, self.path_for(sha256), "rb")
+        except FileNotFoundError:
+            raise BlobMissing(sha256) from None
+        try:
+            position = start
+            while end is None or position < end:
+                want = READ_PIECE if end is None else min(READ_PIECE, end - position)
+                f.seek(position)
+                piece = await loop.run_in_executor(self.io_pool, f.read, want)
+                if not piece:
+                    return
+                position += len(piece)
+                yield piece
+        finally:
+            f.close()
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, sha256: str, max_bytes: int | None = None) -> AsyncIterator[str]:
+        """The blob itself (it is local already): no copy."""
+        path = self.path_for(sha256)
+        if not os.path.exists(path):
+            raise BlobMissing(sha256)
+        yield path
+
+    async def adopt(self, path: str, head_size: int) -> StagingFile:
+        return await asyncio.get_running_loop().run_in_executor(self.io_pool, StagingFile.adopt, path, head_size,
+                                                                self.io_pool)
+
+    async def sweep(self, max_age: float, is_alive: Callable[[int], bool] | None = None) -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, self.sweep_staging, max_age, is_alive)
+
+    async def list_blobs(self) -> list[tuple[str, float]]:
+        return await asyncio.get_running_loop().run_in_executor(None, self._list_blobs)
+
+    def _list_blobs(self) -> list[tuple[str, float]]:
+        out = []
+        for directory, _dirs, files in os.walk(self.blob_dir):
+            for name in files:
+                if not _SHA256_RE.match(name):
+                    continue
+                try:
+                    out.append((name, os.stat(os.path.join(directory, name)).st_mtime))
+                except FileNotFoundError:
+                    pass
+        return out
+
+    async def commit(self, staging: StagingFile, sha256: str) -> None:  # type: ignore[override]
         """Link a finished staging file into place under its sha256 (idempotent).
 
         The staging file stays until ``staging.discard()``: the ingest path keeps
@@ -301,7 +294,7 @@ class BlobStore:
         delete (in any process) took it away meanwhile.
         """
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging.path, sha256)
+            await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, staging.path, sha256)
         except FileNotFoundError:
             if getattr(staging, "discarded", False):
                 # Its owner dropped it while we linked: a cancelled upload, not a storage fault.
@@ -349,17 +342,6 @@ class BlobStore:
             pass
 
 
-def _start_writeback(fd: int, length: int) -> None:
-    """Ask the kernel to start writing the bytes just written (Linux: fadvise DONTNEED on dirty pages
-    starts asynchronous writeback). The disk then works while the upload streams, so the final fsync
-    finds little left to do instead of a whole file's worth of dirty pages."""
-    try:
-        end = os.lseek(fd, 0, os.SEEK_CUR)
-        os.posix_fadvise(fd, end - length, length, os.POSIX_FADV_DONTNEED)
-    except (AttributeError, OSError):
-        pass  # not Linux, or a filesystem that does not care: only the final fsync is slower
-
-
 def _closer(fd: int) -> Callable[[asyncio.Future[None]], None]:
     def close(job: asyncio.Future[None]) -> None:
         if not job.cancelled():
@@ -385,3 +367,7 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# The name every caller used before the interface existed.
+BlobStore = LocalBlobStore

@@ -69,6 +69,17 @@ class MongoStore(Backend):
     async def ping(self) -> None:
         await self.call(self.db.command("ping"))
 
+    async def shared_secret(self, candidate: bytes) -> bytes | None:
+        """In ``meta`` under ``_id: "secret"``: one upsert, so concurrent first starts agree on one value."""
+        meta = self.db["meta"]
+        try:
+            doc = await self.call(meta.find_one_and_update(
+                {"_id": "secret"}, {"$setOnInsert": {"value": candidate.hex()}}, upsert=True,
+                return_document=ReturnDocument.AFTER))
+        except DuplicateKeyError:  # another machine's upsert won the race: read its value
+            doc = await self.call(meta.find_one({"_id": "secret"}))
+        return bytes.fromhex(doc["value"])
+
     async def next_id(self, name: str) -> int:
         """The next value of a named counter (atomic across processes and machines)."""
         doc = await self.call(

@@ -18,6 +18,10 @@ DEBIAN_PACKAGES += nginx
 DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 DEBIAN_PACKAGES += chromium
+# A real S3 server for the blob-store tests (tests/system/s3_server.py: one mon, a memstore OSD, RGW).
+DEBIAN_PACKAGES += radosgw
+DEBIAN_PACKAGES += ceph-mon
+DEBIAN_PACKAGES += ceph-osd
 
 .PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
 .PHONY: bench-soak

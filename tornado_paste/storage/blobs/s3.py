@@ -35,7 +35,7 @@ from typing import Any
 from tornado_paste.storage.blobs import base
 from tornado_paste.storage.blobs.base import BlobMissing, StagingDiscarded
 from tornado_paste.storage.blobs.local import LocalBlobStore, StagingFile, _host_tag, _pid_alive
-from tornado_paste.storage.blobs.s3_client import MAX_COPY_SIZE, S3Config, S3Connection
+from tornado_paste.storage.blobs.s3_client import MAX_COPY_SIZE, EmptyRange, S3Config, S3Connection
 from tornado_paste.storage.blobs.s3_staging import S3Staging
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,11 @@ class S3BlobStore(base.BlobStore):
 
     async def start(self) -> None:
         await self.conn.open()
-        await self.conn.check_access()
+        try:
+            await self.conn.check_access()
+        except BaseException:
+            await self.conn.close()
+            raise
         if self.sweep_interval > 0 and self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
@@ -219,15 +223,22 @@ class S3BlobStore(base.BlobStore):
         return None if head is None else int(head["ContentLength"])
 
     async def _get(self, sha256: str, start: int, end: int | None) -> Any:
-        span = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-        answer = await self.conn.call(self.client.get_object(Bucket=self.bucket, Key=self.key_for(sha256),
-                                                             Range=span))
+        """The body of ``[start, end)``; None when the range starts past the end (an empty object too)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key_for(sha256)}
+        if start or end is not None:
+            params["Range"] = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        try:
+            answer = await self.conn.call(self.client.get_object(**params))
+        except EmptyRange:
+            return None
         return answer["Body"]
 
     async def read(self, sha256: str, start: int = 0, length: int | None = None) -> bytes:
         if length == 0:
             return b""
         body = await self._get(sha256, start, None if length is None else start + length)
+        if body is None:
+            return b""
         async with body:
             return await self.conn.call(body.read())
 
@@ -235,6 +246,8 @@ class S3BlobStore(base.BlobStore):
         if end is not None and end <= start:
             return
         body = await self._get(sha256, start, end)
+        if body is None:
+            return
         async with body:
             chunks = body.iter_chunks(STREAM_PIECE).__aiter__()
             while True:

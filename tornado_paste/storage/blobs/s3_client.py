@@ -49,6 +49,10 @@ class S3Config:
         return f"s3://{self.bucket}/{self.prefix} at {self.endpoint_url or 'AWS ' + self.region}"
 
 
+class EmptyRange(Exception):
+    """A Range that starts at or past the end of the object (S3's InvalidRange): no bytes to read."""
+
+
 def client_error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -100,6 +104,9 @@ class S3Connection:
         """HEAD the bucket: a refusal is a start-up error; an unreachable store only a warning (503s until back)."""
         try:
             await self.call(self.client.head_bucket(Bucket=self.config.bucket), refused_is_fatal=True)
+        except BlobMissing as exc:
+            raise BlobStoreMisconfigured(f"the bucket of {self.config.where} does not exist (create it first)") \
+                from exc
         except BlobStoreUnavailable as exc:
             log.warning("object store %s unreachable at start-up (%s); serving 503 until it answers",
                         self.config.where, exc)
@@ -111,7 +118,7 @@ class S3Connection:
             raise BlobStoreUnavailable("the object store client is not open")
         try:
             return await awaitable
-        except (BlobMissing, BlobStoreUnavailable, StopAsyncIteration):
+        except (BlobMissing, BlobStoreUnavailable, StopAsyncIteration, EmptyRange):
             raise
         except asyncio.CancelledError:
             raise
@@ -119,6 +126,8 @@ class S3Connection:
             code = client_error_code(exc)
             if code in MISSING:
                 raise BlobMissing(code) from exc
+            if code == "InvalidRange":
+                raise EmptyRange(code) from exc
             if code in REFUSED and refused_is_fatal:
                 raise BlobStoreMisconfigured(
                     f"the object store refused us ({code}) for {self.config.where}: check s3_bucket, "

@@ -77,7 +77,7 @@ class Settings:
     store_timeout: float = 2.0
     # The deployment secret (64 hex digits) that scrambles /s/ short codes; every machine must share it.
     # Empty: read secret_file; else kept in MongoDB when mongo_url is set; else <data_dir>/secret.key.
-    secret: str = ""
+    secret: str = dataclasses.field(default="", repr=False)
     # A file holding the deployment secret (64 hex digits), provisioned by the operator on every machine.
     secret_file: str = ""
 
@@ -91,7 +91,7 @@ class Settings:
     s3_prefix: str = ""
     # Credentials; empty = the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile, role).
     s3_access_key: str = ""
-    s3_secret_key: str = ""
+    s3_secret_key: str = dataclasses.field(default="", repr=False)
     # Multipart part size (at least 5M) and parts in flight per upload: memory is (concurrency + 1) parts.
     s3_part_size: int = 8 << 20
     s3_upload_concurrency: int = 2

@@ -206,6 +206,9 @@ COMPOSE_VALUES: dict[str, str | list[str] | None] = {
     "scgi_temp_path": "scgi_temp_path /var/cache/nginx/scgi_temp",
     "backend": ["server app1:8000 max_fails=3 fail_timeout=10s", "server app2:8000 max_fails=3 fail_timeout=10s"],
     "server_name": "server_name _",
+    # The s3 profile's MinIO, resolved per request (Docker's DNS): nginx starts without that profile too.
+    "object_store": ["resolver 127.0.0.11 valid=10s ipv6=off", "set $s3_store minio:9000",
+                    "rewrite ^/_s3/(.*)$ /$1 break", "proxy_pass http://$s3_store"],
 }
 
 

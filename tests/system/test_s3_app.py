@@ -75,7 +75,8 @@ def committed(*shas: str) -> dict[str, list[str]]:
 
 
 async def put(fetch, data: bytes, name: str = "f.bin", **headers) -> dict:
-    response = await fetch("/" + urllib.parse.quote(name), method="PUT", body=data, headers={"Accept": "application/json", **headers})
+    response = await fetch("/" + urllib.parse.quote(name), method="PUT", body=data,
+                           headers={"Accept": "application/json", **headers})
     assert response.code in (200, 201), response.body
     return body_of(response)
 

@@ -70,13 +70,15 @@ class MongoStore(Backend):
         await self.call(self.db.command("ping"))
 
     async def shared_secret(self, candidate: bytes) -> bytes | None:
-        """In ``meta`` under ``_id: "secret"``: one upsert, so concurrent first starts agree on one value."""
+        """In ``meta`` under ``_id: "secret"``: the first insert wins (``_id`` is unique), so machines that
+        start at once agree on one value; everyone then reads the stored one."""
         meta = self.db["meta"]
-        try:
-            doc = await self.call(meta.find_one_and_update(
-                {"_id": "secret"}, {"$setOnInsert": {"value": candidate.hex()}}, upsert=True,
-                return_document=ReturnDocument.AFTER))
-        except DuplicateKeyError:  # another machine's upsert won the race: read its value
+        doc = await self.call(meta.find_one({"_id": "secret"}))
+        if doc is None:
+            try:
+                await self.call(meta.insert_one({"_id": "secret", "value": candidate.hex()}))
+            except DuplicateKeyError:
+                pass  # another machine's insert won the race: read its value
             doc = await self.call(meta.find_one({"_id": "secret"}))
         return bytes.fromhex(doc["value"])
 

@@ -221,6 +221,9 @@ class Settings:
     events_max_count: int = 100_000
     # How often each process's single reader polls the shared log for other processes' events.
     events_poll_interval: float = 0.25
+    # On MongoDB with change streams (a replica set): other processes' events are pushed to the reader,
+    # which then polls only every 5 s as a safety net. Off, or without change streams: it polls.
+    events_push: bool = True
     # Recent events each process keeps in memory so reconnecting clients catch up without a query.
     events_buffer: int = 1024
     # Server pings; a peer that has not answered within the timeout is closed.

@@ -9,6 +9,7 @@ import msgpack
 import pytest
 
 from settings import Settings
+from tests.stores import store_for
 from tornado_paste.core.records import FileRecord, utcnow
 from tornado_paste.events import feed as events
 from tornado_paste.metrics.client import Metrics
@@ -38,14 +39,10 @@ class RecordingMetrics(Metrics):
         return {name for _, name, _ in self.calls}
 
 
-@pytest.fixture(params=["sqlite", "mongo-mock"])
+@pytest.fixture(params=["sqlite", "mongo-wire"])
 def services(request, tmp_path, io_loop):
     settings = Settings(data_dir=str(tmp_path / "data"), events_poll_interval=0.05).validated()
-    store = None
-    if request.param == "mongo-mock":
-        from pymongo_async_mock import AsyncMongoMockClient
-
-        store = MongoStore(AsyncMongoMockClient(), "tp_feed_test")
+    store = store_for(request, request.param, tmp_path) if request.param != "sqlite" else None
     svc = build_services(settings, store=store)
     svc.metrics = svc.events.metrics = RecordingMetrics()
     io_loop.run_sync(svc.start)

@@ -1,4 +1,4 @@
-"""The tus endpoints end to end with the MongoDB store (pymongo-async-mock): state in a collection."""
+"""The tus endpoints end to end with the MongoDB store (the nx-27017 wire server): state in a collection."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import os
 import pytest
 
 from tests.conftest import body_of, path_of
-from tests.stores import make_store
+from tests.stores import store_for
 from tests.tus_helpers import TUS, create, head, patch, upload_all
 from tornado_paste.services import build_services
 from tornado_paste.storage.mongo.tus_state import MongoTusStateStore
 
 
 @pytest.fixture
-def services(io_loop, settings, tmp_path):
-    svc = build_services(settings, store=make_store("mongo-mock", tmp_path))
+def services(request, io_loop, settings, tmp_path):
+    svc = build_services(settings, store=store_for(request, "mongo-wire", tmp_path))
     io_loop.run_sync(svc.start)
     yield svc
     io_loop.run_sync(svc.stop)

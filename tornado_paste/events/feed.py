@@ -5,9 +5,12 @@ How an event travels:
 1. ``ingestor.publish(type, record)`` calls ``EventFeed.record`` (an ingest
    listener), which appends it to the shared event log (``eventlog.py``) and
    wakes this process's reader at once.
-2. Each process runs ONE reader task. It polls the log every
-   ``events_poll_interval`` seconds (or at once when woken), so events written by
-   any process of the deployment reach every process, in cursor order.
+2. Each process runs ONE reader task. It reads the log when woken, so events written by
+   any process of the deployment reach every process, in cursor order. Wake-ups come from
+   this process's own appends and, on MongoDB with change streams (a replica set), from a
+   watcher task on the log (push: other machines' events arrive at once; its resume token
+   carries over a lost stream or a restarted reader); without them the reader polls every
+   ``events_poll_interval`` seconds. With push the poll stays as a slow safety net.
 3. The reader hands each event to the subscribers (WebSockets, long-polls) of
    this process through an index (public feed / per-file), without a task or
    queue per idle subscriber: delivery is a synchronous call and each subscriber
@@ -52,6 +55,10 @@ GAP_GRACE = 2.0
 TRIM_INTERVAL = 60.0
 # Seconds between two gauge reports (subscriber counts change on every connect).
 GAUGE_INTERVAL = 1.0
+# With push (change streams) the reader still polls this rarely, unless a gap is pending.
+PUSH_SAFETY_POLL = 5.0
+# Longest wait in one watcher call (it returns earlier as soon as a change arrives).
+WATCH_SLICE = 30.0
 
 
 class EventFeed:
@@ -80,16 +87,25 @@ class EventFeed:
         self._gap_since = 0.0
         self._last_trim = 0.0
         self._store_warned = False
+        # Push: True while a change stream wakes the reader; its resume token survives restarts.
+        self.push = False
+        self.resume_token: object = None
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         self.high = self._floor = await self.log.last_cursor()
         await self._trim()
         self._task = asyncio.create_task(self._run(), name="event-reader")
+        if getattr(self.settings, "events_push", True):
+            self._watcher = asyncio.create_task(self._watch(), name="event-watcher")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        watcher, self._watcher = self._watcher, None
+        await cancel_and_wait(watcher)
+        self.push = False
         for sub in list(self._all_subscribers()):
             self.unsubscribe(sub)
             try:
@@ -211,10 +227,39 @@ class EventFeed:
         finally:
             self.unsubscribe(waiter)
 
-    # -- the reader --------------------------------------------------------------
-    async def _run(self) -> None:
+    # -- the watcher (push) ---------------------------------------------------------
+    async def _watch(self) -> None:
+        """Wake the reader on every change another process appended; reopen a lost stream where it was."""
         interval = self.settings.events_poll_interval
         while True:
+            watch = self.log.watch(self.resume_token)
+            if watch is None:
+                return  # this backend has no push: the reader polls
+            try:
+                if not await watch.open():
+                    return
+                if not self.push:
+                    log.info("event log: change stream open; other processes' events are pushed")
+                self.push = True
+                while True:
+                    if await watch.wait(WATCH_SLICE):
+                        self.wake()
+                    self.resume_token = watch.resume_token
+            except StoreUnavailable as exc:
+                self.resume_token = watch.resume_token
+                if self.push:
+                    log.warning("event log: change stream lost (%s); polling until it is back", exc)
+                self.push = False
+                await asyncio.sleep(max(interval, 1.0))
+            finally:
+                await watch.close()
+
+    # -- the reader --------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            interval = self.settings.events_poll_interval
+            if self.push and self._gap_at is None:
+                interval = max(interval, PUSH_SAFETY_POLL)
             try:
                 await asyncio.wait_for(self._wake.wait(), interval)
             except TimeoutError:
@@ -229,10 +274,10 @@ class EventFeed:
                 if not self._store_warned:
                     log.warning("event reader: store unavailable (%s); retrying", exc)
                     self._store_warned = True
-                await asyncio.sleep(interval)
+                await asyncio.sleep(self.settings.events_poll_interval)
             except Exception:
                 log.exception("event reader failed; retrying")
-                await asyncio.sleep(interval)
+                await asyncio.sleep(self.settings.events_poll_interval)
             self._report_gauges()
 
     async def _poll(self) -> None:

@@ -158,6 +158,28 @@ class TusStateStore(abc.ABC):
         """Every known upload id (for the orphan-file sweep)."""
 
 
+class ChangeWatch(abc.ABC):
+    """Push notification of entries any process appends to the event log (a MongoDB change stream).
+
+    Only a wake-up: the reader still reads the log by cursor (order, gaps), so a missed
+    notification delays an event, never loses it. ``resume_token`` names the last change seen;
+    a watch opened with it replays what came after (a reader restarted, a stream lost).
+    """
+
+    resume_token: Any = None
+
+    @abc.abstractmethod
+    async def open(self) -> bool:
+        """Start watching; False when the server cannot (a standalone mongod): poll instead."""
+
+    @abc.abstractmethod
+    async def wait(self, timeout: float) -> int:
+        """Changes that arrived within ``timeout`` seconds (0: none); StoreUnavailable if the stream broke."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
 class EventLog(abc.ABC):
     """Append-only, cursor-ordered event storage shared by every process of a deployment.
 
@@ -185,6 +207,10 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     async def trim(self, older_than: float, keep: int) -> int:
         """Drop entries with ``ts < older_than`` and all but the newest ``keep``; returns how many."""
+
+    def watch(self, resume_token: Any = None) -> ChangeWatch | None:
+        """A push feed of new entries, or None when this backend offers none (the reader polls)."""
+        return None
 
 
 class ExpiryIndex(abc.ABC):

@@ -3,15 +3,78 @@ processes may commit them out of order (the reader in ``events/`` waits for such
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import OperationFailure
 
 from tornado_paste.core.records import LogEntry
-from tornado_paste.storage.base import EventLog
+from tornado_paste.storage.base import ChangeWatch, EventLog, StoreUnavailable
 
 if TYPE_CHECKING:
     from tornado_paste.storage.mongo.store import MongoStore
+
+log = logging.getLogger(__name__)
+
+# The server holds an empty getMore this long (awaitData); a server that answers at once instead
+# (nx-27017) is asked again only after IDLE_PAUSE, not in a busy loop.
+MAX_AWAIT_MS = 1000
+IDLE_PAUSE = 0.1
+_UNSUPPORTED_CODES = {40573, 40415, 136}  # "only supported on replica sets", unknown stage, capped...
+
+
+class MongoChangeWatch(ChangeWatch):
+    """A change stream on ``events`` (inserts only), polled with ``try_next`` so it never busy-waits."""
+
+    def __init__(self, store: MongoStore, collection: Any, resume_token: Any = None) -> None:
+        self.store = store
+        self.collection = collection
+        self.resume_token = resume_token
+        self._stream: Any = None
+
+    async def open(self) -> bool:
+        try:
+            self._stream = await self.collection.watch([{"$match": {"operationType": "insert"}}],
+                                                       resume_after=self.resume_token, max_await_time_ms=MAX_AWAIT_MS)
+        except OperationFailure as exc:
+            if exc.code in _UNSUPPORTED_CODES or "replica set" in str(exc).lower():
+                log.info("event log: no change streams on this server (%s); polling", exc)
+                return False
+            raise StoreUnavailable(f"mongodb: {exc}") from exc
+        except (NotImplementedError, AttributeError, TypeError) as exc:  # a stand-in client without them
+            log.info("event log: no change streams (%s); polling", type(exc).__name__)
+            return False
+        except Exception as exc:
+            raise StoreUnavailable(f"mongodb: {exc}") from exc
+        return True
+
+    async def wait(self, timeout: float) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = 0
+        while True:
+            asked = loop.time()
+            change = await self.store.call(self._stream.try_next())
+            self.resume_token = self._stream.resume_token
+            if change is not None:
+                seen += 1
+                continue  # take whatever else is already there in the same wake-up
+            remaining = deadline - loop.time()
+            if seen or remaining <= 0:
+                return seen
+            if loop.time() - asked < IDLE_PAUSE / 2:
+                await asyncio.sleep(min(IDLE_PAUSE, remaining))
+
+    async def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                await stream.close()
+            except Exception:
+                pass
+
 
 class MongoEventLog(EventLog):
     """One ``events`` collection; cursors from the store's atomic counter."""
@@ -49,6 +112,9 @@ class MongoEventLog(EventLog):
     async def last_cursor(self) -> int:
         doc = await self.store.call(self.store.counters.find_one({"_id": self.COUNTER}))
         return int(doc["seq"]) if doc else 0
+
+    def watch(self, resume_token: Any = None) -> MongoChangeWatch:
+        return MongoChangeWatch(self.store, self.events, resume_token)
 
     async def trim(self, older_than: float, keep: int) -> int:
         call = self.store.call

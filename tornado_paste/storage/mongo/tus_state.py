@@ -25,6 +25,7 @@ class MongoTusStateStore(TusStateStore):
             return None
         doc = dict(doc)
         doc["id"] = doc.pop("_id")
+        doc["done"] = bool(doc.get("done"))  # a bool, whatever the server hands back (nx: 1)
         return TusState.from_doc(doc)
 
     async def open(self) -> None:
@@ -39,12 +40,15 @@ class MongoTusStateStore(TusStateStore):
         return self._state(await self._call(self.uploads.find_one({"_id": upload_id})))
 
     async def acquire(self, upload_id: str, owner: str, now: float, lease: float) -> TusState | None:
-        free = {"$or": [{"lock_owner": None}, {"lock_owner": owner}, {"lock_until": {"$lt": now}}]}
-        doc = await self._call(self.uploads.find_one_and_update(
-            {"_id": upload_id, **free}, {"$set": {"lock_owner": owner, "lock_until": now + lease}},
-            return_document=ReturnDocument.AFTER))
-        if doc is not None:
-            return self._state(doc)
+        # "Free" is (no owner or us) or (lease ran out): two compare-and-sets, each atomic, instead of one
+        # filter with $or (nx-27017 ignores the _id beside an $or in updates; docs/scale.md). A holder that
+        # takes the lock between the two has a live lease, so the second never steals it.
+        take = {"$set": {"lock_owner": owner, "lock_until": now + lease}}
+        for free in ({"lock_owner": {"$in": [None, owner]}}, {"lock_until": {"$lt": now}}):
+            doc = await self._call(self.uploads.find_one_and_update(
+                {"_id": upload_id, **free}, take, return_document=ReturnDocument.AFTER))
+            if doc is not None:
+                return self._state(doc)
         if await self._call(self.uploads.find_one({"_id": upload_id}, {"_id": True})) is None:
             return None
         raise Locked(upload_id)
@@ -76,8 +80,13 @@ class MongoTusStateStore(TusStateStore):
         return [s for s in map(self._state, docs) if s is not None]
 
     async def delete_if_expired(self, upload_id: str, now: float) -> bool:
-        result = await self._call(self.uploads.delete_one({"_id": upload_id, **self._expired_query(now)}))
-        return result.deleted_count > 0
+        # The two halves of _expired_query's $or, each an atomic conditional delete (see acquire).
+        for unlocked in ({"lock_owner": None}, {"lock_until": {"$lt": now}}):
+            result = await self._call(self.uploads.delete_one(
+                {"_id": upload_id, "expires_at": {"$lt": now}, **unlocked}))
+            if result.deleted_count:
+                return True
+        return False
 
     async def ids(self) -> set[str]:
         docs = await self._call(self.uploads.find({}, {"_id": True}).to_list(length=None))

@@ -139,7 +139,8 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     retention = build_retention(s, store, ingestor, blobs, metrics)
     tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
-                     io_pool=blobs.io_pool, retention=retention)
+                     io_pool=blobs.io_pool, retention=retention,
+                     remote=blobs.resumable() if hasattr(blobs, "resumable") else None)
     events = EventFeed(store.event_log, store, links, metrics, s)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),

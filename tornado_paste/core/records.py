@@ -194,6 +194,9 @@ class TusState:
     filehash: str | None = None
     # True once all bytes are in (a partial upload is complete without being ingested).
     done: bool = False
+    # Where a remote blob store keeps the bytes so far (S3: multipart upload id, parts, tail object);
+    # empty for local files. Changed only together with ``offset``, under the PATCH lock.
+    blob: dict[str, Any] = field(default_factory=dict)
 
     @property
     def deferred(self) -> bool:

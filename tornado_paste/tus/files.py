@@ -21,16 +21,19 @@ class TusStaged:
     or disk error must not throw away a 4 GB upload).
     """
 
-    def __init__(self, path: str, size: int, head: bytes, sha256: str) -> None:
+    def __init__(self, path: str | None, size: int, head: bytes, sha256: str, s3_key: str | None = None) -> None:
         self.path = path
         self.size = size
         self.head = head
         self.sha256 = sha256
+        # Bytes already in the bucket (a remote blob store): committed by a server-side copy.
+        self.s3_key = s3_key
         self.closed = False
         self.discarded = False
 
     async def finish(self) -> str:
-        await asyncio.get_running_loop().run_in_executor(None, fsync_path, self.path)
+        if self.path is not None:
+            await asyncio.get_running_loop().run_in_executor(None, fsync_path, self.path)
         self.closed = True
         return self.sha256
 

@@ -1,31 +1,23 @@
 """The tus 1.0.0 resumable-upload protocol, as core logic (no HTTP here; handlers/tus.py speaks it).
 
-An upload's bytes are appended to ``<data-dir>/tus/<id>``; its state (offset,
-length, metadata, expiry, concatenation, PATCH lock) lives in the metadata
-store through ``tus_state``, so any process can continue any upload.
+An upload's bytes go to ``<data-dir>/tus/<id>`` or, with a remote blob store (``remote``: S3,
+``tus/remote.py``), to parts and a tail object in the bucket; its state (offset, length, metadata,
+expiry, concatenation, PATCH lock, where remote bytes are) lives in the metadata store through
+``tus_state``, so any process (with S3: any machine) can continue any upload.
 
-Each PATCH is a ``PatchSession``: it takes the upload's lock in the store,
-truncates the file back to the committed offset (dropping whatever a crashed
-or refused PATCH left beyond it), appends the new bytes in large writes while
-hashing them, and only after the body is complete (and its Upload-Checksum
-verified) moves the committed offset forward (see ``_reconcile`` for durability). A checksum mismatch
-truncates back, so that PATCH's bytes never count and were never held in
-memory whole.
+Each PATCH is a ``PatchSession``: it takes the upload's lock in the store, drops whatever a crashed
+or refused PATCH left beyond the committed offset, appends the new bytes while hashing them, and
+only after the body is complete (and its Upload-Checksum verified) moves the committed offset
+forward (see ``_reconcile`` for durability). A checksum mismatch drops that PATCH's bytes.
 
-The sha256 of the whole file: hashlib state cannot be persisted, so each
-process keeps the running sha256 of the uploads it is receiving in memory,
-keyed by (upload, committed offset). When every PATCH of an upload landed on
-the same process (the usual case), the digest is ready at the end, exactly as
-for ``POST /``. When a PATCH landed elsewhere or the process restarted, that
-cache entry does not match the offset and the finish re-hashes the staged file
-once, in 8 MiB reads on an executor thread (never on the event loop).
+The sha256 of the whole file: hashlib state cannot be persisted, so each process keeps the running
+sha256 of the uploads it is receiving, keyed by (upload, committed offset). When every PATCH landed
+on this process the digest is ready at the end; otherwise the finish re-hashes the bytes once, off
+the event loop. Then ``Ingestor.finish_prestaged``: the same sniff, policy, dedupe, commit, record,
+event and metrics as ``POST /``.
 
-When the last byte is in, the staged file goes through ``Ingestor.finish_prestaged``:
-the same sniff, policy, dedupe, commit, record, event and metrics as ``POST /``.
-
-Neighbours: ``protocol`` (vocabulary, refusals, header parsing), ``session``
-(one PATCH), ``files`` (blocking file work, the staged-file adapter); the
-state's persistence is ``storage``'s ``TusStateStore``.
+Neighbours: ``protocol`` (vocabulary, refusals, headers), ``session`` (one PATCH), ``files``
+(blocking file work, the staged-file adapter), ``concat`` (locks for concatenation).
 """
 
 from __future__ import annotations
@@ -49,6 +41,8 @@ from tornado_paste.core.tasks import Periodic
 from tornado_paste.limits.retention import Retention
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import Locked, TusStateStore
+from tornado_paste.tus import remote as remote_bytes
+from tornado_paste.tus.concat import renew_leases, take_parts
 from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head, remove_orphans
 from tornado_paste.tus.protocol import (
     OffsetMismatch,
@@ -76,8 +70,9 @@ class TusService:
     def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
                  expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
                  fsync_patches: bool = False, io_pool: Any = None,
-                 retention: Retention | None = None) -> None:
+                 retention: Retention | None = None, remote: Any = None) -> None:
         self.state = state
+        self.remote = remote
         # The file retention service (expires vocabulary, default lifetime); None: files keep no expiry.
         self.retention = retention
         # Where PATCH pieces are hashed and written (the blob store's I/O pool; None = default executor).
@@ -105,7 +100,8 @@ class TusService:
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
-        os.makedirs(self.dir, exist_ok=True)
+        if self.remote is None:
+            os.makedirs(self.dir, exist_ok=True)
         self._sweeper.start()
 
     async def stop(self) -> None:
@@ -134,8 +130,8 @@ class TusService:
         upload simply resumes from what survived, which tus allows (the client
         always resumes from HEAD's offset).
         """
-        if state.done or state.concat == "final":
-            return False
+        if state.done or state.concat == "final" or self.remote is not None:
+            return False  # remote bytes are in the bucket before the offset names them
         try:
             size = os.path.getsize(self.path_for(state.id))
         except FileNotFoundError:
@@ -156,6 +152,10 @@ class TusService:
         now = time.time()
         state = TusState(id=secrets.token_hex(16), length=length, metadata=metadata, created_at=now,
                          expires_at=now + self.expiry, concat=concat)
+        if self.remote is not None:
+            await self.state.create(state)  # the bytes' place in the bucket is made by the first PATCH
+            self.metrics.incr("tus.created")
+            return state
         os.makedirs(self.dir, exist_ok=True)
         # The file exists from the start, so HEAD/DELETE/sweep never meet a missing one.
         with open(self.path_for(state.id), "wb"):
@@ -184,24 +184,9 @@ class TusService:
         self._check_metadata(metadata)
         owner = _owner_tag()
         held: list[str] = []
-        renewer = asyncio.ensure_future(self._renew_leases(held, owner))
+        renewer = asyncio.ensure_future(renew_leases(self.state, held, owner, self.lease))
         try:
-            parts: list[TusState] = []
-            for part_id in part_ids:
-                if not _ID_RE.match(part_id):
-                    raise TusError(f"{part_id!r} is not an upload of this server")
-                try:
-                    part = await self.state.acquire(part_id, owner, time.time(), self.lease)
-                except Locked:
-                    raise UploadLocked(f"partial upload {part_id} is busy; retry shortly") from None
-                if part is None:
-                    raise TusError(f"partial upload {part_id} does not exist")
-                held.append(part_id)
-                if part.concat != "partial":
-                    raise TusError(f"upload {part_id} was not created with Upload-Concat: partial")
-                if not part.done or part.length is None or part.offset != part.length:
-                    raise TusError(f"partial upload {part_id} is not finished")
-                parts.append(part)
+            parts = await take_parts(self.state, part_ids, owner, self.lease, held)
             total = sum(p.length or 0 for p in parts)
             if total > self.max_size:
                 raise TooLarge(f"the concatenated upload exceeds Tus-Max-Size ({self.max_size} bytes)")
@@ -212,19 +197,18 @@ class TusService:
             await self.state.create(final)
             held.append(final.id)
             self.metrics.incr("tus.created")
-            path = self.path_for(final.id)
             try:
-                sha256, head, size = await asyncio.get_running_loop().run_in_executor(
-                    None, concatenate, [self.path_for(p) for p in part_ids], path, self.ingestor.sniff_bytes)
+                staged = await self._concatenate(final, parts)
             except BaseException:
                 await self._remove(final.id)
                 raise
-            if size != total:
+            if staged.size != total:
+                staged.discard()
                 await self._remove(final.id)
                 raise TusError("a partial upload's bytes are missing")
-            final.offset = size
-            await self.state.update(final.id, owner, offset=size)
-            result = await self._ingest(final, owner, TusStaged(path, size, head, sha256))
+            final.offset = staged.size
+            await self.state.update(final.id, owner, offset=staged.size)
+            result = await self._ingest(final, owner, staged)
             for part_id in part_ids:  # their bytes live on in the blob; the parts are spent
                 await self._remove(part_id)
             held[:] = [final.id]
@@ -235,13 +219,13 @@ class TusService:
                 with contextlib.suppress(Exception):
                     await self.state.release(held_id, owner)
 
-    async def _renew_leases(self, ids: list[str], owner: str) -> None:
-        """Keep the leases of ``ids`` (a list that grows) alive while a long concatenation runs."""
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            for upload_id in list(ids):
-                with contextlib.suppress(Exception):
-                    await self.state.renew(upload_id, owner, time.time() + self.lease)
+    async def _concatenate(self, final: TusState, parts: list[TusState]) -> Any:
+        if self.remote is not None:
+            return await remote_bytes.concatenate(self.remote, self.ingestor.blobs, parts, self.ingestor.sniff_bytes)
+        path = self.path_for(final.id)
+        sha256, head, size = await asyncio.get_running_loop().run_in_executor(
+            None, concatenate, [self.path_for(p.id) for p in parts], path, self.ingestor.sniff_bytes)
+        return TusStaged(path, size, head, sha256)
 
     # -- PATCH ---------------------------------------------------------------
     async def _lock(self, upload_id: str, owner: str, busy: str, missing: str) -> TusState:
@@ -283,6 +267,11 @@ class TusService:
                     await self.state.update(upload_id, owner, length=new_length)
                     state.length = new_length
             session = PatchSession(self, state, owner, checksum, self._running_hash(upload_id, state.offset))
+            try:
+                await session.open()
+            except BaseException:
+                await session.close()
+                raise
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.state.release(upload_id, owner)
@@ -304,10 +293,15 @@ class TusService:
         if new_length is not None and state.length is None:
             state.length = new_length
         changes: dict[str, Any] = {"offset": new_offset, "expires_at": time.time() + self.expiry}
+        if session.kept is not None:
+            changes["blob"] = session.kept
         if not await self.state.update(state.id, session.owner, **changes):
             # Our lease ran out and someone else took the upload: our bytes must not count.
             raise UploadLocked("this PATCH lost the upload's lock (it took longer than the lease)")
         state.offset, state.expires_at = new_offset, changes["expires_at"]
+        if session.kept is not None:
+            state.blob = session.kept
+            await session.committed()
         self.metrics.incr("tus.patch.bytes", session.written)
         running = session.running_sha256
         if running is not None:
@@ -322,9 +316,13 @@ class TusService:
             state.done = True
             self._hashes.pop(state.id, None)
             return PatchResult(state)
+        head_size = self.ingestor.sniff_bytes
+        if self.remote is not None:
+            staged = await remote_bytes.staged(self.remote, state, running.hexdigest() if running else None,
+                                               head_size)
+            return PatchResult(state, await self._ingest(state, session.owner, staged))
         path = self.path_for(state.id)
         loop = asyncio.get_running_loop()
-        head_size = self.ingestor.sniff_bytes
         if running is not None:
             sha256 = running.hexdigest()
             head = await loop.run_in_executor(None, read_head, path, head_size)
@@ -353,8 +351,7 @@ class TusService:
         self._hashes.pop(state.id, None)
         state.done, state.filehash = True, result.record.filehash
         await self.state.update(state.id, owner, done=True, filehash=state.filehash)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(staged.path)
+        await self._drop_bytes(state.id)
         self.metrics.incr("tus.completed")
         return result
 
@@ -368,6 +365,12 @@ class TusService:
     async def _remove(self, upload_id: str) -> None:
         await self.state.delete(upload_id)
         self._hashes.pop(upload_id, None)
+        await self._drop_bytes(upload_id)
+
+    async def _drop_bytes(self, upload_id: str) -> None:
+        if self.remote is not None:
+            await self.remote.remove(upload_id)
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_for(upload_id))
 
@@ -383,13 +386,15 @@ class TusService:
                 if await self.state.delete_if_expired(state.id, now):
                     removed += 1
                     self._hashes.pop(state.id, None)
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.path_for(state.id))
+                    await self._drop_bytes(state.id)
                     if not state.done:
                         self.metrics.incr("tus.expired")
             if len(batch) < 100:
                 break
-        remove_orphans(self.dir, await self.state.ids(), now - self.expiry)
+        if self.remote is not None:
+            await self.remote.orphans(await self.state.ids(), now - self.expiry)
+        else:
+            remove_orphans(self.dir, await self.state.ids(), now - self.expiry)
         if removed:
             log.info("tus sweep removed %d expired upload(s)", removed)
         return removed

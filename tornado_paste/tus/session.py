@@ -33,6 +33,8 @@ class PatchOwner(Protocol):
     lease: float
     fsync_patches: bool
     io_pool: Any
+    # The remote blob store's resumable bytes (S3), or None for files in <data_dir>/tus/.
+    remote: Any
 
     @property
     def max_size(self) -> int: ...
@@ -66,17 +68,32 @@ class PatchSession:
         self.room = limit - self.base
         self.closed = False
         self.lost = False
+        # Remote (S3): the state to commit with the offset once the bytes are kept (``keep``).
+        self.kept: dict[str, Any] | None = None
+        self._committed = False
+        self._renewer = asyncio.ensure_future(self._renew_lease())
+        self._remote = service.remote.appender(state.id, state.blob, [self._check, self._running]) \
+            if service.remote is not None else None
+        if self._remote is not None:
+            self._fd: int | None = None
+            self._writer: Any = self._remote
+            return
         path = service.path_for(state.id)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             # Whatever lies beyond the committed offset is from a PATCH that never committed.
             os.ftruncate(self._fd, self.base)
             os.lseek(self._fd, self.base, os.SEEK_SET)
         except OSError:
             os.close(self._fd)
+            self._renewer.cancel()
             raise
         self._writer = PieceWriter(self._fd, service.io_pool, [self._check, self._running])
-        self._renewer = asyncio.ensure_future(self._renew_lease())
+
+    async def open(self) -> None:
+        """Remote bytes: load the upload's tail, after which this PATCH's bytes go."""
+        if self._remote is not None:
+            await self._remote.open()
 
     async def _renew_lease(self) -> None:
         lease = self.service.lease
@@ -99,7 +116,7 @@ class PatchSession:
         writes 1 MiB pieces on the blob I/O pool; the returned future is
         Tornado's backpressure.
         """
-        if self._fd is None:
+        if self._fd is None and (self._remote is None or self.closed):
             raise ValueError("this PATCH is closed")
         if self.lost:
             raise UploadLocked("this PATCH lost the upload's lock")
@@ -125,6 +142,10 @@ class PatchSession:
             os.close(fd)
 
     async def _truncate_and_close(self) -> None:
+        if self._remote is not None:
+            if not self._committed:
+                await self._remote.drop()  # nothing committed names this PATCH's parts or tail
+            return
         await self._writer.settle()
         fd, self._fd = self._fd, None
         if fd is None:
@@ -144,9 +165,20 @@ class PatchSession:
                 self.service.metrics.incr("tus.checksum_mismatch")
                 raise ChecksumMismatch("the body does not match Upload-Checksum; its bytes were discarded")
             await self._sync_and_close()
+            await self._keep()
             return await self.service.commit_patch(self, new_length)
         finally:
             await self.close()
+
+    async def _keep(self) -> None:
+        if self._remote is not None:
+            self.kept = await self._remote.keep()
+
+    async def committed(self) -> None:
+        """The new offset is in the store: what this PATCH replaced may go."""
+        if self._remote is not None and not self._committed:
+            self._committed = True  # nothing to drop any more
+            await self._remote.committed()
 
     async def interrupted(self) -> None:
         """The client went away mid-body: keep what arrived (unless it cannot be verified)."""
@@ -157,6 +189,7 @@ class PatchSession:
             await self._writer.drain()
             await self._sync_and_close()
             if self.written:
+                await self._keep()
                 await self.service.commit_patch(self, None)
         except Exception:
             log.exception("could not keep the partial PATCH of tus upload %s", self.state.id)
@@ -170,7 +203,7 @@ class PatchSession:
             return
         self.closed = True
         self._renewer.cancel()
-        if self._fd is not None:
+        if self._fd is not None or self._remote is not None:
             await self._truncate_and_close()
         with contextlib.suppress(Exception):
             await self.service.state.release(self.state.id, self.owner)

@@ -354,6 +354,12 @@ class S3BlobStore(base.BlobStore):
             log.info("object store sweep: removed %d stale staged or retired object(s)", removed)
         return removed
 
+    def resumable(self) -> Any:
+        """The bytes of tus uploads, in the bucket (``s3_tus.py``): any machine continues any upload."""
+        from tornado_paste.storage.blobs.s3_tus import S3Resumable
+
+        return S3Resumable(self)
+
     # -- serving -----------------------------------------------------------------------------------
     async def presign(self, sha256: str, method: str = "GET", expires: int | None = None,
                       response: dict[str, str] | None = None) -> str:

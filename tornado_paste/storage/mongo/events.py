@@ -71,7 +71,8 @@ class MongoChangeWatch(ChangeWatch):
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                await stream.close()
+                # Bounded: a getMore cut off by a cancellation must not hold a shutdown up.
+                await asyncio.wait_for(stream.close(), 2.0)
             except Exception:
                 pass
 

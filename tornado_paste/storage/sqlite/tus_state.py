@@ -25,12 +25,13 @@ CREATE TABLE IF NOT EXISTS tus_uploads (
     lock_owner TEXT,
     lock_until REAL NOT NULL DEFAULT 0,
     filehash TEXT,
-    done INTEGER NOT NULL DEFAULT 0
+    done INTEGER NOT NULL DEFAULT 0,
+    blob TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS tus_uploads_expires ON tus_uploads (expires_at);
 """
 
-_JSON_COLUMNS = ("metadata", "parts")
+_JSON_COLUMNS = ("metadata", "parts", "blob")
 
 
 def _to_row(values: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +61,13 @@ class SQLiteTusStateStore(TusStateStore):
         self.store = store  # ``run(fn)`` executes fn(connection) on its thread
 
     async def open(self) -> None:
-        await self.store.run(lambda c: c.executescript(_SCHEMA))
+        def create(c: sqlite3.Connection) -> None:
+            c.executescript(_SCHEMA)
+            columns = {row[1] for row in c.execute("PRAGMA table_info(tus_uploads)")}
+            if "blob" not in columns:  # a table made before remote blob stores
+                c.execute("ALTER TABLE tus_uploads ADD COLUMN blob TEXT NOT NULL DEFAULT '{}'")
+
+        await self.store.run(create)
 
     async def create(self, state: TusState) -> None:
         row = _to_row(state.to_doc())

@@ -23,7 +23,10 @@ def test_docker_compose_config_is_valid():
     out = subprocess.run([tool, "-f", str(DEPLOY / "docker-compose.yml"), "config", "--services"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert set(out.stdout.split()) == {"app1", "app2", "nginx", "mongo", "graphite", "grafana"}
+    # minio and minio-init belong to the "s3" profile (started only with --profile s3).
+    assert set(out.stdout.split()) == {"app1", "app2", "nginx", "mongo", "graphite", "grafana", "minio", "minio-init"}
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    assert text.count('profiles: ["s3"]') == 2
 
 
 def test_supervisord_ports_match_the_upstream():

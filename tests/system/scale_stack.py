@@ -62,7 +62,7 @@ class ScaleStack:
             self.nginx = NginxProcess(self.root / "nginx", [self.machines[i].port for i in self.behind_nginx],
                                       self.root / "no-local-blobs", max_upload_size, port=self.nginx_port,
                                       extra_values={"object_store": f"proxy_pass {rgw}/",
-                                                    "limit_exempt": "127.0.0.1 1"})
+                                                    "limit_exempt": ["default 0", "127.0.0.1 1"]})
 
     def _machine(self, index: int, port: int) -> ServerProcess:
         env = machine_env(self.s3, self.mongo_url, self.database, self.prefix, self.modes[index])

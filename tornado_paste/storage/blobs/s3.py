@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 STREAM_PIECE = 256 << 10
+PRESIGNED_CACHE = 4096  # URLs kept per process (the oldest goes first)
 
 
 class S3BlobStore(base.BlobStore):
@@ -62,6 +63,7 @@ class S3BlobStore(base.BlobStore):
         self._tag = f"{_host_tag()}.{os.getpid()}"
         self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._presigned: dict[tuple[Any, ...], tuple[str, float]] = {}
 
     # -- names -------------------------------------------------------------------------------------
     def key_for(self, sha256: str) -> str:
@@ -363,13 +365,26 @@ class S3BlobStore(base.BlobStore):
     # -- serving -----------------------------------------------------------------------------------
     async def presign(self, sha256: str, method: str = "GET", expires: int | None = None,
                       response: dict[str, str] | None = None) -> str:
-        """A URL the store answers without our credentials, for ``expires`` seconds (redirect and accel)."""
+        """A URL the store answers without our credentials, for ``expires`` seconds (redirect and accel).
+
+        Signing costs about half a millisecond of CPU, so a URL is reused while more than half its
+        lifetime is left (the same URL also lets caches keep the bytes it leads to for that long).
+        """
+        lifetime = expires or self.config.presign_expiry
+        key = (sha256, method, lifetime, tuple(sorted((response or {}).items())))
+        now = time.monotonic()
+        cached = self._presigned.get(key)
+        if cached is not None and cached[1] - now > lifetime / 2:
+            return cached[0]
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key_for(sha256)}
         for name, value in (response or {}).items():
             params[name] = value
         operation = "head_object" if method == "HEAD" else "get_object"
-        return await self.conn.call(self.client.generate_presigned_url(
-            operation, Params=params, ExpiresIn=expires or self.config.presign_expiry))
+        url = await self.conn.call(self.client.generate_presigned_url(operation, Params=params, ExpiresIn=lifetime))
+        if len(self._presigned) >= PRESIGNED_CACHE:
+            self._presigned.pop(next(iter(self._presigned)))
+        self._presigned[key] = (url, now + lifetime)
+        return url
 
 
 def _read_range(path: str, offset: int, length: int) -> bytes:

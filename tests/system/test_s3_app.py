@@ -284,3 +284,19 @@ async def test_object_store_down_is_503_and_back_without_restart(relayed_service
         client.close()
         server.stop()
 
+
+
+def test_refused_credentials_stop_run_py_with_one_clear_line(tmp_path, s3_server):
+    from tests.helpers import ServerProcess
+    from tests.system.scale_stack import machine_env
+
+    env = machine_env(s3_server, "", "", "refused/", "proxy")
+    del env["TORNADO_PASTE_MONGO_URL"], env["TORNADO_PASTE_MONGO_DATABASE"]
+    env["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+    server = ServerProcess(tmp_path / "data", env=env, log_path=tmp_path / "refused.log")
+    with pytest.raises(RuntimeError, match="exited with 3"):
+        server.start(timeout=30)
+    server.stop()
+    log = server.log()
+    assert "cannot start: the object store refused us (403) for s3://test-bucket/refused/" in log, log[-2000:]
+    assert "Traceback" not in log

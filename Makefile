@@ -97,6 +97,11 @@ compose-nginx-conf: setup-python
 bench-metrics: setup-python
 	$(PY) bench/metrics_overhead.py
 
+# Blobs on S3 (a throwaway Ceph RGW): 1 GiB upload, downloads per s3_download mode, two machines vs one.
+.PHONY: bench-scale
+bench-scale: setup-python setup-system
+	$(PY) bench/scale.py all $(ARGS)
+
 # Heavy: 10,000 WebSockets + 1,000 long-pollers against one server process (raises ulimit -n itself).
 .PHONY: bench-fanout
 bench-fanout: setup-python

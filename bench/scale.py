@@ -79,6 +79,38 @@ class Peak:
         self._thread.join(5)
 
 
+class Cpu:
+    """CPU seconds (user + system) that named processes spend between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.procs = {name: [psutil.Process(pid) for pid in group] for name, group in pids.items()}
+        self.used: dict[str, float] = {}
+
+    @staticmethod
+    def _total(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    def start(self) -> Cpu:
+        self._before = {name: self._total(group) for name, group in self.procs.items()}
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self.used = {name: round(self._total(group) - self._before[name], 2) for name, group in self.procs.items()}
+        return self.used
+
+
+def nginx_pids(nginx: NginxProcess) -> list[int]:
+    assert nginx.proc is not None
+    return [nginx.proc.pid, *nginx.worker_pids()]
+
+
 # -- 1 GiB upload --------------------------------------------------------------------------------------
 
 async def direct_put(s3: S3Server, path: Path, key: str, concurrency: int = 2) -> float:
@@ -229,13 +261,19 @@ def bench_download(tmp: Path, s3: S3Server, seconds: float) -> dict:
             row = {}
             for name, (port, target, follow) in runs.items():
                 fetch_all(port, [target] * threads, threads, follow)  # warm up
+                mode = name.split(" ")[0]
+                cpu = Cpu({"app": [servers[mode].proc.pid] if mode in servers else [],
+                           "store": list(s3.pids.values()), "nginx": [*nginx_pids(nginx), baseline.pid,
+                                     *(c.pid for c in psutil.Process(baseline.pid).children())]}).start()
                 count, done, started = 0, 0, time.perf_counter()
                 batch = max(threads, 20 if size < MIB else 1)
                 while time.perf_counter() - started < seconds:
                     done += fetch_all(port, [target] * batch, threads, follow)
                     count += batch
                 elapsed = time.perf_counter() - started
-                row[name] = {"req_s": count / elapsed, "mib_s": done / MIB / elapsed}
+                used = cpu.stop()
+                row[name] = {"req_s": count / elapsed, "mib_s": done / MIB / elapsed,
+                             "cpu_ms_per_request": {k: round(v * 1000 / count, 2) for k, v in used.items()}}
             base = row["baseline (nginx -> store)"]["req_s"]
             for value in row.values():
                 value["ratio"] = value["req_s"] / base
@@ -276,7 +314,8 @@ def run_wrk(url: str, seconds: int, connections: int, tag: str) -> dict:
     return result
 
 
-def bench_processes(tmp: Path, s3: S3Server, mongo_url: str, seconds: int, connections: int) -> dict:
+def bench_processes(tmp: Path, s3: S3Server, mongo_url: str, mongo_pid: int, seconds: int,
+                    connections: int) -> dict:
     results = {}
     for count in (1, 2):
         stack = ScaleStack(tmp / f"machines{count}", s3, mongo_url, modes=["accel"] * count,
@@ -285,7 +324,12 @@ def bench_processes(tmp: Path, s3: S3Server, mongo_url: str, seconds: int, conne
         stack.start()
         try:
             run_wrk(stack.public_url, 2, connections, f"warm{count}")
-            results[f"{count} machine(s)"] = run_wrk(stack.public_url, seconds, connections, f"run{count}")
+            assert stack.nginx is not None
+            cpu = Cpu({"apps": [m.proc.pid for m in stack.machines if m.proc], "mongodb (nx-27017)": [mongo_pid],
+                       "store (rgw, osd, mon)": list(s3.pids.values()), "nginx": nginx_pids(stack.nginx)}).start()
+            result = run_wrk(stack.public_url, seconds, connections, f"run{count}")
+            result["cpu_s"] = cpu.stop()
+            results[f"{count} machine(s)"] = result
         finally:
             stack.stop()
     one, two = results["1 machine(s)"]["rps"], results["2 machine(s)"]["rps"]
@@ -319,15 +363,16 @@ def main() -> int:
                 for size, row in out["download"].items():
                     for mode, r in row.items():
                         print(f"download {size} {mode:<26} {r['req_s']:8.1f} req/s {r['mib_s']:8.1f} MiB/s "
-                              f"ratio {r['ratio']:.2f}x")
+                              f"ratio {r['ratio']:.2f}x  CPU ms/request {r['cpu_ms_per_request']}")
             if args.which in ("processes", "all"):
                 with MongoWireServer.start(tmp / "mongo") as mongo:
-                    r = out["processes"] = bench_processes(tmp, s3, mongo.url, int(args.seconds * 2),
+                    assert mongo.pid is not None
+                    r = out["processes"] = bench_processes(tmp, s3, mongo.url, mongo.pid, int(args.seconds * 2),
                                                            args.connections)
                 for label in ("1 machine(s)", "2 machine(s)"):
                     x = r[label]
                     print(f"100 KB uploads, nginx -> {label}: {x['rps']:.0f} req/s, p50 {x['p50_us'] / 1000:.0f} ms, "
-                          f"p99 {x['p99_us'] / 1000:.0f} ms, errors {x['errors']}")
+                          f"p99 {x['p99_us'] / 1000:.0f} ms, errors {x['errors']}; CPU s: {x['cpu_s']}")
                 print(f"two machines / one: {r['ratio']:.2f}x (target >= 1.7)")
     out["load_after"] = os.getloadavg()
     print("BENCH_JSON " + json.dumps(out))

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tornado_paste.errors import ClientClosed, InsufficientStorage, Unavailable
+from tornado_paste.errors import ClientClosed, InsufficientStorage, NotFound, Unavailable
 
 
 class StorageFull(InsufficientStorage):
@@ -47,8 +47,12 @@ class BlobStoreMisconfigured(RuntimeError):
     """The blob store refuses us for good (credentials, bucket): a start-up error, not a 503."""
 
 
-class BlobMissing(LookupError):
-    """No blob has this sha256 (any more)."""
+class BlobMissing(NotFound, LookupError):
+    """No blob has this sha256 (any more): a 404 if it reaches a client."""
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__("the file's bytes are missing from the blob store")
+        self.what = what
 
 
 class Staging(abc.ABC):

@@ -29,7 +29,7 @@ from handlers.wire import GuardedHTTPServer
 from settings import Settings
 from tornado_paste.core.secret import SecretError
 from tornado_paste.services import build_services
-from tornado_paste.storage.blobs.base import BlobStoreMisconfigured
+from tornado_paste.storage.blobs.base import BlobStoreMisconfigured, BlobStoreUnavailable
 
 log = logging.getLogger("tornado_paste")
 
@@ -89,7 +89,10 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
 async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
     services = build_services(settings)
     await services.start()
-    await services.blobs.sweep(settings.stale_tmp_age)
+    try:
+        await services.blobs.sweep(settings.stale_tmp_age)
+    except BlobStoreUnavailable as exc:  # the object store is down at start-up: its sweeper retries later
+        log.warning("start-up sweep of the blob store skipped: %s", exc)
     server = make_server(make_app(services), settings)
     server.add_sockets(sockets)
     log.info("tornado-paste listening on http://%s:%d (public URL %s, pid %d)",

@@ -300,3 +300,27 @@ def test_refused_credentials_stop_run_py_with_one_clear_line(tmp_path, s3_server
     log = server.log()
     assert "cannot start: the object store refused us (403) for s3://test-bucket/refused/" in log, log[-2000:]
     assert "Traceback" not in log
+
+
+def test_run_py_starts_with_the_store_down_and_serves_once_it_is_up(tmp_path, s3_server, relay):
+    from tests.helpers import ServerProcess
+    from tests.system.scale_stack import machine_env
+
+    env = machine_env(s3_server, "", "", "late/", "proxy")
+    del env["TORNADO_PASTE_MONGO_URL"], env["TORNADO_PASTE_MONGO_DATABASE"]
+    env["TORNADO_PASTE_S3_ENDPOINT_URL"] = relay.url
+    env["TORNADO_PASTE_S3_CONNECT_TIMEOUT"] = "0.5"
+    relay.down()
+    server = ServerProcess(tmp_path / "data", env=env, log_path=tmp_path / "late.log").start(timeout=40)
+    try:
+        request = urllib.request.Request(server.url + "/late.txt", data=b"late bytes", method="PUT",
+                                         headers={"Accept": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 503 and refused.value.headers["Retry-After"]
+        relay.up()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+    finally:
+        server.stop()
+    assert "start-up sweep of the blob store skipped" in server.log()

@@ -11,7 +11,6 @@ Different clients are different loopback source addresses (127.0.0.x), as nginx 
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import socket
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers import require_tool
-from tests.nginx_stack import NGINX_CONF, Stack, compose_nginx_conf
+from tests.nginx_stack import NGINX_CONF, Stack, compose_nginx_conf, request
 
 pytestmark = pytest.mark.system
 
@@ -32,17 +31,6 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("nginx-hostile"), backends=2, max_upload_size=16 << 20).start()
     yield s
     s.stop()
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-            source: str = "127.0.0.1") -> tuple[http.client.HTTPResponse, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        conn.request(method, path, body=body, headers={"Accept": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        return response, response.read()
-    finally:
-        conn.close()
 
 
 def open_ws(port: int, source: str) -> tuple[int, dict[str, str], bytes, socket.socket]:

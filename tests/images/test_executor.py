@@ -84,7 +84,7 @@ async def test_a_client_holding_its_share_is_refused_while_others_get_in():
     from tornado_paste.images.executor import ClientShareFull
 
     metrics = RecordingMetrics()
-    executor = BoundedExecutor(workers=2, max_pending=4, metrics=metrics, max_per_client=2)
+    executor = BoundedExecutor(workers=3, max_pending=4, metrics=metrics, max_per_client=2)
     gate = threading.Event()
     try:
         mine = [asyncio.ensure_future(executor.run_for("a", gate.wait, 10)) for _ in range(2)]
@@ -94,8 +94,8 @@ async def test_a_client_holding_its_share_is_refused_while_others_get_in():
         assert refused.value.code == "resize_busy" and refused.value.retry_after
         assert metrics.counts == {"executor.client_rejected": 1}
         # Another client, and jobs for nobody in particular, still get in.
-        other = asyncio.ensure_future(executor.run_for("b", gate.wait, 10))
         assert await executor.run(lambda: 7) == 7
+        other = asyncio.ensure_future(executor.run_for("b", gate.wait, 10))
         await wait_until(lambda: executor.jobs_of("b") == 1)
         gate.set()
         assert await asyncio.gather(*mine, other) == [True, True, True]

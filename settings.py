@@ -108,6 +108,16 @@ class Settings:
     resize_workers: int = 0
     # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
     resize_max_pending: int = 16
+    # Image jobs (running + waiting) one client IP may hold per process; beyond, 429 resize_busy + Retry-After
+    # while other clients are still served (0 = no per-client share).
+    resize_max_per_client: int = 4
+    # Pixels (width x height) a derivative may have; more is refused with 400 output_too_large.
+    resize_max_output_pixels: int = 8_388_608
+    # Derivatives are a cache: bytes they may take in all (least recently used evicted first; 0 = no budget).
+    # Resizes made at upload (POST / with w/h) are kept like uploads and not counted.
+    resize_cache_max_bytes: int = 1 << 30
+    # Cached derivatives one original may have; a new one evicts its least recently used (0 = no cap).
+    resize_max_variants: int = 16
 
     # --- deployment ---
     # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
@@ -176,6 +186,15 @@ class Settings:
     # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
+    # Unfinished uploads one client IP may have open, and their declared bytes in all (beyond: 429; 0 = no cap).
+    tus_max_uploads_per_client: int = 8
+    tus_max_client_bytes: int = 4 << 30
+    # Unfinished uploads of all clients together, and their declared bytes (beyond: 503; 0 = no cap).
+    tus_max_uploads: int = 1000
+    tus_max_total_bytes: int = 0
+    # Upload-Metadata header size, and a filename after base64 decoding (beyond: 400 metadata_too_large).
+    tus_max_metadata_size: int = 4096
+    tus_max_filename_bytes: int = 255
 
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
@@ -235,6 +254,14 @@ class Settings:
             raise ValueError("resize_max_frames and resize_max_animation_pixels must be positive")
         if self.resize_workers < 0 or self.resize_max_pending < 0:
             raise ValueError("resize_workers and resize_max_pending must not be negative")
+        if min(self.resize_max_per_client, self.resize_cache_max_bytes, self.resize_max_variants) < 0:
+            raise ValueError("resize_max_per_client, resize_cache_max_bytes and resize_max_variants must not be "
+                             "negative")
+        if self.resize_max_output_pixels < 1:
+            raise ValueError("resize_max_output_pixels must be positive")
+        if min(self.tus_max_uploads_per_client, self.tus_max_client_bytes, self.tus_max_uploads,
+               self.tus_max_total_bytes, self.tus_max_metadata_size, self.tus_max_filename_bytes) < 0:
+            raise ValueError("the tus_max_* caps must not be negative")
         if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):
             raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
         if self.port_per_process and self.port + self.processes > 65536:

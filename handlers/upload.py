@@ -29,7 +29,7 @@ from tornado_paste.limits.admission import UploadRefused
 MULTIPART_OVERHEAD = 64 * 1024
 # How much of an already-refused body we read and drop so the client sees our answer.
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
-FORM_FIELDS = ("private", "w", "h", "mode", "format", "expires")
+FORM_FIELDS = ("private", "w", "h", "mode", "format", "upscale", "expires")
 MAX_FIELD_BYTES = 256
 # What an upload can answer with (see UploadResponder.answer).
 ANSWER_TYPES = (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain")
@@ -353,8 +353,8 @@ class IndexHandler(UploadResponder):
         """Hook for features that act on form fields (crop-resize on upload)."""
         if self.field("w") is not None or self.field("h") is not None:
             # The derivative's card, with its original's inside; a refused resize refuses the upload.
-            derived = await self.services.images.resize_upload(result, self.field("w"), self.field("h"),
-                                                               self.field("mode"), self.field("format"))
+            fields = [self.field(name) for name in ("w", "h", "mode", "format", "upscale")]
+            derived = await self.services.images.resize_upload(result, *fields, self.request.remote_ip or "unknown")
             original = self.services.links.card(result.record, result.delete_token)
             self.answer(IngestResult(derived.record, derived.created, derived.delete_token),
                         extra={"original": original})

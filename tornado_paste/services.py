@@ -29,6 +29,7 @@ from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.tus.quota import TusLimits
 from tornado_paste.tus.service import TusService
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,11 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     links = Links(s.public_base_url, shortener, s.content_base_url)
     images = build_image_service(s, store, ingestor, blobs, metrics)
     retention = build_retention(s, store, ingestor, blobs, metrics)
+    tus_limits = TusLimits(s.tus_max_uploads_per_client, s.tus_max_client_bytes, s.tus_max_uploads,
+                           s.tus_max_total_bytes, s.tus_max_metadata_size, s.tus_max_filename_bytes)
     tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
-                     io_pool=blobs.io_pool, retention=retention)
+                     io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
@@ -154,10 +157,12 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
     # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.resize_max_source_pixels)
-    executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
-    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
-                        settings.resize_max_source_pixels, settings.resize_max_frames,
-                        settings.resize_max_animation_pixels)
+    s = settings
+    executor = BoundedExecutor(s.resize_workers, s.resize_max_pending, metrics, max_per_client=s.resize_max_per_client)
+    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, s.resize_max_side,
+                        s.resize_max_source_pixels, s.resize_max_frames, s.resize_max_animation_pixels,
+                        max_output_pixels=s.resize_max_output_pixels, cache_max_bytes=s.resize_cache_max_bytes,
+                        max_variants=s.resize_max_variants)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

@@ -231,9 +231,9 @@ async def test_refusals_are_json_never_500(upload, fetch, services):
     assert garbage["mimetype"] == "image/png"
     assert_error(await fetch(f"/r/{garbage['filehash']}?w=10", headers=JSON), 400, "corrupt_image")
     assert_error(await fetch("/r/0123456789abcdef.png?w=10"), 404)
-    # A 2:1 image asked for a 4000 px height by width keeps the ratio -> 8000 px wide: refused.
+    # A 2:1 image asked to grow to a 4000 px height keeps the ratio -> 8000 px wide: refused.
     wide = await uploaded(upload, stripes_bytes("PNG"))
-    assert_error(await fetch(f"/r/{wide['filehash']}?h=4000"), 400, "bad_parameter")
+    assert_error(await fetch(f"/r/{wide['filehash']}?h=4000&upscale=1"), 400, "bad_parameter")
     # No derivative was recorded by any refusal, and no staging file is left.
     assert [r for r in await services.store.latest(100) if r.parent_id is not None] == []
     assert os.listdir(services.blobs.tmp_dir) == []

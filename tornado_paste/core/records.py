@@ -194,6 +194,8 @@ class TusState:
     filehash: str | None = None
     # True once all bytes are in (a partial upload is complete without being ingested).
     done: bool = False
+    # The address that created it, for the per-client caps on open uploads. Internal: never answered.
+    client: str | None = None
 
     @property
     def deferred(self) -> bool:
@@ -206,6 +208,32 @@ class TusState:
     def from_doc(cls, doc: dict[str, Any]) -> TusState:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TusUsage:
+    """Open tus uploads (not ingested, not expired): how many, and their declared bytes (the bytes received
+    so far for a deferred length)."""
+
+    count: int = 0
+    declared: int = 0
+
+
+@dataclass(frozen=True)
+class DerivativeEntry:
+    """One entry of the derivative index: (parent, parameters key) -> derivative file id, as a cache entry.
+
+    ``size`` is the derivative's bytes and ``used_at`` (Unix seconds) when it was last answered, for the
+    least-recently-used eviction. A ``pinned`` entry (a resize made at upload, whose uploader holds its
+    delete token) is never evicted and counts in no cache total.
+    """
+
+    parent_id: int
+    key: str
+    file_id: int
+    size: int = 0
+    used_at: float = 0.0
+    pinned: bool = False
 
 
 @dataclass(frozen=True)

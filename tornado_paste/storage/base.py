@@ -13,7 +13,7 @@ import abc
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.core.records import FileRecord, LogEntry, TusState
+from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.errors import Busy, Unavailable
 
 
@@ -77,24 +77,39 @@ class FileStore(abc.ABC):
 
 
 class DerivativeIndex(abc.ABC):
-    """(parent id, parameters key) -> derivative file id.
+    """(parent id, parameters key) -> derivative file id, with what the derivative cache needs to evict.
 
     Kept apart from the file records: two parameter sets may produce the same
     bytes, which then share one record. The (parent_id, key) pair is unique, so a
     second process that computed the same derivative reuses the first writer's.
+    Each entry also keeps the derivative's size and when it was last used: the
+    derivatives are a cache under a byte budget and a per-parent cap, evicted
+    least recently used first (``least_recent``); pinned entries never are.
     """
 
     async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
 
-
-    @abc.abstractmethod
     async def get(self, parent_id: int, key: str) -> int | None:
         """The derivative's file id, if one was recorded."""
+        found = await self.entry(parent_id, key)
+        return found.file_id if found is not None else None
 
     @abc.abstractmethod
-    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
-        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins)."""
+    async def entry(self, parent_id: int, key: str) -> DerivativeEntry | None:
+        """The whole entry (file id, size, last use), if one was recorded."""
+
+    @abc.abstractmethod
+    async def claim(self, parent_id: int, key: str, file_id: int, size: int = 0, used_at: float = 0.0,
+                    pinned: bool = False) -> int:
+        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins).
+
+        ``size`` and ``used_at`` start the entry's accounting; an existing entry is left as it is.
+        """
+
+    @abc.abstractmethod
+    async def touch(self, parent_id: int, key: str, used_at: float) -> None:
+        """Note a use of the entry: its ``used_at`` moves forward to ``used_at`` (never back)."""
 
     @abc.abstractmethod
     async def discard(self, parent_id: int, key: str, file_id: int) -> None:
@@ -107,6 +122,22 @@ class DerivativeIndex(abc.ABC):
     @abc.abstractmethod
     async def forget(self, file_id: int) -> None:
         """Drop every entry where ``file_id`` is the parent or the derivative."""
+
+    @abc.abstractmethod
+    async def count(self, parent_id: int) -> int:
+        """How many evictable (unpinned) entries ``parent_id`` has."""
+
+    @abc.abstractmethod
+    async def total_bytes(self) -> int:
+        """The sum of ``size`` over every evictable (unpinned) entry."""
+
+    @abc.abstractmethod
+    async def least_recent(self, limit: int, parent_id: int | None = None) -> list[DerivativeEntry]:
+        """Up to ``limit`` evictable entries (of ``parent_id`` when given), least recently used first."""
+
+    @abc.abstractmethod
+    async def refs(self, file_id: int) -> int:
+        """How many entries (pinned or not, any parent) point to ``file_id``."""
 
 
 class TusStateStore(abc.ABC):
@@ -156,6 +187,14 @@ class TusStateStore(abc.ABC):
     @abc.abstractmethod
     async def ids(self) -> set[str]:
         """Every known upload id (for the orphan-file sweep)."""
+
+    @abc.abstractmethod
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        """Open uploads (not ingested: ``filehash`` unset; not expired: ``expires_at >= now``), of ``client``
+        when given, else of everyone: their count and the sum of their lengths (the offset while deferred).
+
+        A finished partial upload still counts (its bytes wait for a final concatenation on disk).
+        """
 
 
 class EventLog(abc.ABC):

@@ -13,7 +13,7 @@ import inspect
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from tornado_paste.core.records import FileRecord, new_short_code
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable, record_to_doc
@@ -65,19 +65,30 @@ class MongoStore(Backend):
         files = self.files
         await self.call(files.create_index([("filehash", ASCENDING)], unique=True, name="filehash_unique"))
         await self.call(files.create_index([("short_code", ASCENDING)], unique=True, name="short_code_unique"))
-        await self.call(files.create_index([("sha256", ASCENDING)], name="sha256"))
+        # The dedupe arbiter first (its key differs from version 1's): no moment without one.
         await self.call(files.create_index([("public_original", ASCENDING), ("sha256", ASCENDING)], unique=True,
                                            partialFilterExpression={"public_original": True},
                                            name="public_original_sha256_unique"))
-        # Version 1's sha256 index was unique across every record; the partial one above replaces it.
+        # Version 1's sha256 index was unique across every record. It goes before the plain one is made:
+        # MongoDB refuses a second index on the same key under another name.
         if "sha256_unique" in await self.call(files.index_information()):
-            await self.call(files.drop_index("sha256_unique"))
+            await self._drop_index("sha256_unique")
+        await self.call(files.create_index([("sha256", ASCENDING)], name="sha256"))
         await self.call(self.counters.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}},
                                                  upsert=True))
         await self.call(self.files.create_index([("id", ASCENDING)], unique=True, name="id_unique"))
         await self.call(self.files.create_index([("private", ASCENDING), ("id", DESCENDING)], name="public_latest"))
         for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry):
             await concern.open()
+
+    async def _drop_index(self, name: str) -> None:
+        try:
+            await self.files.drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != 27:  # IndexNotFound: another process starting at the same time dropped it
+                raise StoreUnavailable(f"mongodb: {exc}") from exc
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"mongodb: {exc}") from exc
 
     async def _migrate_v1(self) -> None:
         """Documents of version 1 had no ``short_code`` (Sqids of the id) and no ``public_original``.

@@ -4,6 +4,7 @@ originals only. SQLite copies the table; MongoDB backfills documents and swaps t
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from datetime import timedelta
@@ -114,3 +115,18 @@ async def test_mongo_v1_documents_are_migrated():
     await store.insert_file(new(10, "1" * 64, private=True))
     with pytest.raises(DuplicateContent):
         await store.insert_file(new(11, "1" * 64))
+
+
+@pytest.mark.gen_test
+async def test_sqlite_v1_migration_by_two_processes_at_once(tmp_path):
+    """Each store has its own connection and thread, as two processes would: one migrates, the other waits."""
+    path = str(tmp_path / "v1.sqlite3")
+    make_v1_sqlite(path)
+    stores = [SQLiteStore(path, timeout=10), SQLiteStore(path, timeout=10)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        codes = [[(await s.get_by_filehash(f)).short_code for f, *_ in V1_ROWS] for s in stores]
+        assert codes[0] == codes[1] and len(set(codes[0])) == 4
+    finally:
+        for s in stores:
+            await s.close()

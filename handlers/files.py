@@ -21,7 +21,7 @@ import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
-from tornado_paste.core.records import FileRecord, is_active, kind_of
+from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
 from tornado_paste.limits.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
@@ -212,14 +212,18 @@ class DownloadHandler(BlobHandler):
 
 
 class ShortLinkHandler(BaseHandler):
-    """``/s/<code>`` -> 302 to the preview page."""
+    """``/s/<code>`` -> 302 to the preview page.
+
+    A code is a random capability stored in its record (``new_short_code``), looked up as it is:
+    nothing decodes it, so no code can be computed from another, nor from an id. The visibility
+    rules are ``find_file``'s: unknown 404, expired 410.
+    """
 
     route_name = "short"
     html_errors = True
 
     async def get(self, code: str) -> None:
-        file_id = self.services.shortener.decode(code)
-        record = await self.services.store.get_by_id(file_id) if file_id is not None else None
+        record = await self.services.store.get_by_short_code(code) if is_short_code(code) else None
         if record is None:
             raise APIError(404, message="no file has this short link")
         check_live(record)

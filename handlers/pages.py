@@ -11,6 +11,7 @@ from handlers.base import BaseHandler
 from handlers.files import find_file, served_type
 from handlers.page_headers import set_page_headers
 from tornado_paste.core.records import is_active
+from tornado_paste.limits.retention import is_expired
 from tornado_paste.previews.excerpt import text_excerpt
 
 
@@ -60,8 +61,10 @@ class PreviewHandler(BaseHandler):
             view = "text" if served_type(record.mimetype).startswith("text/plain") else "binary"
         excerpt = await text_excerpt(self.services.blobs, record) if view == "text" else None
         parent = None
-        if record.parent_id is not None:
+        if record.parent_id is not None and not record.private:
+            # Only a public parent is named: a copy of a private file says nothing of it.
             parent_record = await self.services.store.get_by_id(record.parent_id)
-            parent = links.card(parent_record) if parent_record is not None else None
+            if parent_record is not None and not parent_record.private and not is_expired(parent_record):
+                parent = links.card(parent_record)
         set_page_headers(self)
         self.render("preview.html", card=card, view=view, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))

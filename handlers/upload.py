@@ -234,10 +234,9 @@ class UploadResponder(UploadGuard):
             self.upload.abort("bad_request")
             raise
         expires_at = retention.policy.expires_at(self.upload.size, choice)
-        result = await self.upload.finish(filename, private=private, expires_at=expires_at)
-        if not result.created:
-            await retention.reconcile(result.record, expires_at)
-        return result
+        # A dedupe hit (the public original of these bytes) keeps its own expiry: a record's lifetime
+        # is its uploader's choice alone, and nobody else's upload moves it.
+        return await self.upload.finish(filename, private=private, expires_at=expires_at)
 
     def expires_choice(self) -> str | None:
         """The client's ``expires`` (query argument; the form handler also reads the form field)."""

@@ -15,10 +15,10 @@ from PIL import Image
 
 from settings import Settings
 from tornado_paste.core.cards import Links
+from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
 from tornado_paste.core.secret import load_or_create_secret
-from tornado_paste.core.shortcode import Shortener
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.events.feed import EventFeed
 from tornado_paste.images.executor import BoundedExecutor
@@ -43,7 +43,8 @@ class Services:
     store: Backend
     blobs: BlobStore
     metrics: Metrics
-    shortener: Shortener
+    # Opaque ``before=`` cursors of the public list (never an id in the clear).
+    cursors: CursorCodec
     links: Links
     ingestor: Ingestor
     images: ImageService
@@ -121,14 +122,14 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     s = settings
     blobs = BlobStore(s.data_dir)
     blobs.ensure_dirs()
-    shortener = Shortener(load_or_create_secret(s.data_dir))
+    cursors = CursorCodec(load_or_create_secret(s.data_dir))
     metrics = Metrics.from_settings(s)
     store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
     if metrics.enabled:
         instrument_store(store, metrics)
     ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
                         s.sniff_bytes)
-    links = Links(s.public_base_url, shortener, s.content_base_url)
+    links = Links(s.public_base_url, s.content_base_url)
     images = build_image_service(s, store, ingestor, blobs, metrics)
     retention = build_retention(s, store, ingestor, blobs, metrics)
     tus_limits = TusLimits(s.tus_max_uploads_per_client, s.tus_max_client_bytes, s.tus_max_uploads,
@@ -137,7 +138,7 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
                      io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
-    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
+    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
                         retention=retention)
     ingestor.enrichers.append(images.enrich)

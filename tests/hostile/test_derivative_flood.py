@@ -84,6 +84,27 @@ def counters(services, monkeypatch):
     return counts
 
 
+# filehash -> internal record id (cards carry no ids: they are not public).
+_IDS: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def remember_ids(request, monkeypatch):
+    """Record the internal id of every file the test's server inserts, for the index assertions."""
+    _IDS.clear()
+    if "services" not in request.fixturenames:
+        return
+    store = request.getfixturevalue("services").store
+    original = store.insert_file
+
+    async def insert(record):
+        saved = await original(record)
+        _IDS[saved.filehash] = saved.id
+        return saved
+
+    monkeypatch.setattr(store, "insert_file", insert)
+
+
 async def put_image(upload, data: bytes, name: str = "pic.png") -> dict:
     response = await upload(data, name)
     assert response.code in (200, 201), response.body
@@ -102,7 +123,7 @@ async def assert_gone(services, fetch, card: dict) -> None:
     assert (await fetch(path_of(card["url_i"]))).code == 404
     sha = card["sha256"]
     assert not os.path.exists(services.blobs.path_for(sha)), "the evicted blob is still on disk"
-    assert await services.store.derivatives.refs(card["id"]) == 0
+    assert await services.store.derivatives.refs(_IDS[card["filehash"]]) == 0
 
 
 async def assert_kept(services, card: dict) -> None:
@@ -211,7 +232,7 @@ async def test_each_parent_keeps_at_most_its_cap_of_variants(upload, fetch, serv
         await assert_gone(services, fetch, card)
     for card in (*cards[2:], pinned, other_card):
         await assert_kept(services, card)
-    assert await services.store.derivatives.count(parent["id"]) == 3
+    assert await services.store.derivatives.count(_IDS[parent["filehash"]]) == 3
     assert counters["resize.evicted.variants"] == 2
     assert (await fetch(path_of(pinned["url_i"]))).code == 200
 

@@ -58,8 +58,10 @@ class Derived:
     delete_token: str | None = None
 
 
-def derived_filename(parent_name: str, width: int, height: int, output_format: str) -> str:
-    stem = os.path.splitext(parent_name)[0] or "image"
+def derived_filename(parent: FileRecord, width: int, height: int, output_format: str) -> str:
+    """``<parent stem>_<w>x<h>.<ext>`` for a public parent; ``resized_<w>x<h>.<ext>`` for a private one,
+    whose name must not travel with a copy that may be shared on its own."""
+    stem = "resized" if parent.private else os.path.splitext(parent.filename)[0] or "image"
     return f"{stem}_{width}x{height}{_EXTENSIONS[output_format]}"
 
 
@@ -161,7 +163,9 @@ class ImageService:
         self.metrics.incr("resize.count")
         variant = {"w": rendered.width, "h": rendered.height, "mode": request.mode, "format": output_format}
         result = await self.ingestor.ingest_file(
-            out_path, derived_filename(parent.filename, rendered.width, rendered.height, output_format),
+            out_path, derived_filename(parent, rendered.width, rendered.height, output_format),
+            # A copy of a private file is private; it gets its own record (and capabilities), never
+            # another file's, even when its bytes are the same (see core/ingest.py).
             private=parent.private, expires_at=parent.expires_at, parent_id=parent.id, variant=variant)
         record = result.record
         assert record.id is not None

@@ -29,7 +29,8 @@ class StoreUnavailable(StoreError, Unavailable):
 
 
 class DuplicateContent(StoreError):
-    """A unique key (sha256, filehash) is taken: the dedupe race was lost."""
+    """A unique key is taken: the public original of these bytes exists (the dedupe race was lost),
+    or, once in a blue moon, a random name (filehash, short code) was drawn twice."""
 
 
 class Locked(StoreError, Busy):
@@ -45,24 +46,37 @@ class FileStore(abc.ABC):
 
     @abc.abstractmethod
     async def insert_file(self, record: FileRecord) -> FileRecord:
-        """Store a new record, returning it with its new integer ``id``.
+        """Store a new record, returning it with its new integer ``id`` (internal, never shown).
 
-        Raises DuplicateContent when a record with the same sha256 exists.
+        Raises DuplicateContent when its filehash or short code is taken, or when it is a public
+        original (``record.public_original``) and the public original of the same sha256 exists.
+        Any number of other records may share a sha256 (private files, derivatives).
         """
 
     @abc.abstractmethod
-    async def get_by_id(self, file_id: int) -> FileRecord | None: ...
+    async def get_by_id(self, file_id: int) -> FileRecord | None:
+        """By internal id (derivative links, expiry): never reached from a client's input."""
 
     @abc.abstractmethod
     async def get_by_filehash(self, filehash: str) -> FileRecord | None: ...
 
     @abc.abstractmethod
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        """The record holding these bytes, if any (sha256 is unique across records)."""
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        """The record whose ``/s/`` code this is (codes are unique across records)."""
+
+    @abc.abstractmethod
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        """The public, non-derivative record holding these bytes, if any (at most one: the dedupe target).
+
+        Private records and derivatives with the same bytes are never returned.
+        """
 
     @abc.abstractmethod
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
-        """Public (non-private) records, newest first, with id < before_id when given."""
+        """Public (non-private) records, newest first, with id < before_id when given.
+
+        ``before_id`` is only ever the id of a public record (handlers take it from an encrypted cursor).
+        """
 
     @abc.abstractmethod
     async def count_public(self) -> int: ...

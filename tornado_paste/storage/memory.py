@@ -1,7 +1,8 @@
 """Every storage concern in process memory: one process only, lost on restart (tests, tools).
 
 It follows the same contract as SQLite and MongoDB (``tests/storage/`` runs one
-suite against all three), including unique sha256/filehash and the tus lease.
+suite against all three), including unique filehash/short code, sha256 unique among public
+originals, and the tus lease.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ class MemoryStore(Backend):
 
     async def insert_file(self, record: FileRecord) -> FileRecord:
         for other in self.files.values():
-            if other.sha256 == record.sha256 or other.filehash == record.filehash:
+            if other.filehash == record.filehash or other.short_code == record.short_code:
+                raise DuplicateContent(record.filehash)
+            if record.public_original and other.public_original and other.sha256 == record.sha256:
                 raise DuplicateContent(record.sha256)
         record.id = next(self._ids)
         self.files[record.id] = dataclasses.replace(record)
@@ -62,8 +65,11 @@ class MemoryStore(Backend):
     async def get_by_filehash(self, filehash: str) -> FileRecord | None:
         return self._copy(next((r for r in self.files.values() if r.filehash == filehash), None))
 
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        return self._copy(next((r for r in self.files.values() if r.sha256 == sha256), None))
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        return self._copy(next((r for r in self.files.values() if r.short_code == code), None))
+
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        return self._copy(next((r for r in self.files.values() if r.public_original and r.sha256 == sha256), None))
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         ids = sorted((i for i, r in self.files.items() if not r.private and (before_id is None or i < before_id)),

@@ -316,8 +316,6 @@ class TusService:
             # Refused for good (type or size policy): nothing of it may remain.
             await self.remove_upload(state.id)
             raise
-        if retention is not None and not result.created:
-            await retention.reconcile(result.record, expires_at)
         # Committed or deduped: the blob has the bytes (or already had them). Mark the upload done
         # before the staged bytes go, so no HEAD ever sees a finished upload without its bytes.
         self._hashes.pop(state.id, None)

@@ -9,6 +9,7 @@ from typing import Any
 import msgpack
 import tornado.web
 
+from handlers.access_log import request_summary
 from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
@@ -78,6 +79,9 @@ class BaseHandler(tornado.web.RequestHandler):
         except APIError as api:
             super()._handle_request_exception(api)
 
+    def _request_summary(self) -> str:
+        return request_summary(self)  # tokens in the query never reach a log line
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:
             return  # a refused request is not a server problem
@@ -102,8 +106,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("ETag")
         if status_code != 416:
             self.clear_header("Content-Range")
-        # 410 Gone gets a page on every route a browser might follow (/i/ and /d/ links too).
-        if (self.html_errors or status_code == 410) and self.wants_html():
+        # 410 Gone and 451 (blocked) get a page on every route a browser might follow (/i/ and /d/ links too).
+        if (self.html_errors or status_code in (410, 451)) and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             set_page_headers(self)
             self.set_header("Cache-Control", "no-store")

@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 from tornado_paste.core.records import FileRecord
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable
+from tornado_paste.storage.sqlite.blocklist import SQLiteBlockList
 from tornado_paste.storage.sqlite.codec import COLUMNS, decode_record, encode_record
 from tornado_paste.storage.sqlite.derivatives import SQLiteDerivativeIndex
 from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
+from tornado_paste.storage.sqlite.stats import SQLiteFileStats
 from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
 
 T = TypeVar("T")
@@ -55,6 +57,8 @@ class SQLiteStore(Backend):
         self.tus_state = SQLiteTusStateStore(self)
         self.event_log = SQLiteEventLog(self)
         self.expiry = SQLiteExpiryIndex(self)
+        self.blocklist = SQLiteBlockList(self)
+        self.stats = SQLiteFileStats(self)
 
     # -- plumbing ------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -103,7 +107,7 @@ class SQLiteStore(Backend):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         if self._conn is None:
             await self.run_raw(self._connect)
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats):
             await concern.open()
 
     async def run_raw(self, fn: Callable[[], T]) -> T:

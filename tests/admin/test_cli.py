@@ -75,6 +75,7 @@ def test_block_from_the_cli_reaches_the_running_server_within_seconds(server, tm
 def test_import_a_blocklist_file_and_stats_through_run_py(server, tmp_path):
     data = b"imported block " + str(time.time()).encode()
     code, card = upload(server, data, "x.bin")
+    assert code == 201
     listing = tmp_path / "list.txt"
     listing.write_text(f"# from a hotline\n{hashlib.sha256(data).hexdigest()}  x.bin\n\n{'e' * 64}\n")
     done = admin(server, "import-blocklist", str(listing), "--reason", "hotline")

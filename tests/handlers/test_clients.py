@@ -66,8 +66,8 @@ def test_sharex_config_is_filled_in_with_the_public_url(live):
     form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{config['FileFormName']}\"; "
             f"filename=\"shot.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + data + \
         f"\r\n--{boundary}--\r\n".encode()
-    status, _, body = call(config["RequestURL"], "POST", form, {**config["Headers"],
-                                                                "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    headers = {**config["Headers"], "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, body = call(config["RequestURL"], "POST", form, headers)
     assert status == 201
     answer = json.loads(body)
 
@@ -136,6 +136,7 @@ def test_piped_input_is_named_from_its_type_and_the_time(live):
 def test_the_uploader_script_uploads_files_and_stdin(live, tmp_path):
     status, headers, script = call(live.url + "/api/v1/clients/upload.sh")
     assert status == 200 and script.startswith(b"#!/bin/sh\n")
+    assert headers["Content-Disposition"] == 'attachment; filename="upload.sh"'
     assert live.url.encode() in script
     path = tmp_path / "upload.sh"
     path.write_bytes(script)

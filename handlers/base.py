@@ -9,6 +9,7 @@ from typing import Any
 import msgpack
 import tornado.web
 
+from handlers import cors
 from handlers.access_log import request_summary
 from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
@@ -37,6 +38,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if rate is not None:
             for name, value in rate.headers().items():
                 self.set_header(name, value)
+        cors.add_cors_headers(self)
 
     # -- negotiation ---------------------------------------------------------
     def api_type(self) -> str:
@@ -130,6 +132,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self._inflight = True
         self.services.inflight += 1
+        if cors.is_preflight(self):
+            cors.answer_preflight(self)  # before rate limits: a preflight is the browser asking, not the client
+            return
         self.check_rate_limit()
 
     def check_rate_limit(self) -> None:

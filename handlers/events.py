@@ -18,6 +18,7 @@ import tornado.iostream
 import tornado.websocket
 
 from handlers.base import APIError, BaseHandler
+from handlers.cors import allowed_origin
 from handlers.files import FILEHASH_PATTERN
 from tornado_paste.events.feed import EventFeed
 from tornado_paste.events.subscribers import Event, Waiter
@@ -103,6 +104,8 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
         parsed = urllib.parse.urlsplit(origin)
         if (parsed.scheme, parsed.netloc) == (public.scheme, public.netloc):
             return True
+        if allowed_origin(self.services.settings, origin) is not None:
+            return True  # an origin let in by cors_origins may open the feed too
         return super().check_origin(origin)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:

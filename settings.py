@@ -169,6 +169,13 @@ class Settings:
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
 
+    # --- compression ---
+    # gzip JSON, pages, CSS/JS and text files for clients that accept it (never ranges or compressed types).
+    compress_responses: bool = True
+    # Stored text files up to this size are gzipped whole (true Content-Length and Repr-Digest of the gzip
+    # bytes); larger ones are sent as they are (compressing them would hold the event loop).
+    compress_max_file_size: int = 1 << 20
+
     # --- browser clients on other origins (CORS) ---
     # Origins whose pages may call the API and tus routes (/api/...): empty = CORS off, a list of
     # origins like https://app.example, or * for any origin (then never with credentials).

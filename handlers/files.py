@@ -24,6 +24,7 @@ import tornado.web
 from anyascii import anyascii
 
 from handlers.base import APIError, BaseHandler
+from handlers.compression import compressible, send_as_is
 from handlers.conditional import if_match_fails, if_range_keeps_range
 from tornado_paste.core.records import FileRecord, is_active
 from tornado_paste.limits.retention import is_expired
@@ -168,9 +169,10 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         metrics.incr(f"download.{kind}.bytes", self.body_bytes(accel, ranged))
 
     def body_bytes(self, accel: bool, ranged: bool) -> int:
-        """Bytes of the body: ours from Content-Length; nginx's (X-Accel) from the file and the Range."""
+        """Bytes of the file sent (before any gzip): ours from the file or Content-Length (ranges, never
+        gzipped); nginx's (X-Accel) from the file and the Range."""
         if not accel:
-            return int(self._headers.get("Content-Length", 0))
+            return int(self._headers.get("Content-Length", 0)) if ranged else self.record.size
         size = self.record.size
         parsed = tornado.httputil._parse_request_range(self.request.headers.get("Range", "")) if ranged else None
         if not parsed:
@@ -184,6 +186,18 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
         return f"{root}/{path[:2]}/{path[2:4]}/{path}"
+
+    def get_content(self, abspath: str, start: int | None = None,  # type: ignore[override]
+                    end: int | None = None) -> Any:
+        """A small whole text file in one piece, so the gzip transform knows its full length and digest."""
+        settings = self.services.settings
+        if (start is None and end is None and settings.compress_responses
+                and self.record.size <= settings.compress_max_file_size
+                and compressible(self.record.mimetype)):
+            with open(abspath, "rb") as handle:
+                return handle.read()
+        send_as_is(self.request)  # too big to gzip whole on the loop (or a range): as stored
+        return super().get_content(abspath, start, end)
 
     def get_content_type(self) -> str:
         mimetype = self.record.mimetype

@@ -12,6 +12,7 @@ from handlers.access_log import log_request
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
 from handlers.clients import ClientConfigHandler, ClientIndexHandler
+from handlers.compression import PasteGZip
 from handlers.deletion import DeletePageHandler
 from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
@@ -77,7 +78,8 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
         log_function=log_request,  # the access log, with delete tokens redacted from query strings
-        compress_response=False,  # nginx gzips text; gzip here would break Range on /i/
     )
     settings.update(overrides)
-    return PasteApplication(routes(), **settings)
+    # Our own gzip transform (handlers/compression.py): never ranges, weak ETags, true Repr-Digest.
+    transforms = [PasteGZip] if services.settings.compress_responses else []
+    return PasteApplication(routes(), transforms=transforms, **settings)

@@ -101,8 +101,8 @@ def test_every_operation_answers_as_documented(live, spec):
     tus = {"Tus-Resumable": "1.0.0"}
     call("OPTIONS", "/api/v1/tus", "/api/v1/tus", expect=204)
     meta = "filename " + base64.b64encode(b"t.bin").decode()
-    status, headers, _ = call("POST", "/api/v1/tus", "/api/v1/tus",
-                              {**tus, "Upload-Length": "4", "Upload-Metadata": meta}, expect=201)
+    _, headers, _ = call("POST", "/api/v1/tus", "/api/v1/tus",
+                         {**tus, "Upload-Length": "4", "Upload-Metadata": meta}, expect=201)
     upload = urllib.parse.urlsplit(headers["Location"]).path
     template = "/api/v1/tus/{upload_id}"
     call("HEAD", upload, template, tus, expect=200)

@@ -130,6 +130,8 @@ class FileRecord:
     # Derivatives (crop-resize results) point to their original.
     parent_id: int | None = None
     variant: dict[str, Any] | None = None
+    # What the previews feature read at upload (duration, codecs, page count, metadata removed...).
+    media: dict[str, Any] | None = None
     id: int | None = None
 
     @property

@@ -38,10 +38,26 @@ CREATE TABLE IF NOT EXISTS files (
     height INTEGER,
     expires_at TEXT,
     parent_id INTEGER,
-    variant TEXT
+    variant TEXT,
+    media TEXT
 );
 CREATE INDEX IF NOT EXISTS files_public_id ON files (private, id);
 """
+
+# Columns added after the first release: a database made before them gets them at open.
+ADDED_COLUMNS = {"media": "TEXT"}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE files ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+
 
 class SQLiteStore(Backend):
     """Every concern's table in one database file, used through one connection on one thread."""
@@ -93,6 +109,7 @@ class SQLiteStore(Backend):
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.executescript(SCHEMA)
+            _add_missing_columns(conn)
         except BaseException:
             conn.close()  # open() is retried: don't leak a half-set-up connection
             raise

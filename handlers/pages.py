@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import urllib.parse
 
 import segno
 
@@ -11,6 +12,7 @@ from handlers.base import BaseHandler
 from handlers.files import find_file
 from handlers.page_headers import set_page_headers
 from tornado_paste.previews.excerpt import text_excerpt
+from tornado_paste.previews.unfurl import duration_text, is_unfurler, meta_tags
 
 
 @functools.lru_cache(maxsize=512)
@@ -51,11 +53,25 @@ class PreviewHandler(BaseHandler):
     async def get(self, filehash: str) -> None:
         record = await find_file(self, filehash)
         links = self.services.links
+        previews = self.services.previews
         card = links.card(record)
-        excerpt = await text_excerpt(self.services.blobs, record) if record.kind == "text" else None
+        unfurler = is_unfurler(self.request.headers.get("User-Agent"), self.request.method, self.request.headers)
+        oembed_url = f"{links.base}/api/v1/oembed?" + urllib.parse.urlencode({"url": card["url_p"], "format": "json"})
+        set_page_headers(self)
+        if unfurler:
+            self.services.metrics.incr("unfurl.preview")
+            if record.private:
+                # Nothing of a private file for link previews: no name, no size, no picture.
+                self.render("unfurl_private.html", tags=meta_tags(card, None), oembed_url=oembed_url)
+                return
+        highlighted = await previews.text.highlighted(record) if record.kind == "text" else None
+        excerpt = await text_excerpt(self.services.blobs, record) if record.kind == "text" and not highlighted else None
+        poster_record = await previews.poster_for_page(record)
+        poster = links.card(poster_record) if poster_record is not None else None
         parent = None
         if record.parent_id is not None:
             parent_record = await self.services.store.get_by_id(record.parent_id)
             parent = links.card(parent_record) if parent_record is not None else None
-        set_page_headers(self)
-        self.render("preview.html", card=card, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))
+        self.render("preview.html", card=card, excerpt=excerpt, highlighted=highlighted, parent=parent,
+                    poster=poster, tags=meta_tags(card, poster), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
+                    duration_text=duration_text)

@@ -14,6 +14,7 @@ from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
 from handlers.pages import PreviewHandler, QRCodeHandler
+from handlers.previews import OEmbedHandler, PosterHandler
 from handlers.resize import ResizeHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import IndexHandler, RawUploadHandler
@@ -32,6 +33,8 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/d/{FH}", DownloadHandler),
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
         (rf"/r/{FH}", ResizeHandler),
+        (rf"/t/{FH}", PosterHandler),
+        (r"/api/v1/oembed", OEmbedHandler),
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/api/v1/openapi[.]yaml", OpenAPIHandler),

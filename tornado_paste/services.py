@@ -27,6 +27,9 @@ from tornado_paste.limits.controls import Limits, build_limits
 from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
+from tornado_paste.previews.highlight import TextPreviews
+from tornado_paste.previews.sandbox import ToolLimits
+from tornado_paste.previews.service import PreviewConfig, PreviewService
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
 from tornado_paste.tus.service import TusService
@@ -50,6 +53,7 @@ class Services:
     events: EventFeed
     limits: Limits
     retention: Retention
+    previews: PreviewService
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -134,10 +138,12 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
                      io_pool=blobs.io_pool, retention=retention)
     events = EventFeed(store.event_log, store, links, metrics, s)
+    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention)
+                        retention=retention, previews=previews)
     ingestor.enrichers.append(images.enrich)
+    ingestor.enrichers.append(previews.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
     if metrics.enabled:
@@ -158,6 +164,17 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
                         settings.resize_max_source_pixels, settings.resize_max_frames,
                         settings.resize_max_animation_pixels)
+
+
+def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
+                          metrics: Metrics, executor: BoundedExecutor) -> PreviewService:
+    """Posters, thumbnails and cover art: the images' bounded executor and pixel limit, the tools' own limits."""
+    s = settings
+    config = PreviewConfig(max_side=s.preview_max_side, max_pixels=s.resize_max_source_pixels,
+                           max_page_points=s.preview_pdf_max_page_points, page_wait=s.preview_page_wait,
+                           limits=ToolLimits(timeout=s.preview_tool_timeout, memory=s.preview_tool_memory_bytes))
+    text = TextPreviews(blobs, executor, metrics, s.highlight_max_bytes, s.highlight_cache_bytes)
+    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

@@ -33,6 +33,10 @@ class Links:
     def resize(self, rec: FileRecord) -> str:
         return f"{self.base}/r/{rec.filehash}"
 
+    def poster(self, rec: FileRecord) -> str:
+        """Poster (video), first-page thumbnail (PDF) or cover art (audio): 302 to the derivative's bytes."""
+        return f"{self.base}/t/{rec.filehash}"
+
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"
 
@@ -72,6 +76,13 @@ class Links:
             card["width"] = rec.width
             card["height"] = rec.height
             card["url_r"] = self.resize(rec)
+        if rec.kind == "video" and rec.width and rec.height:
+            card["width"], card["height"] = rec.width, rec.height
+        if rec.media:
+            # What previews read at upload; ``error`` is the code of a refused probe, kept internal.
+            card["media"] = {k: v for k, v in rec.media.items() if k != "error"}
+        if rec.parent_id is None and (rec.kind in ("video", "pdf") or (rec.media or {}).get("cover")):
+            card["url_t"] = self.poster(rec)
         if rec.parent_id is not None:
             card["parent_id"] = rec.parent_id
             card["variant"] = rec.variant

@@ -14,10 +14,11 @@ from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
 from handlers.pages import PreviewHandler, QRCodeHandler
+from handlers.paste import PasteIndexHandler
 from handlers.previews import OEmbedHandler, PosterHandler
 from handlers.resize import ResizeHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
-from handlers.upload import IndexHandler, RawUploadHandler
+from handlers.upload import RawUploadHandler
 from tornado_paste.services import Services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +27,7 @@ FH = f"({FILEHASH_PATTERN})"
 
 def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     return [
-        (r"/", IndexHandler),
+        (r"/", PasteIndexHandler),
         (rf"/p/{FH}", PreviewHandler),
         (rf"/p/{FH}/qr\.svg", QRCodeHandler),
         (rf"/i/{FH}", RawHandler),

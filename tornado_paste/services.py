@@ -28,6 +28,7 @@ from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
 from tornado_paste.previews.highlight import TextPreviews
+from tornado_paste.previews.photos import MetadataStripper
 from tornado_paste.previews.sandbox import ToolLimits
 from tornado_paste.previews.service import PreviewConfig, PreviewService
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
@@ -142,6 +143,7 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
                         retention=retention, previews=previews)
+    ingestor.transforms.append(MetadataStripper(s.strip_metadata, blobs, metrics))
     ingestor.enrichers.append(images.enrich)
     ingestor.enrichers.append(previews.enrich)
     ingestor.listeners.append(images.on_event)

@@ -17,7 +17,7 @@ from tornado_paste.core.params import truthy
 
 
 @tornado.web.stream_request_body
-class PasteIndexHandler(IndexHandler, RawUploadMixin):
+class PasteIndexHandler(IndexHandler):
     raw = False
 
     async def prepare(self) -> None:
@@ -26,7 +26,7 @@ class PasteIndexHandler(IndexHandler, RawUploadMixin):
             await super().prepare()
             return
         # BaseHandler.prepare (counters, rate limit) without the multipart set-up.
-        super(IndexHandler, self).prepare()
+        super(IndexHandler, self).prepare()  # skips IndexHandler.prepare on purpose
         if content_type.startswith("multipart/"):
             raise self.refused_early("bad_request", APIError(
                 415, "unsupported_content_type", "POST / takes multipart/form-data (field 'file') or a raw body"))
@@ -38,7 +38,7 @@ class PasteIndexHandler(IndexHandler, RawUploadMixin):
 
     async def data_received(self, chunk: bytes) -> None:
         if self.raw:
-            await RawUploadMixin.data_received(self, chunk)
+            await RawUploadMixin.data_received(self, chunk)  # type: ignore[arg-type]  (the same body handling as PUT)
         else:
             await IndexHandler.data_received(self, chunk)
 

@@ -165,7 +165,9 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
     return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
                         settings.resize_max_source_pixels, settings.resize_max_frames,
-                        settings.resize_max_animation_pixels)
+                        settings.resize_max_animation_pixels,
+                        {"jpeg": settings.resize_quality_jpeg, "webp": settings.resize_quality_webp,
+                         "avif": settings.resize_quality_avif})
 
 
 def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

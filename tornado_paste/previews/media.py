@@ -26,7 +26,8 @@ DEMUXERS = {
 PROBE_BYTES = 5_000_000
 PDF_MIMETYPE = "application/pdf"
 _PAGES_RE = re.compile(rb"^Pages:\s+(\d+)\s*$", re.M)
-_PAGE_SIZE_RE = re.compile(rb"^Page\s+1\s+size:\s+([\d.]+)\s+x\s+([\d.]+)\s+pts", re.M)
+_NUMBER = rb"([\d.]+(?:e[+-]?\d+)?)"
+_PAGE_SIZE_RE = re.compile(rb"^Page\s+1\s+size:\s+" + _NUMBER + rb"\s+x\s+" + _NUMBER + rb"\s+pts", re.M | re.I)
 _ROT_RE = re.compile(rb"^Page\s+1\s+rot:\s+(\d+)", re.M)
 
 

@@ -83,7 +83,7 @@ def run_tool(argv: list[str], limits: ToolLimits, what: str = "the file") -> byt
     lowered = err.decode("utf-8", "replace").lower()
     if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
         raise MediaTimeout(f"reading {what} used more than its CPU time")
-    if proc.returncode == -signal.SIGXFSZ:
+    if proc.returncode == -signal.SIGXFSZ or "file too large" in lowered:  # RLIMIT_FSIZE: killed, or EFBIG
         raise MediaTooLarge(f"the preview of {what} would be larger than {limits.output} bytes")
     if any(words in lowered for words in _OUT_OF_MEMORY) or proc.returncode == -signal.SIGSEGV:
         # Out of address space shows up as a failed allocation, or as a crash of code that did not check.

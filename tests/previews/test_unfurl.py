@@ -66,7 +66,7 @@ def test_durations_and_descriptions():
     assert duration_text(75.4) == "1:15"
     assert duration_text(3725) == "1:02:05"
     assert duration_text(None) is None
-    assert describe(card()) == "1.5 KiB · video/mp4 · 1:15 · 640 × 360 · h264/aac"
+    assert describe(card()) == "1.5 KiB · video/mp4 · 1:15 · 640 \u00d7 360 · h264/aac"
     pdf = card(type="pdf", mimetype="application/pdf", media={"pages": 1}, width=None, height=None)
     assert describe(pdf) == "1.5 KiB · application/pdf · 1 page"
 

@@ -194,5 +194,9 @@ def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def scan_data(data: bytes) -> bytes:
-    """The bytes from the first scan on (what lossless stripping must leave untouched)."""
-    return data[data.index(b"\xff\xda"):]
+    """The bytes from the first scan on (what lossless stripping must leave untouched), found by walking
+    the segments (an EXIF thumbnail is a JPEG too: its own scan marker comes earlier in the file)."""
+    at = 2
+    while data[at + 1] != 0xDA:
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    return data[at:]

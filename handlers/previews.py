@@ -50,8 +50,10 @@ class OEmbedHandler(BaseHandler):
     async def get(self) -> None:
         url = self.get_query_argument("url", "")
         fmt = self.get_query_argument("format", "json")
-        if fmt != "json":
+        if fmt == "xml":  # what the oEmbed spec answers for a format the provider does not produce
             raise APIError(501, "format_not_supported", "this oEmbed endpoint answers JSON only")
+        if fmt != "json":
+            raise APIError(400, message="format must be json")
         links = self.services.links
         parts = urllib.parse.urlsplit(url)
         base = urllib.parse.urlsplit(links.base)

@@ -142,3 +142,20 @@ async def test_the_preview_page_shows_the_poster_and_the_details(upload, fetch):
     assert '<dd class="duration">0:04</dd>' in page and "h264 / aac" in page
     pdf = await uploaded(upload, mediagen.pdf_pages(2), "two.pdf")
     assert '<dd class="pages">2</dd>' in (await fetch(path_of(pdf["url_p"]))).body.decode()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_posters_expire_and_are_swept_with_their_parent(upload, fetch, services):
+    from datetime import timedelta
+
+    from tornado_paste.core.records import utcnow
+
+    card = await uploaded(upload, mediagen.pdf_pages(1), "short.pdf", expires="1h")
+    poster, _image = await poster_of(fetch, card)
+    assert poster["expires_at"] == card["expires_at"]
+    for filehash in (card["filehash"], poster["filehash"]):
+        record = await services.store.get_by_filehash(filehash)
+        await services.store.expiry.set_expiry(record.id, utcnow() - timedelta(seconds=5))
+    report = await services.retention.sweeper.sweep_expired()
+    assert report.records == 2
+    assert (await fetch(path_of(poster["url_i"]))).code == 404 and (await fetch(path_of(card["url_i"]))).code == 404

@@ -57,7 +57,8 @@ class Highlighted:
 
 
 class _LineFormatter(HtmlFormatter):
-    """One ``<span class="line" id="L<n>">`` per line, with its number as a link, in ``<pre><code>``."""
+    """One ``<span class="line" id="L<n>">`` per line (a block: no newline between them, or ``<pre>`` would
+    show each twice as tall), with its number as a link, in ``<pre><code>``."""
 
     def wrap(self, source: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
         yield 0, '<pre class="code highlight"><code>'
@@ -69,7 +70,7 @@ class _LineFormatter(HtmlFormatter):
             number += 1
             body = piece[:-1] if piece.endswith("\n") else piece
             yield 1, (f'<span class="line" id="L{number}"><a class="ln" href="#L{number}" data-line="{number}"'
-                      f' aria-label="Line {number}"></a><span class="lc">{body}</span></span>\n')
+                      f' aria-label="Line {number}"></a><span class="lc">{body}</span></span>')
         yield 0, "</code></pre>"
 
 
@@ -131,7 +132,7 @@ def plain(head: bytes, more_after: bool) -> Highlighted:
     if lines and lines[-1] == "":
         lines.pop()
     body = "".join(f'<span class="line" id="L{n}"><a class="ln" href="#L{n}" data-line="{n}" '
-                   f'aria-label="Line {n}"></a><span class="lc">{html.escape(line)}</span></span>\n'
+                   f'aria-label="Line {n}"></a><span class="lc">{html.escape(line)}</span></span>'
                    for n, line in enumerate(lines, 1))
     markup = f'<div class="highlight"><pre class="code highlight"><code>{body}</code></pre></div>'
     return Highlighted(markup, "Text only", len(lines), more_after or len(text.split("\n")) > MAX_LINES + 1)

@@ -9,18 +9,17 @@ from tests.helpers import require_tool
 
 @pytest.fixture
 def counted(services, monkeypatch) -> dict[str, int]:
-    """Every counter the services increment during the test (name -> total)."""
+    """Every counter the services increment during the test (name -> total; timers as ``<name>:timed``)."""
     counts: dict[str, int] = {}
-    timings: list[str] = []
 
     def incr(name: str, count: int = 1) -> None:
         counts[name] = counts.get(name, 0) + count
 
+    def timing(name: str, _ms: float) -> None:
+        counts[f"{name}:timed"] = counts.get(f"{name}:timed", 0) + 1
+
     monkeypatch.setattr(services.metrics, "incr", incr)
-    monkeypatch.setattr(services.metrics, "timing", lambda name, ms: timings.append(name))
-    counts_timings = counts
-    counts_timings.setdefault("__timings__", 0)
-    services._timings = timings  # type: ignore[attr-defined]
+    monkeypatch.setattr(services.metrics, "timing", timing)
     return counts
 
 

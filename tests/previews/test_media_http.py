@@ -71,6 +71,7 @@ async def test_video_gets_duration_codecs_and_a_poster_that_is_not_the_black_fir
     again = body_of(await fetch(path_of(card["url_t"]), headers=JSON))
     assert again["filehash"] == poster["filehash"] and len(tool_threads) == 1
     assert counted["preview.poster.count"] == 1 and counted["preview.poster.cache_hit"] >= 1
+    assert counted["preview.poster.duration:timed"] == 1 and counted["probe.video.duration:timed"] == 1
 
 
 @pytest.mark.gen_test(timeout=120)

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statsd-host", help="StatsD host; empty disables metrics")
     p.add_argument("--statsd-port", type=int, help="StatsD port (default 8125)")
     p.add_argument("--statsd-prefix", help="metric name prefix (default tornado_paste)")
+    p.add_argument("--metrics-host", help="host segment of per-process gauge names (default: short hostname)")
+    p.add_argument("--log-format", choices=("text", "json"), help="text lines or JSON lines (default text)")
     p.add_argument("--log-level", default=os.environ.get("TORNADO_PASTE_LOG_LEVEL", "INFO"))
     return p
 
@@ -79,8 +81,8 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
     )
 
 
-async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
-    services = build_services(settings)
+async def serve(settings: Settings, sockets: list[socket.socket], worker: int = 0) -> int:
+    services = build_services(settings, worker=worker)
     await services.start()
     services.blobs.sweep_staging(settings.stale_tmp_age)
     server = make_server(make_app(services), settings)
@@ -221,12 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     if index is None:
         return status
     if len(groups) == 1:
-        return asyncio.run(serve(settings, groups[0]))
+        return asyncio.run(serve(settings, groups[0], index))
     for other, group in enumerate(groups):
         if other != index:
             for sock in group:
                 sock.close()
-    return asyncio.run(serve(settings.replace(port=settings.port + index), groups[index]))
+    return asyncio.run(serve(settings.replace(port=settings.port + index), groups[index], index))
 
 
 if __name__ == "__main__":

@@ -245,7 +245,8 @@ def _aborted_upload(port: int, stack: MetricsStack, prefix: str) -> None:
     """A client that sends part of a body and goes away; while it hangs, in-flight is at least 1."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"PUT /gone.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000\r\n\r\n" + b"q" * 1000)
-        stack.wait_for(lambda: _max(stack, f"stats.gauges.{prefix}.http.inflight") >= 1, what="in-flight gauge >= 1")
+        stack.wait_for(lambda: _max(stack, f"sumSeries(stats.gauges.{prefix}.proc.*.*.http.inflight)") >= 1,
+                       what="in-flight gauge >= 1")
 
 
 def _store_failure(port: int, data_dir: Path) -> None:
@@ -321,7 +322,7 @@ def test_every_metric_arrives_with_the_right_totals(metrics_stack, traffic):
     except AssertionError:
         wrong = {k: (actual.get(k), v) for k, v in expected.items() if actual.get(k) != v}
         pytest.fail(f"metrics (actual, expected) that differ: {wrong}")
-    t, g = f"stats.timers.{prefix}", f"stats.gauges.{prefix}"
+    t, g = f"stats.timers.{prefix}", f"stats.gauges.{prefix}.proc.*.*"
     # Values, not just counts: durations are positive, the gauge was sampled, store calls were timed.
     assert _max(metrics_stack, f"{t}.upload.duration.upper_99") > 0
     assert _max(metrics_stack, f"{t}.http.raw.time.upper_50") > 0

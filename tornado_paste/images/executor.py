@@ -85,17 +85,13 @@ class BoundedExecutor:
         if saturated:
             self.metrics.incr("executor.rejected")
             raise ExecutorSaturated()
-        self.metrics.gauge("executor.queue_depth", self.queue_depth)
         try:
             future = self._pool.submit(functools.partial(fn, *args, **kwargs))
         except BaseException:
             self._release()
             raise
         future.add_done_callback(lambda _f: self._release())
-        try:
-            return await asyncio.wrap_future(future)
-        finally:
-            self.metrics.gauge("executor.queue_depth", self.queue_depth)
+        return await asyncio.wrap_future(future)
 
     def _release(self) -> None:
         with self._lock:

@@ -16,8 +16,6 @@ from tests.helpers import ROOT
 
 KINDS = {"counters": "counter", "timers": "timer", "gauges": "gauge"}
 COUNTER_SUFFIXES = ("rate", "count")
-TIMER_SUFFIXES = ("upper_50", "upper_95", "upper_99", "mean", "count", "count_ps", "sum", "lower", "upper",
-                  "median", "std", "sum_squares", "mean_50", "mean_95", "mean_99", "sum_50", "sum_95", "sum_99")
 PATH = re.compile(r"stats\.(counters|timers|gauges)\.PFX\.((?:[A-Za-z0-9_*\-.]|\{[^}]*\})+)")
 PFX = "PFX"
 
@@ -38,9 +36,10 @@ def _strip(kind: str, path: str) -> str:
     """A series path or glob (after the prefix) -> the metric name (glob) it belongs to."""
     if kind == "gauge":
         path = re.sub(r"^proc\.[^.]+\.[^.]+\.", "", path)
-    suffixes = COUNTER_SUFFIXES if kind == "counter" else TIMER_SUFFIXES if kind == "timer" else ()
     head, _, last = path.rpartition(".")
-    return head if last in suffixes else path
+    if kind == "timer":  # a timer's every series is one statistic of it (upper_99, count_ps, sum_squares_95...)
+        return head
+    return head if kind == "counter" and last in COUNTER_SUFFIXES else path
 
 
 def dashboard_patterns(dashboard: dict) -> list[tuple[str, str, str]]:

@@ -26,6 +26,7 @@ import tornado.web
 from handlers.routes import make_app
 from handlers.wire import GuardedHTTPServer
 from settings import Settings
+from tornado_paste.metrics.logs import configure_logging, flush_repeats
 from tornado_paste.services import build_services
 
 log = logging.getLogger("tornado_paste")
@@ -205,13 +206,21 @@ def limit_malloc_arenas(count: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from_args(args)
     except (ValueError, KeyError) as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
+    # Text or JSON lines, secrets redacted, repeated warnings rate-limited (tornado_paste/metrics/logs.py).
+    handler = configure_logging(args.log_level, settings.log_format, settings.log_repeat_interval)
+    try:
+        return run(settings)
+    finally:
+        flush_repeats(handler)
+
+
+def run(settings: Settings) -> int:
+    """Bind, fork the workers if asked, and serve until told to stop."""
     limit_malloc_arenas(settings.malloc_arena_max)
     os.makedirs(settings.data_dir, exist_ok=True)
     # Bind before forking: every worker inherits the listening sockets, so there is no window in

@@ -82,7 +82,7 @@ class NginxProcess:
             "worker_processes": f"worker_processes {worker_processes}",
             "pid": f"pid {self.prefix}/nginx.pid",
             "error_log": f"error_log {self.error_log} info",
-            "access_log": f"access_log {self.access_log}",
+            "access_log": f"access_log {self.access_log} tornado_paste",
             "listen": f"listen 127.0.0.1:{self.port}",
             "backend": [f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s" for p in backends],
             "client_max_body_size": f"client_max_body_size {max_upload_size + MULTIPART_ROOM}",
@@ -194,7 +194,7 @@ COMPOSE_VALUES: dict[str, str | list[str] | None] = {
     "user": "user nginx",                       # the official nginx image's user
     "pid": "pid /var/run/nginx.pid",
     "error_log": "error_log /dev/stderr warn",  # container logs
-    "access_log": "access_log /dev/stdout",
+    "access_log": "access_log /dev/stdout tornado_paste",
     "client_body_temp_path": "client_body_temp_path /var/cache/nginx/client_temp",
     "proxy_temp_path": "proxy_temp_path /var/cache/nginx/proxy_temp",
     "fastcgi_temp_path": "fastcgi_temp_path /var/cache/nginx/fastcgi_temp",

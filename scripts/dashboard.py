@@ -46,7 +46,7 @@ ROUTE_CLASSES = {
 }
 OBJECTIVE_MS = {"interactive": 300, "transfer": 10_000, "images": 2_000}
 OBJECTIVES = {"5xx_percent": 1, "store_error_percent": 5, "executor_rejected_percent": 5, "disk_free_percent": 10,
-              "delivery_lag_ms": 2_000, "store_p99_ms": 250}
+              "delivery_lag_ms": 2_000, "store_p99_ms": 250, "fds_percent": 80}
 
 # -- target helpers ------------------------------------------------------------------
 
@@ -271,7 +271,7 @@ ROWS = [
               "sweeper is failing (check the log).", width=12),
     ]),
     Row("Abuse and refusals", [
-        Panel("Refusals/s by reason", [f"groupByNodes({counter('*.refused.*')}.rate, 'sumSeries', -3, -2)"], "ops",
+        Panel("Refusals/s by reason", [f"groupByNodes({counter('*.refused.*')}.rate, 'sumSeries', -4, -2)"], "ops",
               "Every <feature>.refused.<reason> counter (uploads, resizes, later features); a surge of one reason "
               "from few clients is abuse: rate-limit or block them at nginx.", width=6),
         Panel("Rate-limited/s by budget", [by(f"{counter('ratelimit.limited.*')}.rate", -2)], "reqps",
@@ -297,11 +297,14 @@ ROWS = [
               "disk fills.", width=8),
         Panel("Blobs stored by host", [level_by_host("blobs.count", "maxSeries")], "short",
               "Number of stored blobs; informational (a scan takes longer as it grows).", width=8),
-        Panel("File descriptors", [level_by_host("fds.open"),
-                                   alias(f"maxSeries({level('fds.open')})", "busiest process"),
-                                   alias(f"minSeries({level('fds.limit')})", "per-process limit")], "short",
-              "Open fds per host and of the busiest process against the limit; near it, connections fail with "
-              "EMFILE: raise LimitNOFILE / ulimit -n.", width=8),
+        Panel("Open file descriptors by host", [level_by_host("fds.open")], "short",
+              "Sockets and files open per host (every process summed); growing with flat traffic is a leak: "
+              "find the process in the log and restart it.", width=8),
+        Panel("File descriptors used (busiest process)",
+              [alias(f"asPercent(maxSeries({level('fds.open')}), minSeries({level('fds.limit')}))", "% of limit")],
+              "percent", "The busiest process's open fds against the lowest per-process limit; red above 80%: "
+              "raise LimitNOFILE / ulimit -n before connections fail with EMFILE.", red=OBJECTIVES["fds_percent"],
+              width=8),
         Panel("Processes reporting by host", [level_by_host("up")], "short",
               "Workers per host sending metrics; a host missing is down or cut off from StatsD.", width=8),
     ]),
@@ -529,6 +532,19 @@ ALERTS_HEADER = """\
 """
 
 
+def markdown_rows() -> str:
+    """The dashboard row by row as markdown tables (docs/operations.md has this very text)."""
+    out = []
+    for row in ROWS:
+        out += [f"### {row.title}", "", "| panel | unit | red when | what it shows, what to do when it is red |",
+                "|---|---|---|---|"]
+        for p in row.panels:
+            red = "" if p.red is None else (f"< {p.red:g}" if p.below else f"> {p.red:g}")
+            out.append(f"| {p.title} | `{p.unit}` | {red} | {p.description} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def render(prefix: str = ALERT_PREFIX) -> tuple[str, str]:
     """(the dashboard JSON, the alert rules YAML) as files."""
     return (json.dumps(dashboard(), indent=2) + "\n",
@@ -539,7 +555,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--check", action="store_true", help="exit 1 if the files differ from this description")
     p.add_argument("--alert-prefix", default=ALERT_PREFIX, help="StatsD prefix the alert rules watch")
+    p.add_argument("--markdown", action="store_true", help="print the rows as markdown (for docs/operations.md)")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown_rows(), end="")
+        return 0
     wanted = dict(zip((DASHBOARD, ALERTS), render(args.alert_prefix), strict=True))
     stale = [path for path, text in wanted.items() if not path.exists() or path.read_text() != text]
     if args.check:

@@ -18,7 +18,8 @@ from tests.metrics.coverage import dashboard_patterns, load_dashboard, read_by, 
 
 ROWS = ["Traffic and errors", "Uploads", "Downloads", "Images and derivatives", "Real time", "Storage",
         "Abuse and refusals", "Capacity"]
-RED_PANELS = re.compile(r"latency|lag|duration|error ratio|5xx|rejections|^disk free by host|lowest disk free", re.I)
+RED_PANELS = re.compile(r"latency|lag|duration|error ratio|5xx|rejections|^disk free by host|lowest disk free|"
+                        r"descriptors used", re.I)
 ALERT_UIDS = {"tp-5xx-ratio", "tp-p99-interactive", "tp-p99-transfer", "tp-p99-images", "tp-store-unavailable",
               "tp-executor-rejections", "tp-disk-free", "tp-event-lag", "tp-statsd-silent"}
 
@@ -138,3 +139,9 @@ def test_alert_rules_are_grafana_provisioning_with_the_panels_objectives():
             steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
             red = [s["value"] for s in steps if s["value"] is not None]
             assert red == [value], (uid, panel["title"], red, value)
+
+
+def test_operations_doc_describes_the_dashboard_row_by_row():
+    """docs/operations.md holds the rows as scripts/dashboard.py --markdown prints them."""
+    assert spec.markdown_rows() in (ROOT / "docs" / "operations.md").read_text(), \
+        "regenerate the rows: python scripts/dashboard.py --markdown"

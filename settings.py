@@ -96,6 +96,17 @@ class Settings:
     statsd_host: str = ""
     statsd_port: int = 8125
     statsd_prefix: str = "tornado_paste"
+    # Host segment of per-process gauge names (<prefix>.proc.<host>.<port>-<worker>.*); empty = short hostname.
+    metrics_host: str = ""
+    # Seconds between two scans of the blob directory for the blobs.bytes / blobs.count gauges (0 = off).
+    metrics_blob_scan_interval: float = 300.0
+
+    # --- logging ---
+    # text: one readable line per record; json: one JSON object per line (request id, route, status, ...).
+    log_format: str = "text"
+    # The same warning or error is written at most once per this many seconds; the next says how many were
+    # suppressed (0 = write every one).
+    log_repeat_interval: float = 60.0
 
     # --- images ---
     # Longest side (px) a derivative may have; larger w/h are refused with 400.
@@ -330,6 +341,8 @@ class Settings:
                 raise ValueError("resize_quality_* must be between 1 and 100")
         if self.preview_max_side < 16 or self.preview_tool_timeout <= 0 or self.preview_tool_memory_bytes < 64 << 20:
             raise ValueError("preview_max_side >= 16, preview_tool_timeout > 0, preview_tool_memory_bytes >= 64M")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json: {self.log_format!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import urllib.parse
+import uuid
 from typing import Any
 
 import msgpack
@@ -15,10 +18,13 @@ from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
 from tornado_paste.limits.ratelimit import Decision, budget_for
+from tornado_paste.metrics.logs import ACCESS, REQUEST_ID, redact_query
 from tornado_paste.services import Services
 
 log = logging.getLogger("tornado_paste.access")
 app_log = logging.getLogger("tornado.application")
+# A request id we take from nginx or the client (X-Request-Id); anything else is replaced by our own.
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 class BaseHandler(tornado.web.RequestHandler):
     # A name for metrics and logs; low cardinality (never the path).
@@ -30,7 +36,19 @@ class BaseHandler(tornado.web.RequestHandler):
     def services(self) -> Services:
         return self.application.settings["services"]
 
+    _request_id: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The id of this request: the X-Request-Id nginx (or the client) sent, else a new one."""
+        if self._request_id is None:
+            given = self.request.headers.get("X-Request-Id", "")
+            self._request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        return self._request_id
+
     def set_default_headers(self) -> None:
+        # Echoed on every answer, errors included (they clear() the headers and come back here).
+        self.set_header("X-Request-Id", self.request_id)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
         self.clear_header("Server")
@@ -88,6 +106,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:
             return  # a refused request is not a server problem
+        if isinstance(value, APIError) and value.__cause__ is not None:
+            return  # a mapped core error: _handle_request_exception logged it once already
         if isinstance(value, tornado.web.HTTPError):
             super().log_exception(typ, value, tb)  # one line, through _request_summary
             return
@@ -135,6 +155,8 @@ class BaseHandler(tornado.web.RequestHandler):
     rate_decision: Decision | None = None
 
     def prepare(self) -> None:
+        # Every line logged while this request is handled (its own task) carries its id.
+        REQUEST_ID.set(self.request_id)
         self._inflight = True
         self.services.inflight += 1
         if cors.is_preflight(self):
@@ -176,13 +198,35 @@ class BaseHandler(tornado.web.RequestHandler):
     def on_finish(self) -> None:
         self._leave()
         metrics = self.services.metrics
+        # The request's own clock (from the first byte read), not a handler-side stopwatch.
+        millis = self.request.request_time() * 1000
+        status = self.get_status()
         if metrics.enabled:
-            # The request's own clock (from the first byte read), not a handler-side stopwatch.
-            status = self.get_status()
             route = self.route_name
-            metrics.timing(f"http.{route}.time", self.request.request_time() * 1000)
+            metrics.timing(f"http.{route}.time", millis)
             metrics.incr(f"http.{route}.status.{status // 100}xx")
             metrics.incr(f"http.{route}.code.{status}")
+        if log.isEnabledFor(logging.INFO):
+            self.log_access(status, millis)
+
+    def log_access(self, status: int, millis: float) -> None:
+        """One line per answered request: id, route, method, path, redacted query, status, duration, client.
+
+        Never a header: X-Delete-Token, Authorization and cookies stay out; query values of secret-looking
+        names (token, secret, password, key) are replaced.
+        """
+        request = self.request
+        query = ""
+        if request.query:
+            query = urllib.parse.urlencode(redact_query(urllib.parse.parse_qsl(request.query, keep_blank_values=True)),
+                                           safe="[]")
+        fields = {"request_id": self.request_id, "route": self.route_name, "method": request.method,
+                  "path": request.path, "query": query, "status": status, "duration_ms": round(millis, 1),
+                  "client": request.remote_ip}
+        target = request.path + (f"?{query}" if query else "")
+        # Tornado's own access format (which this line replaces), plus the route.
+        log.info("%d %s %s (%s) %.2fms %s", status, request.method, target, request.remote_ip, millis,
+                 self.route_name, extra={ACCESS: fields})
 
 
 class NotFoundHandler(BaseHandler):

@@ -173,6 +173,8 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
         self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
+        if record.private:
+            self.set_header("X-Robots-Tag", "noindex, nofollow")  # unlisted: never in a search index
         as_attachment = self.attachment or is_active(record.mimetype)
         self.set_header("Content-Disposition",
                         content_disposition("attachment" if as_attachment else "inline", record.filename))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 
 import segno
 
@@ -58,4 +59,24 @@ class PreviewHandler(BaseHandler):
             parent_record = await self.services.store.get_by_id(record.parent_id)
             parent = links.card(parent_record) if parent_record is not None else None
         set_page_headers(self)
+        if record.private:
+            # Unlisted: reachable by its link, never listed; a search engine that finds the link must not index it.
+            self.set_header("X-Robots-Tag", "noindex, nofollow")
         self.render("preview.html", card=card, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))
+
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+# Vendored by `make vendor-swagger-ui` (pinned swagger-ui-dist); absent in a bare checkout.
+SWAGGER_UI = "vendor/swagger-ui/swagger-ui-bundle.js"
+
+
+class APIReferenceHandler(BaseHandler):
+    """``/api/v1/docs``: docs/openapi.yaml rendered by Swagger UI (served from static/, under the page CSP)."""
+
+    route_name = "api_docs"
+    html_errors = True
+
+    def get(self) -> None:
+        set_page_headers(self)
+        viewer = os.path.exists(os.path.join(STATIC_DIR, SWAGGER_UI))
+        self.render("api.html", viewer=viewer)

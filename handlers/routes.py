@@ -13,7 +13,7 @@ from handlers.base import NotFoundHandler
 from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
-from handlers.pages import PreviewHandler, QRCodeHandler
+from handlers.pages import APIReferenceHandler, PreviewHandler, QRCodeHandler
 from handlers.resize import ResizeHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import IndexHandler, RawUploadHandler
@@ -35,6 +35,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/api/v1/openapi[.]yaml", OpenAPIHandler),
+        (r"/api/v1/docs", APIReferenceHandler),
         (r"/healthz", HealthHandler),
         (r"/ws", EventSocketHandler),
         (r"/api/v1/events", EventPollHandler),

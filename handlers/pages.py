@@ -28,6 +28,13 @@ def qr_svg_document(url: str) -> bytes:
     return out.getvalue()
 
 
+def split_url(url: str) -> tuple[str, str]:
+    """(head, end) of a link, the end being its last two segments (``/s/<code>``, ``/p/<filehash>``):
+    pages let a link wrap between the two, never inside the end (static/js/cards.js urlText)."""
+    cut = url.rfind("/", 0, max(0, url.rfind("/")))
+    return (url[:cut], url[cut:]) if cut > 0 else ("", url)
+
+
 class QRCodeHandler(BaseHandler):
     """``/p/<filehash>/qr.svg``: a QR code of the file's short link."""
 
@@ -62,7 +69,8 @@ class PreviewHandler(BaseHandler):
         if record.private:
             # Unlisted: reachable by its link, never listed; a search engine that finds the link must not index it.
             self.set_header("X-Robots-Tag", "noindex, nofollow")
-        self.render("preview.html", card=card, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))
+        self.render("preview.html", card=card, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]),
+                    split_url=split_url)
 
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")

@@ -78,8 +78,9 @@ class PageProblems:
             self.errors.append(f"csp: {message.text}")
 
     def _dialog(self, dialog: Any) -> None:
-        # Confirmations (delete) are accepted; an alert would mean a script ran that should not have.
-        if dialog.type != "confirm":
+        # Confirmations (delete) and "leave the page?" (beforeunload, during uploads) are accepted;
+        # an alert would mean a script ran that should not have.
+        if dialog.type not in ("confirm", "beforeunload"):
             self.errors.append(f"unexpected {dialog.type}: {dialog.message}")
         dialog.accept()
 
@@ -148,6 +149,17 @@ def api_get(server: ServerProcess, path: str) -> tuple[int, Any]:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, None
+
+
+def api_upload(server: ServerProcess, name: str, data: bytes, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """Upload as another client would (multipart POST, JSON card), not through this page."""
+    from tests.helpers import multipart_body
+
+    body, ctype = multipart_body(fields, {"file": (name, data, "application/octet-stream")})
+    request = urllib.request.Request(server.url + "/", data=body, method="POST",
+                                     headers={"Content-Type": ctype, "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def card_of(server: ServerProcess, filehash: str) -> dict[str, Any]:

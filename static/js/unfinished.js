@@ -23,6 +23,7 @@ export class UnfinishedUploads {
     } catch {
       return; // no resumable client here
     }
+    if (typeof tus.storedUploads !== "function" || typeof tus.describeStored !== "function") return;
     this.tus = tus;
     for (const entry of tus.storedUploads()) {
       if (entry.endpoint !== "/api/v1/tus/" || !entry.url) continue;

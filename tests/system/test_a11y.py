@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import multipart_body
 from tests.uikit import (
     AXE_TAGS,
     PDF_BYTES,
     RECORD_WEBM,
+    api_upload,
     axe_source,
     axe_violations,
     card_of,
@@ -39,16 +39,6 @@ SCHEMES = ["light", "dark"]
 @pytest.fixture(scope="module")
 def axe() -> str:
     return axe_source()
-
-
-def api_upload(server: Any, name: str, data: bytes, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    body, ctype = multipart_body(fields, {"file": (name, data, "application/octet-stream")})
-    request = urllib.request.Request(server.url + "/", data=body, method="POST",
-                                     headers={"Content-Type": ctype, "Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        import json
-
-        return json.loads(response.read())
 
 
 @pytest.fixture

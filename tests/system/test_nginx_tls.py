@@ -5,6 +5,7 @@ Clients are curl, as an operator would check a new site."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -219,3 +220,14 @@ def test_secret_key_is_what_short_links_hang_on():
     assert sum(d is None for d in decoded) > 4500  # most: 404
     assert any(d is not None and d != i for i, d in enumerate(decoded, 1))  # some: a different file
     assert all(d is None or d != i for i, d in enumerate(decoded, 1))
+
+
+def test_unlisted_files_stay_noindex_through_x_accel(tls_site):
+    (tls_site.root / "secret.txt").write_bytes(os.urandom(64).hex().encode())
+    card = tls_site.curl("-f", "-F", "file=@secret.txt", "-F", "private=1", "-H", "Accept: application/json",
+                         tls_site.url + "/").stdout
+    raw = json.loads(card)["url_i"]
+    status, headers = headers_of(tls_site.curl("-fI", raw).stdout)
+    assert status == "HTTP/2 200"
+    assert headers["x-robots-tag"] == "noindex, nofollow"  # the app's header, re-added at /_blobs/
+    assert "x-robots-tag" not in headers_of(tls_site.curl("-fI", tls_site.url + "/static/app.css").stdout)[1]

@@ -14,6 +14,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="listen port (default 8000)")
     p.add_argument("--data-dir", help="blobs, staging files and the SQLite store (default ./data)")
     p.add_argument("--base-url", help="public URL used in every link (default http://<address>:<port>)")
+    p.add_argument("--content-base-url",
+                   help="separate origin for /i/ /d/ /r/ links (default: the base URL)")
     p.add_argument("--max-upload-size", help="bytes, k/M/G suffixes accepted (default 1G)")
     p.add_argument("--mongo-url", help="MongoDB URL; empty = embedded SQLite")
     p.add_argument("--processes", type=int, help="worker processes sharing the port (default 1)")
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --processes N: worker i listens on --port + i (for an nginx upstream)")
     p.add_argument("--behind-proxy", action="store_const", const="true",
                    help="trust X-Real-IP / X-Forwarded-* from nginx")
+    p.add_argument("--max-open-files", type=int,
+                   help="soft open-file limit to set at start (default 0: raise it to the hard limit)")
     p.add_argument("--statsd-host", help="StatsD host; empty disables metrics")
     p.add_argument("--statsd-port", type=int, help="StatsD port (default 8125)")
     p.add_argument("--statsd-prefix", help="metric name prefix (default tornado_paste)")
@@ -201,6 +206,28 @@ def limit_malloc_arenas(count: int) -> None:
         pass
 
 
+def raise_open_files_limit(wanted: int = 0) -> int:
+    """Set the soft RLIMIT_NOFILE to the hard limit (``wanted`` 0) or to ``wanted`` (at most the hard
+    limit); returns the soft limit in force. Every connection is a descriptor: a default soft limit of
+    1024 is what a few hundred WebSockets exhausted. The feeds' global cap is a share of this limit."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return 0
+    target = hard if wanted <= 0 else wanted
+    if hard != resource.RLIM_INFINITY:
+        target = min(target, hard)
+    elif target == resource.RLIM_INFINITY:
+        target = max(soft, 1 << 20) if soft != resource.RLIM_INFINITY else soft
+    if target != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError) as exc:
+            log.warning("could not set the open-file limit to %s (keeping %s): %s", target, soft, exc)
+    return soft
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -211,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
     limit_malloc_arenas(settings.malloc_arena_max)
+    # Before the services are built: the feeds' cap is a share of the limit in force (tornado_paste/feedgate.py).
+    log.info("open-file limit: %s", raise_open_files_limit(settings.max_open_files))
     os.makedirs(settings.data_dir, exist_ok=True)
     # Bind before forking: every worker inherits the listening sockets, so there is no window in
     # which a port refuses connections, and a restarted worker picks up the same sockets.

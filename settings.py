@@ -56,6 +56,9 @@ class Settings:
     port: int = 8000
     # Public URL every link is built from; empty means http://<address>:<port>.
     base_url: str = ""
+    # Separate origin for the files themselves (like githubusercontent.com): /i/, /d/ and /r/ links in
+    # cards point there; empty = base_url. Point it at this same app (another server_name in nginx).
+    content_base_url: str = ""
     # Worker processes forked after binding (crashed ones are restarted).
     processes: int = 1
     # Trust X-Real-IP / X-Forwarded-* (only when nginx is in front).
@@ -111,6 +114,16 @@ class Settings:
     resize_workers: int = 0
     # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
     resize_max_pending: int = 16
+    # Image jobs (running + waiting) one client IP may hold per process; beyond, 429 resize_busy + Retry-After
+    # while other clients are still served (0 = no per-client share).
+    resize_max_per_client: int = 4
+    # Pixels (width x height) a derivative may have; more is refused with 400 output_too_large.
+    resize_max_output_pixels: int = 8_388_608
+    # Derivatives are a cache: bytes they may take in all (least recently used evicted first; 0 = no budget).
+    # Resizes made at upload (POST / with w/h) are kept like uploads and not counted.
+    resize_cache_max_bytes: int = 1 << 30
+    # Cached derivatives one original may have; a new one evicts its least recently used (0 = no cap).
+    resize_max_variants: int = 16
 
     # --- deployment ---
     # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
@@ -144,12 +157,21 @@ class Settings:
     ratelimit_exempt: tuple[str, ...] = ()
     # Uploads one client IP may have in progress at once (0 = no cap).
     upload_max_per_client: int = 32
-    # Upload bytes in flight across the process (declared Content-Length, or bytes so far; 0 = no cap).
+    # Upload bytes in flight across the process: bytes received so far, never the declared Content-Length
+    # (a client that promises much and sends little holds little); 0 = no cap.
     upload_max_inflight_bytes: int = 8 << 30
+    # Share of that budget one client IP may hold at once (1 = no per-client share); past it: 429.
+    upload_client_share: float = 0.25
     # Seconds an upload body may stall before it is cut (slowloris); 0 disables.
     upload_idle_timeout: float = 30.0
     # Average bytes/s an upload must reach once it is 2 x upload_idle_timeout old (a trickle); 0 disables.
     upload_min_rate: int = 1024
+    # The required average grows with the time an upload is held: upload_min_rate x (1 + elapsed / this),
+    # so a trickle just above the minimum cannot hold a connection for hours (0 = a flat minimum).
+    upload_min_rate_ramp: float = 600.0
+    # Soft open-file limit (RLIMIT_NOFILE) run.py sets at start: 0 = raise it to the hard limit,
+    # N = that many (at most the hard limit). Every connection, blob and log file is one descriptor.
+    max_open_files: int = 0
     # Seconds a connection may take to send its request headers, and keep-alive idle time.
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
@@ -180,6 +202,18 @@ class Settings:
     # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
+    # Unfinished tus uploads one client IP may have open (one more: 429; 0 = no cap).
+    tus_max_uploads_per_client: int = 8
+    # Declared bytes of one client IP's unfinished tus uploads in all (beyond: 429; 0 = no cap).
+    tus_max_client_bytes: int = 4 << 30
+    # Unfinished tus uploads of all clients together (one more: 503; 0 = no cap).
+    tus_max_uploads: int = 1000
+    # Declared bytes of all clients' unfinished tus uploads together (beyond: 503; 0 = no cap).
+    tus_max_total_bytes: int = 0
+    # Largest Upload-Metadata header, in bytes (beyond: 400 metadata_too_large).
+    tus_max_metadata_size: int = 4096
+    # Longest filename in Upload-Metadata after base64 decoding, in bytes (beyond: 400 metadata_too_large).
+    tus_max_filename_bytes: int = 255
 
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
@@ -204,6 +238,13 @@ class Settings:
     events_ws_send_queue: int = 256
     # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
     events_ws_send_buffer_size: int = 0
+    # WebSockets one client IP may hold open in this process (0 = no cap); one more: 429.
+    events_ws_max_per_client: int = 32
+    # Long-polls one client IP may have waiting in this process (0 = no cap); one more: 429.
+    events_longpoll_max_per_client: int = 16
+    # Share of the process's open-file limit WebSockets and long-polls may hold in all (0 = no cap); one
+    # more: 503. The rest stays for uploads, downloads, probes, blobs and the store.
+    events_fd_share: float = 0.5
     # Seconds a long-poll waits for events when the request gives no ?timeout=.
     events_longpoll_timeout: float = 25.0
     # Longest ?timeout= a long-poll may ask for (below nginx's 60 s read timeout).
@@ -236,6 +277,14 @@ class Settings:
             raise ValueError("resize_max_frames and resize_max_animation_pixels must be positive")
         if self.resize_workers < 0 or self.resize_max_pending < 0:
             raise ValueError("resize_workers and resize_max_pending must not be negative")
+        if min(self.resize_max_per_client, self.resize_cache_max_bytes, self.resize_max_variants) < 0:
+            raise ValueError("resize_max_per_client, resize_cache_max_bytes and resize_max_variants must not be "
+                             "negative")
+        if self.resize_max_output_pixels < 1:
+            raise ValueError("resize_max_output_pixels must be positive")
+        if min(self.tus_max_uploads_per_client, self.tus_max_client_bytes, self.tus_max_uploads,
+               self.tus_max_total_bytes, self.tus_max_metadata_size, self.tus_max_filename_bytes) < 0:
+            raise ValueError("the tus_max_* caps must not be negative")
         if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):
             raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
         if self.port_per_process and self.port + self.processes > 65536:
@@ -244,10 +293,20 @@ class Settings:
             raise ValueError(f"expires_default must be policy, 1h, 1d, 7d, 30d or never: {self.expires_default!r}")
         if self.base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.base_url):
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
+        if self.content_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.content_base_url):
+            raise ValueError(f"content_base_url must be an http(s) URL: {self.content_base_url!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:
             raise ValueError("events_longpoll_max_timeout must be between 0 and 60 seconds (nginx reads for 60 s)")
+        if not 0 < self.upload_client_share <= 1:
+            raise ValueError("upload_client_share must be above 0 and at most 1")
+        if not 0 <= self.events_fd_share <= 1:
+            raise ValueError("events_fd_share must be between 0 and 1")
+        if self.max_open_files < 0 or self.events_ws_max_per_client < 0 or self.events_longpoll_max_per_client < 0:
+            raise ValueError("max_open_files and the per-client feed caps must not be negative")
+        if self.upload_min_rate_ramp < 0:
+            raise ValueError("upload_min_rate_ramp must not be negative")
         if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:
             raise ValueError("events_ws_send_queue and events_max_count must be positive")
         return self

@@ -340,9 +340,13 @@ def main() -> int:
     args = p.parse_args()
     raise_nofile(args.ws + args.longpoll + 1000)
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
-        # Every benchmark client comes from 127.0.0.1: exempt it from the per-IP rate limits.
+        # Every benchmark client comes from 127.0.0.1: exempt it from the per-IP rate limits and
+        # feed caps, and lift the feeds' share of the open-file limit (this measures fan-out).
         server = ServerProcess(Path(tmp) / "data", extra_args=["--log-level", "WARNING"],
-                               env={"TORNADO_PASTE_RATELIMIT_EXEMPT": "127.0.0.1"},
+                               env={"TORNADO_PASTE_RATELIMIT_EXEMPT": "127.0.0.1",
+                                    "TORNADO_PASTE_EVENTS_WS_MAX_PER_CLIENT": "0",
+                                    "TORNADO_PASTE_EVENTS_LONGPOLL_MAX_PER_CLIENT": "0",
+                                    "TORNADO_PASTE_EVENTS_FD_SHARE": "0"},
                                log_path=Path(tmp) / "server.log")
         server.start()
         try:

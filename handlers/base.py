@@ -13,10 +13,12 @@ import tornado.websocket
 from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
+from handlers.redact import redact_uri
 from tornado_paste.limits.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
 
 log = logging.getLogger("tornado_paste.access")
+app_log = logging.getLogger("tornado.application")
 
 def _head_as_get(self: tornado.web.RequestHandler, *args: Any, **kwargs: Any) -> Any:
     """HEAD runs the GET handler; Tornado sends its status and headers and drops the body."""
@@ -104,10 +106,19 @@ class BaseHandler(tornado.web.RequestHandler):
         except APIError as api:
             super()._handle_request_exception(api)
 
+    def _request_summary(self) -> str:
+        """What Tornado's access log, warnings and tracebacks say of a request: the URI's secret
+        query parameters (?token=...) redacted (handlers/redact.py)."""
+        return f"{self.request.method} {redact_uri(self.request.uri)} ({self.request.remote_ip})"
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:
             return  # a refused request is not a server problem
-        super().log_exception(typ, value, tb)
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)  # one line, through _request_summary
+            return
+        # Tornado's own adds repr(self.request), whose uri is the raw query string (tokens): not that.
+        app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -18,9 +18,11 @@ import tornado.iostream
 import tornado.websocket
 
 from handlers.base import APIError, BaseHandler
+from handlers.errors import status_of
 from handlers.files import FILEHASH_PATTERN
 from tornado_paste.events.feed import EventFeed
 from tornado_paste.events.subscribers import Event, Waiter
+from tornado_paste.limits.feedgate import FeedRefused, FeedSlot
 
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
 # Events in one long-poll answer; the client asks again at once with the new cursor for more.
@@ -69,12 +71,27 @@ async def _parse_file(handler: BaseHandler) -> str | None:
     return filehash
 
 
+def _take_feed_slot(handler: BaseHandler, kind: str) -> FeedSlot | None:
+    """A slot of this client's open feeds and of the process's (tornado_paste/feedgate.py), or the
+    JSON refusal (429 for this client, 503 for everyone), counted as ``<kind>.refused.<client|total>``."""
+    limits = handler.services.limits
+    gate = getattr(limits, "feeds", None)
+    if gate is None:
+        return None
+    try:
+        return gate.acquire(kind, handler.request.remote_ip or "unknown")
+    except FeedRefused as exc:
+        handler.services.metrics.incr(f"{kind}.refused.{exc.reason}")
+        raise APIError(status_of(exc), exc.code, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+
+
 class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
     """``/ws?cursor=N&file=<filehash>&format=json|msgpack``: replay after N, then live events."""
 
     route_name = "ws"
     kind = "ws"
     filehash: str | None = None
+    feed_slot: FeedSlot | None = None
 
     @property
     def feed(self) -> EventFeed:
@@ -115,7 +132,21 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             raise APIError(426, "upgrade_required", "this is a WebSocket endpoint; long-poll /api/v1/events instead",
                            headers={"Upgrade": "websocket"})
+        # Before the upgrade: a refused client gets a JSON 429/503, not a socket.
+        self.feed_slot = _take_feed_slot(self, "ws")
         await super().get(*args, **kwargs)
+
+    def _release_feed_slot(self) -> None:
+        slot, self.feed_slot = self.feed_slot, None
+        if slot is not None:
+            slot.release()
+
+    def on_finish(self) -> None:
+        # Called for the 101 as well (the socket lives on, its slot with it: on_close gives it back);
+        # any other answer (403 origin, 400 handshake) means no socket, so the slot goes now.
+        if self.get_status() != 101:
+            self._release_feed_slot()
+        super().on_finish()
 
     # -- lifecycle -------------------------------------------------------------
     async def open(self, *args: Any, **kwargs: Any) -> None:
@@ -163,6 +194,7 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self.gone = True
+        self._release_feed_slot()
         self.feed.unsubscribe(self)
 
     # -- the Subscriber side (called by the feed) ---------------------------------
@@ -240,8 +272,13 @@ class EventPollHandler(BaseHandler):
         timeout = self._timeout()
         filehash = await _parse_file(self)
         feed: EventFeed = self.services.events
+        slot = _take_feed_slot(self, "longpoll")
         self.waiter = Waiter(filehash, after or 0)
-        events, cursor = await feed.poll(after, filehash, timeout, LONGPOLL_LIMIT, self.waiter)
+        try:
+            events, cursor = await feed.poll(after, filehash, timeout, LONGPOLL_LIMIT, self.waiter)
+        finally:
+            if slot is not None:
+                slot.release()
         if self.waiter.abandoned:
             return  # the client went away; there is no one to answer
         self.set_header("Cache-Control", "no-store")

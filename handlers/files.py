@@ -21,7 +21,7 @@ import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
-from tornado_paste.core.records import FileRecord, is_active
+from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
 from tornado_paste.limits.retention import is_expired
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
@@ -31,6 +31,22 @@ _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
 USER_CONTENT_CSP = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 # Chromium refuses to render PDFs in a sandboxed document, and its viewer runs no page script anyway.
 PDF_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'"
+
+
+def served_type(mimetype: str) -> str:
+    """The Content-Type a stored file is served with.
+
+    Active types (scripts and ES modules, WebAssembly, CSS, HTML, SVG, XML: ``is_active``) are never
+    served as themselves: a textual one as ``text/plain; charset=utf-8``, anything else as
+    ``application/octet-stream``. With ``nosniff`` a browser refuses both as a script, a module, a
+    style sheet or a wasm module, and renders neither as a document, whatever a page's CSP allows.
+    """
+    if is_active(mimetype):
+        textual = mimetype.startswith("text/") or mimetype.endswith("+xml") or kind_of(mimetype) == "text" \
+            or mimetype in ("application/xml", "application/javascript", "application/x-javascript",
+                            "application/ecmascript", "application/x-ecmascript")
+        return "text/plain; charset=utf-8" if textual else "application/octet-stream"
+    return f"{mimetype}; charset=utf-8" if mimetype == "text/plain" else mimetype
 
 
 # Files expiring sooner than this get a Cache-Control max-age that ends with them.
@@ -152,8 +168,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         return f"{root}/{path[:2]}/{path[2:4]}/{path}"
 
     def get_content_type(self) -> str:
-        mimetype = self.record.mimetype
-        return f"{mimetype}; charset=utf-8" if mimetype == "text/plain" else mimetype
+        return served_type(self.record.mimetype)
 
     def compute_etag(self) -> str:
         # The content's own hash: free, and stable across processes and restarts.
@@ -175,6 +190,12 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
         if record.private:
             self.set_header("X-Robots-Tag", "noindex, nofollow")  # unlisted: never in a search index
+        settings = self.services.settings
+        if settings.content_base_url:
+            # The pages (another origin now) fetch files too: the resize form follows /r/'s redirect
+            # here, and a request redirected across origins has Origin: null, hence "*" (no credentials;
+            # the file is public to whoever has its URL anyway).
+            self.set_header("Access-Control-Allow-Origin", "*")
         as_attachment = self.attachment or is_active(record.mimetype)
         self.set_header("Content-Disposition",
                         content_disposition("attachment" if as_attachment else "inline", record.filename))
@@ -193,14 +214,18 @@ class DownloadHandler(BlobHandler):
 
 
 class ShortLinkHandler(BaseHandler):
-    """``/s/<code>`` -> 302 to the preview page."""
+    """``/s/<code>`` -> 302 to the preview page.
+
+    A code is a random capability stored in its record (``new_short_code``), looked up as it is:
+    nothing decodes it, so no code can be computed from another, nor from an id. The visibility
+    rules are ``find_file``'s: unknown 404, expired 410.
+    """
 
     route_name = "short"
     html_errors = True
 
     async def get(self, code: str) -> None:
-        file_id = self.services.shortener.decode(code)
-        record = await self.services.store.get_by_id(file_id) if file_id is not None else None
+        record = await self.services.store.get_by_short_code(code) if is_short_code(code) else None
         if record is None:
             raise APIError(404, message="no file has this short link")
         check_live(record)

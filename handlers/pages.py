@@ -9,8 +9,10 @@ import os
 import segno
 
 from handlers.base import BaseHandler
-from handlers.files import find_file
+from handlers.files import find_file, served_type
 from handlers.page_headers import set_page_headers
+from tornado_paste.core.records import is_active
+from tornado_paste.limits.retention import is_expired
 from tornado_paste.previews.excerpt import text_excerpt
 
 
@@ -60,17 +62,24 @@ class PreviewHandler(BaseHandler):
         record = await find_file(self, filehash)
         links = self.services.links
         card = links.card(record)
-        excerpt = await text_excerpt(self.services.blobs, record) if record.kind == "text" else None
+        # An active type (SVG, HTML, XML, scripts) is served as text/plain (handlers/files.py served_type):
+        # an <img> of an SVG would show nothing, so the page shows such files as text.
+        view = record.kind
+        if is_active(record.mimetype):
+            view = "text" if served_type(record.mimetype).startswith("text/plain") else "binary"
+        excerpt = await text_excerpt(self.services.blobs, record) if view == "text" else None
         parent = None
-        if record.parent_id is not None:
+        if record.parent_id is not None and not record.private:
+            # Only a public parent is named: a copy of a private file says nothing of it.
             parent_record = await self.services.store.get_by_id(record.parent_id)
-            parent = links.card(parent_record) if parent_record is not None else None
+            if parent_record is not None and not parent_record.private and not is_expired(parent_record):
+                parent = links.card(parent_record)
         set_page_headers(self)
         if record.private:
             # Unlisted: reachable by its link, never listed; a search engine that finds the link must not index it.
             self.set_header("X-Robots-Tag", "noindex, nofollow")
-        self.render("preview.html", card=card, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]),
-                    split_url=split_url)
+        self.render("preview.html", card=card, view=view, excerpt=excerpt, parent=parent,
+                    qr=qr_svg(card["url_s"]), split_url=split_url)
 
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")

@@ -22,7 +22,7 @@ from typing import Any
 import tornado.web
 
 from handlers.base import APIError
-from handlers.upload_guard import UploadGuard
+from handlers.upload_guard import UploadGuard, UploadRefused
 from tornado_paste.core.ingest import IngestError, IngestResult
 from tornado_paste.core.records import TusState
 from tornado_paste.storage.blobs.local import StorageFull
@@ -33,7 +33,6 @@ from tornado_paste.tus.protocol import (
     ChecksumMismatch,
     TusError,
     parse_checksum,
-    parse_metadata,
     parse_nonnegative,
 )
 from tornado_paste.tus.service import PatchResult, PatchSession
@@ -65,6 +64,11 @@ class TusHandler(UploadGuard):
     @property
     def tus(self) -> Any:
         return self.services.tus
+
+    @property
+    def client_address(self) -> str:
+        """Whom the per-client caps on open uploads count this request for."""
+        return self.request.remote_ip or "unknown"
 
     def upload_url(self, upload_id: str) -> str:
         return f"{self.services.links.base}/api/v1/tus/{upload_id}"
@@ -144,6 +148,9 @@ class TusHandler(UploadGuard):
             pending = session.write(chunk)
             if pending is not None:
                 await self.wait_for_disk(pending)  # backpressure: the disk is behind the network
+        except UploadRefused as exc:  # the client's share or the byte budget, mid-body
+            self.services.ingestor.count_refusal(exc.reason)
+            self.refusal = exc
         except (IngestError, TusError, StorageFull, OSError, ValueError) as exc:
             self.refusal = exc
 
@@ -219,7 +226,7 @@ class TusCollectionHandler(TusHandler):
         if self.request.method != "POST":
             return
         headers = self.request.headers
-        self.metadata = parse_metadata(headers.get("Upload-Metadata"))
+        self.metadata = self.tus.parse_metadata(headers.get("Upload-Metadata"))
         concat = (headers.get("Upload-Concat") or "").strip()
         length = parse_nonnegative(headers.get("Upload-Length"), "Upload-Length")
         defer = headers.get("Upload-Defer-Length")
@@ -237,7 +244,8 @@ class TusCollectionHandler(TusHandler):
         if (length is None) == (defer is None):
             raise APIError(400, "length_required", "send exactly one of Upload-Length and Upload-Defer-Length: 1")
         has_body = self.offset_stream_body()
-        self.created = await self.tus.create(length, self.metadata, "partial" if concat == "partial" else None)
+        self.created = await self.tus.create(length, self.metadata, "partial" if concat == "partial" else None,
+                                             client=self.client_address)
         if has_body or length == 0:
             await self.open_session(self.created.id, 0)
 
@@ -250,7 +258,7 @@ class TusCollectionHandler(TusHandler):
 
     async def post(self) -> None:
         if self.final_parts is not None:
-            outcome = await self.tus.create_final(self.final_parts, self.metadata)
+            outcome = await self.tus.create_final(self.final_parts, self.metadata, self.client_address)
             self.set_header("Upload-Concat", "final;" + " ".join(
                 urllib.parse.urlsplit(self.upload_url(p)).path for p in outcome.state.parts))
         else:

@@ -29,7 +29,7 @@ from tornado_paste.limits.admission import UploadRefused
 MULTIPART_OVERHEAD = 64 * 1024
 # How much of an already-refused body we read and drop so the client sees our answer.
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
-FORM_FIELDS = ("private", "w", "h", "mode", "format", "expires")
+FORM_FIELDS = ("private", "w", "h", "mode", "format", "upscale", "expires")
 MAX_FIELD_BYTES = 256
 # What an upload can answer with (see UploadResponder.answer).
 ANSWER_TYPES = (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain")
@@ -191,7 +191,10 @@ class UploadResponder(UploadGuard):
         if self.refusal is None:
             self.refusal = exc
         if self.upload is not None:
-            self.upload.abort(reason_of(exc))
+            # Counted once, by the abort: admission refusals under their own reason.
+            self.upload.abort(exc.reason if isinstance(exc, UploadRefused) else reason_of(exc))
+        if self.ticket is not None:
+            self.ticket.shed()  # the staged bytes are gone: so is their share of the budget
 
     def count_received(self, chunk: bytes) -> bool:
         """Track body bytes; False when the chunk should be dropped (already refused)."""
@@ -202,7 +205,6 @@ class UploadResponder(UploadGuard):
             try:
                 self.reserve(self.received)
             except UploadRefused as exc:
-                self.services.ingestor.count_refusal(exc.reason)
                 self.refuse(exc)
         return self.refusal is None
 
@@ -232,10 +234,9 @@ class UploadResponder(UploadGuard):
             self.upload.abort("bad_request")
             raise
         expires_at = retention.policy.expires_at(self.upload.size, choice)
-        result = await self.upload.finish(filename, private=private, expires_at=expires_at)
-        if not result.created:
-            await retention.reconcile(result.record, expires_at)
-        return result
+        # A dedupe hit (the public original of these bytes) keeps its own expiry: a record's lifetime
+        # is its uploader's choice alone, and nobody else's upload moves it.
+        return await self.upload.finish(filename, private=private, expires_at=expires_at)
 
     def expires_choice(self) -> str | None:
         """The client's ``expires`` (query argument; the form handler also reads the form field)."""
@@ -351,8 +352,8 @@ class IndexHandler(UploadResponder):
         """Hook for features that act on form fields (crop-resize on upload)."""
         if self.field("w") is not None or self.field("h") is not None:
             # The derivative's card, with its original's inside; a refused resize refuses the upload.
-            derived = await self.services.images.resize_upload(result, self.field("w"), self.field("h"),
-                                                               self.field("mode"), self.field("format"))
+            fields = [self.field(name) for name in ("w", "h", "mode", "format", "upscale")]
+            derived = await self.services.images.resize_upload(result, *fields, self.request.remote_ip or "unknown")
             original = self.services.links.card(result.record, result.delete_token)
             self.answer(IngestResult(derived.record, derived.created, derived.delete_token),
                         extra={"original": original})

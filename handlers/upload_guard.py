@@ -44,10 +44,18 @@ class UploadGuard(BaseHandler):
             self._arm_idle_timer(limits.upload_idle_timeout)
 
     def reserve(self, total: int) -> None:
-        """Body bytes so far: they reset the stall clock, and chunked bodies reserve budget as they arrive."""
+        """Body bytes so far: they reset the stall clock and take budget as they arrive (never before).
+
+        Past the client's share or the budget the bytes are given back at once (the rest of the body
+        is drained and dropped) and the refusal raised for the handler to count and answer.
+        """
         self._last_body = time.monotonic()
         if self.ticket is not None:
-            self.ticket.need(total)
+            try:
+                self.ticket.need(total)
+            except UploadRefused:
+                self.ticket.shed()
+                raise
 
     async def wait_for_disk(self, pending: Awaitable[None]) -> None:
         self._busy = True  # the disk, not the client, is slow while we wait here
@@ -84,12 +92,18 @@ class UploadGuard(BaseHandler):
             self.on_stalled("idle", "upload_stalled", f"no data received for {timeout:g}s")
             return
         # A byte every few seconds never trips the idle timer; the average rate, checked once the
-        # upload is two idle periods old, catches that trickle.
+        # upload is two idle periods old, catches that trickle. The required average grows with the
+        # time held (upload_min_rate_ramp), so a trickle just above the floor is cut within minutes
+        # instead of holding a connection (and its bytes) for hours.
         elapsed = now - self._admitted_at
+        required = float(limits.upload_min_rate)
+        if limits.upload_min_rate_ramp > 0:
+            required *= 1 + elapsed / limits.upload_min_rate_ramp
         if (limits.upload_min_rate > 0 and not self._busy and elapsed >= 2 * timeout
-                and self.body_received() / elapsed < limits.upload_min_rate):
+                and self.body_received() / elapsed < required):
             self.on_stalled("slow", "upload_too_slow",
-                            f"upload slower than {limits.upload_min_rate} bytes/s on average")
+                            f"upload slower than {required:.0f} bytes/s on average (the minimum, "
+                            f"{limits.upload_min_rate} bytes/s, grows the longer an upload lasts)")
             return
         self._arm_idle_timer(timeout - quiet)
 

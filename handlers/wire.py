@@ -21,15 +21,21 @@ loudly.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
-from collections.abc import Awaitable
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import tornado.httpserver
 import tornado.httputil
+import tornado.ioloop
 import tornado.iostream
 from tornado.http1connection import HTTP1Connection, is_transfer_encoding_chunked
+
+from handlers.redact import loggable_protocol_error
 
 log = logging.getLogger("tornado_paste.wire")
 
@@ -88,7 +94,7 @@ class _GuardedConnection(HTTP1Connection):
     async def _answer(self, exc: Exception) -> None:
         """Answer a body-framing error once (unless the handler already answered), then close."""
         text = str(exc)
-        log.info("refused malformed request body from %s: %s", self.context, text)
+        log.info("refused malformed request body from %s: %s", self.context, loggable_protocol_error(text))
         if self._write_finished:
             # The handler answered first (an upload refused in prepare): let that answer
             # reach the client; Tornado closes the connection once it is written.
@@ -105,7 +111,7 @@ class _GuardedConnection(HTTP1Connection):
 
     def refuse_now(self, status: int, message: str) -> None:
         """Answer a refusal Tornado is about to send as a bare 400, then close the connection."""
-        log.info("refused malformed request from %s: %s", self.context, message)
+        log.info("refused malformed request from %s: %s", self.context, loggable_protocol_error(message))
         if self._response_start_line is None and not self._write_finished and self.stream is not None:
             try:
                 # A few hundred bytes: the socket takes them at once, before the close below.
@@ -118,7 +124,8 @@ class _GuardedConnection(HTTP1Connection):
         try:
             return await super().read_response(delegate)
         except _Refused as refused:
-            log.info("refused malformed request from %s: %s", self.context, refused.message)
+            log.info("refused malformed request from %s: %s", self.context,
+                     loggable_protocol_error(refused.message))
             try:
                 await self.stream.write(error_response(refused.status, refused.message))
             except tornado.iostream.StreamClosedError:
@@ -165,12 +172,121 @@ class _Refused(Exception):
         self.message = message
 
 
+# -- accepting when the process is out of file descriptors -------------------------------------
+# accept() failing for want of descriptors: the pending connection stays queued, the socket stays
+# readable, and Tornado's accept handler raised (and asyncio logged a traceback) on every loop turn:
+# 66,513 tracebacks (41 MB of log) in 30 s of a WebSocket flood, at 100% CPU.
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_PAUSE_MIN = 0.05  # seconds the listener stops reading after such an error (doubling) ...
+ACCEPT_PAUSE_MAX = 1.0  # ... up to this
+ACCEPT_LOG_INTERVAL = 10.0  # at most one line per interval, with the count of errors in between
+ACCEPT_BATCH = 128  # connections accepted per readable event at most (Tornado's listen backlog)
+
+
+class _AcceptGuard:
+    """``tornado.netutil.add_accept_handler`` for one listening socket, except that EMFILE/ENFILE
+    (and ENOBUFS/ENOMEM) pause accepting for a short, growing time instead of failing in a tight loop,
+    and are logged once per ``ACCEPT_LOG_INTERVAL`` with the number of errors since the last line."""
+
+    def __init__(self, sock: socket.socket, callback: Callable[[socket.socket, Any], None],
+                 on_pause: Callable[[], None] | None = None) -> None:
+        self.sock = sock
+        self.callback = callback
+        self.on_pause = on_pause
+        self.io_loop = tornado.ioloop.IOLoop.current()
+        self.removed = False
+        self.paused = False
+        self.delay = ACCEPT_PAUSE_MIN
+        self.errors = 0  # since the last log line
+        self.last_log = float("-inf")
+        self._timer: object | None = None
+        self.io_loop.add_handler(sock, self._accept, tornado.ioloop.IOLoop.READ)
+
+    def _accept(self, _fd: Any, _events: int) -> None:
+        # As Tornado's own: at most a backlog's worth per call, so other callbacks are not starved.
+        for _ in range(ACCEPT_BATCH):
+            if self.removed or self.paused:
+                return
+            try:
+                connection, address = self.sock.accept()
+            except BlockingIOError:
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno not in OUT_OF_DESCRIPTORS:
+                    raise
+                self._pause(exc)
+                return
+            if self.errors and time.monotonic() - self.last_log >= ACCEPT_LOG_INTERVAL:
+                log.warning("accepting connections on %s again (%d accept errors since the last message)",
+                            _where(self.sock), self.errors)
+                self.errors = 0
+                self.last_log = time.monotonic()
+            self.delay = ACCEPT_PAUSE_MIN
+            self.callback(connection, address)
+
+    def _pause(self, exc: OSError) -> None:
+        self.errors += 1
+        self.paused = True
+        self.io_loop.remove_handler(self.sock)
+        self._timer = self.io_loop.call_later(self.delay, self._resume)
+        now = time.monotonic()
+        if now - self.last_log >= ACCEPT_LOG_INTERVAL:
+            log.warning("cannot accept connections on %s: %s; pausing accepts, up to %.1fs at a time "
+                        "(accept errors since the last message: %d)", _where(self.sock),
+                        exc.strerror or exc, ACCEPT_PAUSE_MAX, self.errors)
+            self.errors = 0
+            self.last_log = now
+        self.delay = min(ACCEPT_PAUSE_MAX, self.delay * 2)
+        if self.on_pause is not None:
+            self.on_pause()
+
+    def _resume(self) -> None:
+        self._timer = None
+        if self.removed or not self.paused:
+            return
+        self.paused = False
+        self.io_loop.add_handler(self.sock, self._accept, tornado.ioloop.IOLoop.READ)
+
+    def remove(self) -> None:
+        """What ``add_accept_handler``'s returned callable does (TCPServer.stop calls it)."""
+        if self.removed:
+            return
+        self.removed = True
+        if self._timer is not None:
+            self.io_loop.remove_timeout(self._timer)
+            self._timer = None
+        if not self.paused:
+            self.io_loop.remove_handler(self.sock)
+
+
+def _where(sock: socket.socket) -> str:
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return "a listening socket"
+    return f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name)
+
+
 class GuardedHTTPServer(tornado.httpserver.HTTPServer):
-    """HTTPServer whose connections answer protocol errors in JSON (see the module docstring)."""
+    """HTTPServer whose connections answer protocol errors in JSON (see the module docstring) and
+    whose listeners back off when the process runs out of file descriptors (``_AcceptGuard``)."""
 
     def initialize(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_header_size", HEADER_READ_CAP)
         super().initialize(*args, **kwargs)
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        # TCPServer.add_sockets with our accept handler instead of tornado.netutil.add_accept_handler.
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = _AcceptGuard(sock, self._handle_connection, self._accept_paused).remove
+
+    def _accept_paused(self) -> None:
+        services = getattr(self.request_callback, "settings", {}).get("services")
+        if services is not None:
+            services.metrics.incr("accept.paused")
 
     def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
                       ) -> tornado.httputil.HTTPMessageDelegate:

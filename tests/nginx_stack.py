@@ -8,6 +8,7 @@ other directive is tested as shipped.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -65,7 +66,8 @@ class NginxProcess:
     """``nginx -p <dir> -c <dir>/nginx.conf -g 'daemon off;'``: a master process the caller owns."""
 
     def __init__(self, prefix: Path, backends: Iterable[int], blob_dir: Path, max_upload_size: int,
-                 port: int | None = None, worker_processes: int = 1) -> None:
+                 port: int | None = None, worker_processes: int = 1,
+                 extra_values: Mapping[str, str | Sequence[str] | None] | None = None) -> None:
         self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
         self.prefix = Path(prefix)
         self.port = port or free_port()
@@ -82,7 +84,7 @@ class NginxProcess:
             "worker_processes": f"worker_processes {worker_processes}",
             "pid": f"pid {self.prefix}/nginx.pid",
             "error_log": f"error_log {self.error_log} info",
-            "access_log": f"access_log {self.access_log}",
+            "access_log": f"access_log {self.access_log} paste",
             "listen": f"listen 127.0.0.1:{self.port}",
             "backend": [f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s" for p in backends],
             "client_max_body_size": f"client_max_body_size {max_upload_size + MULTIPART_ROOM}",
@@ -91,6 +93,7 @@ class NginxProcess:
         }
         for name in TEMP_DIRS:
             values[f"{name}_temp_path"] = f"{name}_temp_path {self.prefix / name}"
+        values.update(extra_values or {})  # e.g. limit_exempt for a load test from one address
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(render_nginx_conf(values))
         self.proc: subprocess.Popen | None = None
@@ -137,7 +140,8 @@ class Stack:
     """N app processes (one data dir, one SQLite file) behind one nginx; ``stop`` tears all down."""
 
     def __init__(self, root: Path, backends: int = 2, max_upload_size: int = 256 << 20,
-                 worker_processes: int = 1, extra_args: Sequence[str] = ()) -> None:
+                 worker_processes: int = 1, extra_args: Sequence[str] = (),
+                 nginx_values: Mapping[str, str | Sequence[str] | None] | None = None) -> None:
         self.root = Path(root)
         self.data_dir = self.root / "data"
         self.max_upload_size = max_upload_size
@@ -147,7 +151,8 @@ class Stack:
         self.extra_args = list(extra_args)
         self.backends = [self._backend(port) for port in self.ports]
         self.nginx = NginxProcess(self.root / "nginx", self.ports, self.data_dir / "blobs", max_upload_size,
-                                  port=self.nginx_port, worker_processes=worker_processes)
+                                  port=self.nginx_port, worker_processes=worker_processes,
+                                  extra_values=nginx_values)
 
     def _backend(self, port: int) -> ServerProcess:
         return ServerProcess(
@@ -194,7 +199,7 @@ COMPOSE_VALUES: dict[str, str | list[str] | None] = {
     "user": "user nginx",                       # the official nginx image's user
     "pid": "pid /var/run/nginx.pid",
     "error_log": "error_log /dev/stderr warn",  # container logs
-    "access_log": "access_log /dev/stdout",
+    "access_log": "access_log /dev/stdout paste",
     "client_body_temp_path": "client_body_temp_path /var/cache/nginx/client_temp",
     "proxy_temp_path": "proxy_temp_path /var/cache/nginx/proxy_temp",
     "fastcgi_temp_path": "fastcgi_temp_path /var/cache/nginx/fastcgi_temp",
@@ -217,3 +222,16 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["compose"]:
         sys.exit("usage: python -m tests.nginx_stack compose > deploy/compose/nginx.conf")
     sys.stdout.write(compose_nginx_conf())
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+            source: str | None = None, timeout: float = 60) -> tuple[http.client.HTTPResponse, bytes]:
+    """One HTTP exchange with the stack (from ``source``, a loopback address, when given); never raises on 4xx/5xx."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path, body=body, headers={"Accept": "application/json", **(headers or {})})
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()

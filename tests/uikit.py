@@ -225,12 +225,14 @@ RECORD_WEBM = """(name) => new Promise((resolve, reject) => {
 })"""
 
 
-def expire_file(server: ServerProcess, file_id: int) -> None:
+def expire_file(server: ServerProcess, filehash: str) -> None:
     """Move a file's expiry into the past in the server's SQLite store (it then answers 410)."""
     import sqlite3
 
     with sqlite3.connect(server.data_dir / "paste.sqlite3") as db:
-        db.execute("UPDATE files SET expires_at = ? WHERE id = ?", ("2001-01-01T00:00:00+00:00", file_id))
+        changed = db.execute("UPDATE files SET expires_at = ? WHERE filehash = ?",
+                             ("2001-01-01T00:00:00+00:00", filehash)).rowcount
+    assert changed == 1, filehash
 
 
 # -- axe-core -------------------------------------------------------------------------------------

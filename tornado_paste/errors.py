@@ -106,6 +106,7 @@ class InsufficientStorage(Refusal):
 # Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
 # admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
 REFUSAL_REASONS = frozenset({"size", "type", "bad_request", "aborted", "idle", "slow", "concurrency", "capacity",
+                             "client_share",
                              "storage", "error"})
 
 

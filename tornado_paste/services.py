@@ -15,10 +15,10 @@ from PIL import Image
 
 from settings import Settings
 from tornado_paste.core.cards import Links
+from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
 from tornado_paste.core.secret import load_or_create_secret
-from tornado_paste.core.shortcode import Shortener
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.events.feed import EventFeed
 from tornado_paste.images.executor import BoundedExecutor
@@ -29,6 +29,7 @@ from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.tus.quota import TusLimits
 from tornado_paste.tus.service import TusService
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class Services:
     store: Backend
     blobs: BlobStore
     metrics: Metrics
-    shortener: Shortener
+    # Opaque ``before=`` cursors of the public list (never an id in the clear).
+    cursors: CursorCodec
     links: Links
     ingestor: Ingestor
     images: ImageService
@@ -120,21 +122,23 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     s = settings
     blobs = BlobStore(s.data_dir)
     blobs.ensure_dirs()
-    shortener = Shortener(load_or_create_secret(s.data_dir))
+    cursors = CursorCodec(load_or_create_secret(s.data_dir))
     metrics = Metrics.from_settings(s)
     store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
     if metrics.enabled:
         instrument_store(store, metrics)
     ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
                         s.sniff_bytes)
-    links = Links(s.public_base_url, shortener)
+    links = Links(s.public_base_url, s.content_base_url)
     images = build_image_service(s, store, ingestor, blobs, metrics)
     retention = build_retention(s, store, ingestor, blobs, metrics)
+    tus_limits = TusLimits(s.tus_max_uploads_per_client, s.tus_max_client_bytes, s.tus_max_uploads,
+                           s.tus_max_total_bytes, s.tus_max_metadata_size, s.tus_max_filename_bytes)
     tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
-                     io_pool=blobs.io_pool, retention=retention)
+                     io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
-    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
+    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
                         retention=retention)
     ingestor.enrichers.append(images.enrich)
@@ -154,10 +158,12 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
     # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.resize_max_source_pixels)
-    executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
-    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
-                        settings.resize_max_source_pixels, settings.resize_max_frames,
-                        settings.resize_max_animation_pixels)
+    s = settings
+    executor = BoundedExecutor(s.resize_workers, s.resize_max_pending, metrics, max_per_client=s.resize_max_per_client)
+    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, s.resize_max_side,
+                        s.resize_max_source_pixels, s.resize_max_frames, s.resize_max_animation_pixels,
+                        max_output_pixels=s.resize_max_output_pixels, cache_max_bytes=s.resize_cache_max_bytes,
+                        max_variants=s.resize_max_variants)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

@@ -102,7 +102,7 @@ async def test_put_raw_body_both_routes(fetch, services):
         card = body_of(response)
         assert card["size"] == len(data)
     assert card["filename"] == "résumé.txt"
-    first = await services.store.get_by_sha256(hashlib.sha256(b"raw body via /hello%20world.txt").hexdigest())
+    first = await services.store.get_public_original(hashlib.sha256(b"raw body via /hello%20world.txt").hexdigest())
     assert first.filename == "hello world.txt"
 
 

@@ -74,14 +74,16 @@ def test_budget_for_routes():
 def test_upload_gate_caps_per_client_and_bytes():
     gate = UploadGate(max_per_client=2, max_inflight_bytes=100)
     a1 = gate.admit("a", 10)
-    gate.admit("a", 10)
+    a2 = gate.admit("a", 10)
     with pytest.raises(TooManyUploads):
         gate.admit("a", 10)
-    b = gate.admit("b", None)  # chunked: reserves as bytes arrive
+    a1.need(10)
+    a2.need(10)  # bytes are taken as they arrive, never for the declared length
+    b = gate.admit("b", None)  # chunked: the same
     b.need(50)
     assert gate.inflight_bytes == 70
     with pytest.raises(UploadCapacityFull):
-        gate.admit("c", 31)
+        gate.admit("c", 31)  # could not fit with what is in flight now
     with pytest.raises(UploadCapacityFull):
         b.need(81)
     a1.release()
@@ -179,10 +181,12 @@ async def test_concurrent_upload_cap_per_client(fetch, upload, services, http_po
     assert await poll(lambda: staging_files(services.settings.data_dir) == [])
 
 
-@pytest.mark.parametrize("settings_overrides", [dict(upload_max_inflight_bytes=64 * 1024)])
+@pytest.mark.parametrize("settings_overrides", [dict(upload_max_inflight_bytes=64 * 1024, upload_client_share=1.0)])
 @pytest.mark.gen_test
 async def test_global_inflight_bytes_by_declared_length_and_running_count(fetch, upload, services, http_port):
-    held = await half_upload(http_port, MULTIPART_HEAD + b"a" * 100, 60 * 1024)
+    # The budget holds bytes that arrived (a declared length alone holds nothing: hostile/test_upload_starvation.py).
+    sent = MULTIPART_HEAD + b"a" * (60 * 1024 - len(MULTIPART_HEAD))
+    held = await half_upload(http_port, sent, 61 * 1024)
     assert await poll(lambda: services.limits.uploads.inflight_bytes == 60 * 1024)
     refused = await upload(b"y" * 8 * 1024, "big.bin")  # would pass 64 KiB with the one in flight
     assert refused.code == 503 and refused.headers["Retry-After"] == "2"

@@ -173,7 +173,8 @@ async def test_request_upload_download_and_store_metrics(sink, services, upload,
     }
     assert {k: t[k] for k in expected} == expected
     assert t["http.inflight"] >= 1
-    assert t["store.get_by_sha256.time"] >= 2
+    assert t["store.get_public_original.time"] >= 2
+    assert t["store.get_by_short_code.time"] == 1
     assert not [name for name in t if name.startswith("store.") and name.endswith(".errors")]
     # Low cardinality: no file hash, short code or path ever appears in a name.
     assert not [name for name in t if card["filehash"].split(".")[0] in name or "/" in name]

@@ -86,7 +86,7 @@ def previews(browser, ui_server) -> dict[str, dict[str, Any]]:
         context.close()
     assert cards["audio"]["type"] == "audio" and cards["video"]["type"] == "video"
     assert cards["other"]["type"] not in ("image", "text", "pdf", "audio", "video")
-    expire_file(ui_server, cards["expired"]["id"])
+    expire_file(ui_server, cards["expired"]["filehash"])
     return cards
 
 

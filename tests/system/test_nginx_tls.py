@@ -90,6 +90,7 @@ class TLSSite:
             "client_max_body_size": f"client_max_body_size {LIMIT + (1 << 20)}",
             "static_root": f"alias {ROOT}/static/",
             "blob_dir": f"alias {self.data_dir}/blobs/",
+            "access_log": f"access_log {self.prefix}/tornado-paste.access.log paste",
         }, text=SITE_CONF.read_text())
         (self.prefix / "sites-available" / "tornado-paste").write_text(site)
         (self.prefix / "sites-enabled" / "tornado-paste").symlink_to("../sites-available/tornado-paste")
@@ -210,16 +211,19 @@ def test_site_file_has_every_directive_of_nginx_conf():
             "blob_dir", "client_max_body_size"} <= set(names)
 
 
-def test_secret_key_is_what_short_links_hang_on():
-    """docs/deploy.md: without data/secret.key (a new one is made) old short links break, and some
-    lead to another file; filehash links do not depend on it."""
-    from tornado_paste.core.shortcode import Shortener
+def test_secret_key_is_what_list_cursors_hang_on():
+    """docs/deploy.md: with a new secret.key the list's next-page cursors handed out before are refused
+    (the API answers 400); short codes and filehashes are stored values and do not depend on it."""
+    from tornado_paste.core.cursor import CursorCodec
 
-    old, new = Shortener(os.urandom(32)), Shortener(os.urandom(32))
-    decoded = [new.decode(old.encode(i)) for i in range(1, 5001)]
-    assert sum(d is None for d in decoded) > 4500  # most: 404
-    assert any(d is not None and d != i for i, d in enumerate(decoded, 1))  # some: a different file
-    assert all(d is None or d != i for i, d in enumerate(decoded, 1))
+    old, new = CursorCodec(os.urandom(32)), CursorCodec(os.urandom(32))
+    cursors = [old.encode(i) for i in range(1, 501)]
+    assert [old.decode(c) for c in cursors] == list(range(1, 501))
+    assert all(new.decode(c) is None for c in cursors)
+    # And nothing else reads the key: its one user is the list's cursor codec.
+    users = [line.strip() for path in (ROOT / "tornado_paste").rglob("*.py") if path.name != "secret.py"
+             for line in path.read_text().splitlines() if "load_or_create_secret(" in line]
+    assert users == ["cursors = CursorCodec(load_or_create_secret(s.data_dir))"], users
 
 
 def test_unlisted_files_stay_noindex_through_x_accel(tls_site):
@@ -231,3 +235,14 @@ def test_unlisted_files_stay_noindex_through_x_accel(tls_site):
     assert status == "HTTP/2 200"
     assert headers["x-robots-tag"] == "noindex, nofollow"  # the app's header, re-added at /_blobs/
     assert "x-robots-tag" not in headers_of(tls_site.curl("-fI", tls_site.url + "/static/app.css").stdout)[1]
+
+
+def test_the_sites_access_log_keeps_no_query_strings(tls_site):
+    tls_site.curl("-s", "-o", "/dev/null", tls_site.url + "/api/v1/files/0123456789abcdef.png?token=s3cr3t-t0ken",
+                  check=False)
+    log = tls_site.prefix / "tornado-paste.access.log"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "0123456789abcdef.png" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    text = log.read_text()
+    assert "/api/v1/files/0123456789abcdef.png" in text and "s3cr3t" not in text

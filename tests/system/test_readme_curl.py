@@ -1,8 +1,9 @@
 """Every curl example in the README runs, as written, against a fresh server.
 
 The only changes to the text are the placeholders the README names: its address
-(http://127.0.0.1:8000) becomes the test server's, and 0123456789abcdef.jpg, Xk3pQ, 118 and $TOKEN
-become the filehash, short code, id and delete token of a real upload of photo.jpg. The commands run in
+(http://127.0.0.1:8000) becomes the test server's, and 0123456789abcdef.jpg, k3Xp9QzA and $TOKEN
+become the filehash, short code and delete token of a real upload of photo.jpg, and CURSOR a listing's
+next-page cursor. The commands run in
 one bash (``set -euo pipefail``), in a scratch directory holding the files the examples name and a
 ``.venv/bin/python`` that is this project's environment, as in a checkout after ``make run``.
 """
@@ -77,19 +78,23 @@ def test_every_readme_curl_example_runs_against_a_fresh_server(tmp_path):
         (work / "photo.jpg").write_bytes(photo)
         (work / "report.pdf").write_bytes(PDF_BYTES)
         (work / "x").write_bytes(b"the quick start's x\n")
-        # The upload whose filehash, code, id and token fill the placeholders.
-        body, ctype = multipart_body(files={"file": ("photo.jpg", photo, "image/jpeg")})
-        request = urllib.request.Request(server.url + "/", data=body, method="POST",
-                                         headers={"Content-Type": ctype, "Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            card = json.loads(response.read())
+        # The upload whose filehash, code and token fill the placeholders (after an older file, so the
+        # listing has a next page).
+        for name, data in (("older.txt", b"an older file\n"), ("photo.jpg", photo)):
+            body, ctype = multipart_body(files={"file": (name, data, "application/octet-stream")})
+            request = urllib.request.Request(server.url + "/", data=body, method="POST",
+                                             headers={"Content-Type": ctype, "Accept": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                card = json.loads(response.read())
+        # A cursor as a listing hands it out (its Link: rel="next"), for the "next page" example.
+        with urllib.request.urlopen(server.url + "/api/v1/files?limit=1", timeout=30) as response:
+            cursor = re.search(r"[?&]before=([^&>]+)", response.headers["Link"]).group(1)
         commands = []
         for command in curl_commands(README):
             command = command.replace(README_BASE, server.url)
             command = command.replace("0123456789abcdef.jpg", card["filehash"])
-            command = command.replace("/s/Xk3pQ", "/s/" + card["short_code"])
-            command = command.replace("before=118", f"before={card['id']}")
-            command = command.replace("/files/118", f"/files/{card['id']}")
+            command = command.replace("/s/k3Xp9QzA", "/s/" + card["short_code"])
+            command = command.replace("before=CURSOR", f"before={cursor}")
             commands.append(command)
         script = ["set -euo pipefail"]
         for index, command in enumerate(commands):
@@ -115,6 +120,8 @@ def test_every_readme_curl_example_runs_against_a_fresh_server(tmp_path):
         assert output_of("-I " + server.url + "/s/").startswith("HTTP/1.1 302")
         assert output_of("-I " + server.url + "/p/").startswith("HTTP/1.1 200")
         assert "'filehash'" in output_of("msgpack.unpackb")
+        assert 'rel="next"' in output_of("limit=2\"")
+        assert json.loads(output_of("before="))["files"][0]["filename"] == "older.txt"
         assert json.loads(output_of("/healthz")) == {"status": "ok"}
         assert re.fullmatch(rf"{re.escape(server.url)}/s/\w+", output_of("-T report.pdf"))
         assert '"expires_at"' in output_of("-F private=1") and '"width":128' in output_of("-F w=128")

@@ -1,6 +1,9 @@
 """The public face of a file: its links (built from the configured base URL, never the Host
 header) and its card — the JSON/msgpack answer with embed snippets (Markdown, HTML, BBCode)
-escaped for each syntax. Pure: no I/O, no HTTP."""
+escaped for each syntax. Pure: no I/O, no HTTP.
+
+A card names a file only by its capabilities (filehash, short code): never by the store's
+integer id, nor, for a derivative, by anything of its parent (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -11,27 +14,31 @@ from tornado_paste.core.records import FileRecord, human_size, iso8601
 
 
 class Links:
-    """Builds every public URL from the configured base URL (never the Host header)."""
+    """Builds every public URL from the configured base URL (never the Host header).
 
-    def __init__(self, base_url: str, shortener: Any) -> None:
+    With a separate content origin (``content_base_url``, like githubusercontent.com) the links to
+    the bytes themselves (/i/, /d/, /r/) point there, so user content never shares an origin (its
+    storage, its cookies, the pages' CSP) with the pages; everything else stays on ``base_url``.
+    """
+
+    def __init__(self, base_url: str, content_base_url: str = "") -> None:
         self.base = base_url.rstrip("/")
-        self.shortener = shortener
+        self.content = (content_base_url or base_url).rstrip("/")
 
     def preview(self, rec: FileRecord) -> str:
         return f"{self.base}/p/{rec.filehash}"
 
     def raw(self, rec: FileRecord) -> str:
-        return f"{self.base}/i/{rec.filehash}"
+        return f"{self.content}/i/{rec.filehash}"
 
     def download(self, rec: FileRecord) -> str:
-        return f"{self.base}/d/{rec.filehash}"
+        return f"{self.content}/d/{rec.filehash}"
 
     def short(self, rec: FileRecord) -> str:
-        assert rec.id is not None
-        return f"{self.base}/s/{self.shortener.encode(rec.id)}"
+        return f"{self.base}/s/{rec.short_code}"
 
     def resize(self, rec: FileRecord) -> str:
-        return f"{self.base}/r/{rec.filehash}"
+        return f"{self.content}/r/{rec.filehash}"
 
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"
@@ -49,9 +56,8 @@ class Links:
             html_snippet = f'<a href="{url_s}">{html.escape(name)}</a>'
             bbcode = f"[url={url_s}]{_bb_escape(name)}[/url]"
         card: dict[str, Any] = {
-            "id": rec.id,
             "filehash": rec.filehash,
-            "short_code": self.shortener.encode(rec.id),
+            "short_code": rec.short_code,
             "filename": name,
             "size": rec.size,
             "size_human": human_size(rec.size),
@@ -73,7 +79,7 @@ class Links:
             card["height"] = rec.height
             card["url_r"] = self.resize(rec)
         if rec.parent_id is not None:
-            card["parent_id"] = rec.parent_id
+            # A derivative says what it is (its size and format), never whose copy it is.
             card["variant"] = rec.variant
         if delete_token is not None:
             card["delete_token"] = delete_token

@@ -2,6 +2,14 @@
 
 Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
 ``Upload`` and calls ``finish``; nothing else creates file records from bytes.
+
+Dedupe is a storage matter, not an identity one: identical bytes are one blob, but an upload
+shares a *record* only when it is public and meets the public original of the same bytes (then
+it answers that card, 200, with its expiry untouched). Every other upload (private, a
+derivative, or public bytes held so far only by someone's private record) gets a record of its
+own: its own filehash, short code, visibility, expiry and delete token. So nobody learns, merges
+or extends someone else's record by uploading the same bytes. The blob lives as long as any
+record references it (``drop_blob_if_unreferenced``).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from tornado_paste.core.filenames import clean_filename
 from tornado_paste.core.fsutil import unlink_quietly
 from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.policy import TypePolicy
-from tornado_paste.core.records import FileRecord, extension_for, new_filehash, utcnow
+from tornado_paste.core.records import FileRecord, extension_for, new_filehash, new_short_code, utcnow
 from tornado_paste.core.sniff import sniff
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import DuplicateContent, FileStore
@@ -57,6 +65,8 @@ class UploadCancelled(errors.ClientClosed, IngestError):
 
 # Files the service makes itself (resize results): measured by their feature, not as uploads.
 INTERNAL_SOURCES = frozenset({"derived"})
+# Inserts tried with fresh random names when a filehash or short code was drawn twice.
+NAME_ATTEMPTS = 5
 
 
 @dataclass
@@ -236,7 +246,9 @@ class Ingestor:
         if not self.policy.permits(mimetype):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
-        existing = await self.store.get_by_sha256(sha256)
+        # Only a public original is ever shared, and only with a public, non-derivative upload.
+        shared = not private and parent_id is None
+        existing = await self.store.get_public_original(sha256) if shared else None
         if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
             # Expired but not swept yet: retire that record and store these bytes as a new file.
             assert existing.id is not None
@@ -281,7 +293,7 @@ class Ingestor:
             return IngestResult(existing, created=False)
         token = secrets.token_urlsafe(24)
         record = FileRecord(
-            filehash=new_filehash(mimetype), sha256=sha256,
+            filehash=new_filehash(mimetype), short_code=new_short_code(private), sha256=sha256,
             filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
             size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
             private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
@@ -290,23 +302,32 @@ class Ingestor:
             await enrich(record, self.blobs.path_for(sha256))
         # The last point to cancel: the caller takes the blob back. After the insert the upload stands.
         upload.check_cancelled()
-        try:
-            record = await self.store.insert_file(record)
-        except DuplicateContent:
-            # Another upload of the same bytes won the race: share its record.
-            winner = await self.store.get_by_sha256(sha256)
-            if winner is None:
-                raise
-            record, token, created = winner, None, False
-        else:
-            created = True
+        record, delete_token, created = await self._insert(record, token)
         # A delete in another process may have retired the blob between our link and our
         # insert; it re-checks the references after retiring, we re-check the blob after
         # inserting, so one of us always puts it back.
         if not self.blobs.exists(sha256):
             await self.blobs.commit(staging, sha256)
         self._count_upload(upload, dedupe=not created)
-        return IngestResult(record, created=created, delete_token=token)
+        return IngestResult(record, created=created, delete_token=delete_token)
+
+    async def _insert(self, record: FileRecord, token: str) -> tuple[FileRecord, str | None, bool]:
+        """Insert the new record: (record, its token, True); or, when another public upload of the
+        same bytes won the race to be their public original, (the winner, None, False)."""
+        for attempt in range(NAME_ATTEMPTS):
+            try:
+                return await self.store.insert_file(record), token, True
+            except DuplicateContent:
+                if record.public_original:
+                    winner = await self.store.get_public_original(record.sha256)
+                    if winner is not None:
+                        return winner, None, False
+                if attempt == NAME_ATTEMPTS - 1:
+                    raise
+                # A random name drawn twice (or the winner gone again): draw new names, try again.
+                record.filehash = new_filehash(record.mimetype)
+                record.short_code = new_short_code(record.private)
+        raise AssertionError("unreachable")
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
         """One accepted upload (new or deduplicated): count, bytes received, duration since begin()."""

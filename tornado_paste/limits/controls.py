@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from settings import Settings
 from tornado_paste.limits.admission import UploadGate
+from tornado_paste.limits.feedgate import LONGPOLL, WS, FeedGate, total_cap
 from tornado_paste.limits.ratelimit import READ, RESIZE, UPLOAD, Budget, RateLimiter
 
 
@@ -17,6 +18,10 @@ class Limits:
     upload_idle_timeout: float
     # Average bytes/s an upload must keep up once it is two idle periods old (0: no minimum).
     upload_min_rate: int = 0
+    # The required average grows with the time held: upload_min_rate x (1 + elapsed / ramp) (0: flat).
+    upload_min_rate_ramp: float = 0.0
+    # Open WebSockets and long-polls, per client and in all (None: no caps).
+    feeds: FeedGate | None = None
 
 
 def build_limits(settings: Settings) -> Limits:
@@ -28,7 +33,11 @@ def build_limits(settings: Settings) -> Limits:
     }
     return Limits(
         rate=RateLimiter(budgets, s.ratelimit_max_clients, frozenset(s.ratelimit_exempt)),
-        uploads=UploadGate(s.upload_max_per_client, s.upload_max_inflight_bytes),
+        uploads=UploadGate(s.upload_max_per_client, s.upload_max_inflight_bytes, s.upload_client_share),
         upload_idle_timeout=s.upload_idle_timeout,
         upload_min_rate=s.upload_min_rate,
+        upload_min_rate_ramp=s.upload_min_rate_ramp,
+        # The open-file limit as run.py left it (raised to the hard limit at start).
+        feeds=FeedGate({WS: s.events_ws_max_per_client, LONGPOLL: s.events_longpoll_max_per_client},
+                       total_cap(s.events_fd_share)),
     )

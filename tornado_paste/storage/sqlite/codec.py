@@ -10,7 +10,7 @@ from typing import Any
 from tornado_paste.core.records import FileRecord
 
 COLUMNS = (
-    "filehash", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
+    "filehash", "short_code", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
     "private", "width", "height", "expires_at", "parent_id", "variant",
 )
 

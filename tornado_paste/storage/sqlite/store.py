@@ -19,29 +19,11 @@ from tornado_paste.storage.sqlite.codec import COLUMNS, decode_record, encode_re
 from tornado_paste.storage.sqlite.derivatives import SQLiteDerivativeIndex
 from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
+from tornado_paste.storage.sqlite.schema import create_schema
 from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    filehash TEXT NOT NULL UNIQUE,
-    sha256 TEXT NOT NULL UNIQUE,
-    filename TEXT NOT NULL,
-    mimetype TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    uploaded_at TEXT NOT NULL,
-    delete_token_hash TEXT NOT NULL,
-    private INTEGER NOT NULL DEFAULT 0,
-    width INTEGER,
-    height INTEGER,
-    expires_at TEXT,
-    parent_id INTEGER,
-    variant TEXT
-);
-CREATE INDEX IF NOT EXISTS files_public_id ON files (private, id);
-"""
 
 class SQLiteStore(Backend):
     """Every concern's table in one database file, used through one connection on one thread."""
@@ -92,7 +74,7 @@ class SQLiteStore(Backend):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.executescript(SCHEMA)
+            create_schema(conn)
         except BaseException:
             conn.close()  # open() is retried: don't leak a half-set-up connection
             raise
@@ -156,8 +138,12 @@ class SQLiteStore(Backend):
     async def get_by_filehash(self, filehash: str) -> FileRecord | None:
         return await self._one("filehash = ?", filehash)
 
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        return await self._one("sha256 = ?", sha256)
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        return await self._one("short_code = ?", code)
+
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        # The same terms as the partial unique index files_public_original, which answers it.
+        return await self._one("sha256 = ? AND private = 0 AND parent_id IS NULL", sha256)
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         def query(conn: sqlite3.Connection) -> list[FileRecord]:

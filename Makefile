@@ -19,7 +19,7 @@ DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-axe vendor-swagger-ui run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm tools-axe vendor-swagger-ui run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
 .PHONY: bench-soak
 
 setup: setup-runtime setup-python
@@ -86,6 +86,27 @@ $(SWAGGER_UI_STAMP):
 
 vendor-swagger-ui: $(SWAGGER_UI_STAMP)
 
+# Redocly's OpenAPI linter (tests/handlers/test_openapi_lint.py) and tus-js-client, served to the
+# cross-origin browser test (tests/system/test_cors_browser.py): pinned, in the repo-local .tools/.
+REDOCLY_VERSION := 2.77.0
+REDOCLY_STAMP   := .tools/.redocly-$(REDOCLY_VERSION)
+TUS_JS_VERSION  := 4.3.1
+TUS_JS_STAMP    := .tools/.tus-js-client-$(TUS_JS_VERSION)
+
+$(REDOCLY_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error @redocly/cli@$(REDOCLY_VERSION)
+	touch $@
+
+$(TUS_JS_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error tus-js-client@$(TUS_JS_VERSION)
+	touch $@
+
+tools-npm: $(STATSD_STAMP) $(REDOCLY_STAMP) $(TUS_JS_STAMP) $(AXE_STAMP)
+
 setup-runtime:
 	$(call apt_install,$(RUNTIME_PACKAGES))
 
@@ -96,7 +117,7 @@ setup-system:
 run: setup-runtime setup-python vendor-swagger-ui
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system tools-statsd tools-axe vendor-swagger-ui
+test: setup-python setup-system tools-npm vendor-swagger-ui
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

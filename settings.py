@@ -90,6 +90,10 @@ class Settings:
     sniff_bytes: int = 64 * 1024
     # Staging files older than this are swept even if their owner looks alive.
     stale_tmp_age: float = 24 * 3600.0
+    # Seconds a process trusts its cached answer to "is this file's content blocked?" when serving it:
+    # a block made by another process (the admin CLI) reaches every link within this time (uploads
+    # always ask the store). 0 = ask the store on every request.
+    blocklist_cache_ttl: float = 2.0
 
     # --- metrics ---
     # Host of the StatsD daemon metrics are sent to; empty disables metrics.
@@ -215,6 +219,22 @@ class Settings:
     # Longest filename in Upload-Metadata after base64 decoding, in bytes (beyond: 400 metadata_too_large).
     tus_max_filename_bytes: int = 255
 
+    # --- compression ---
+    # gzip JSON, pages, CSS/JS and text files for clients that accept it (never ranges or compressed types).
+    compress_responses: bool = True
+    # Stored text files up to this size are gzipped whole (true Content-Length and Repr-Digest of the gzip
+    # bytes); larger ones are sent as they are (compressing them would hold the event loop).
+    compress_max_file_size: int = 1 << 20
+
+    # --- browser clients on other origins (CORS) ---
+    # Origins whose pages may call the API and tus routes (/api/...): empty = CORS off, a list of
+    # origins like https://app.example, or * for any origin (then never with credentials).
+    cors_origins: tuple[str, ...] = ()
+    # Let listed origins send cookies/HTTP auth (Access-Control-Allow-Credentials); refused with *.
+    cors_allow_credentials: bool = False
+    # Seconds a browser may cache a preflight answer.
+    cors_max_age: int = 600
+
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
     ui_tus_min_size: int = 64 << 20
@@ -295,6 +315,13 @@ class Settings:
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         if self.content_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.content_base_url):
             raise ValueError(f"content_base_url must be an http(s) URL: {self.content_base_url!r}")
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ValueError("cors_origins is either * or a list of origins, not both")
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError("cors_allow_credentials cannot be used with cors_origins=* (browsers refuse it)")
+        for origin in self.cors_origins:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"cors_origins entries must be origins like https://app.example: {origin!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

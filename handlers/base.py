@@ -10,10 +10,11 @@ import msgpack
 import tornado.web
 import tornado.websocket
 
+from handlers import cors
+from handlers.access_log import request_summary
 from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
-from handlers.redact import redact_uri
 from tornado_paste.limits.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
 
@@ -53,6 +54,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if rate is not None:
             for name, value in rate.headers().items():
                 self.set_header(name, value)
+        cors.add_cors_headers(self)
 
     # -- negotiation ---------------------------------------------------------
     def api_type(self) -> str:
@@ -77,11 +79,11 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def wants_error_page(self, status_code: int) -> bool:
         """The site's styled error page instead of JSON, for a client that prefers HTML: on pages,
-        for 410 Gone anywhere, and for a 404 on any GET outside /api/ (a deleted file's /i/ or /d/
-        link, a mistyped path)."""
+        for 410 Gone and 451 (blocked) anywhere, and for a 404 on any GET outside /api/ (a deleted
+        file's /i/ or /d/ link, a mistyped path)."""
         if not self.wants_html():
             return False
-        if self.html_errors or status_code == 410:
+        if self.html_errors or status_code in (410, 451):  # gone, or blocked by the operator
             return True
         return (status_code == 404 and self.request.method in ("GET", "HEAD")
                 and not self.request.path.startswith("/api/"))
@@ -107,9 +109,7 @@ class BaseHandler(tornado.web.RequestHandler):
             super()._handle_request_exception(api)
 
     def _request_summary(self) -> str:
-        """What Tornado's access log, warnings and tracebacks say of a request: the URI's secret
-        query parameters (?token=...) redacted (handlers/redact.py)."""
-        return f"{self.request.method} {redact_uri(self.request.uri)} ({self.request.remote_ip})"
+        return request_summary(self)  # tokens in the query never reach a log line
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:
@@ -163,6 +163,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self._inflight = True
         self.services.inflight += 1
+        if cors.is_preflight(self):
+            cors.answer_preflight(self)  # before rate limits: a preflight is the browser asking, not the client
+            return
         self.check_rate_limit()
 
     def check_rate_limit(self) -> None:

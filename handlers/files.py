@@ -12,6 +12,8 @@ serves the blob (Range included) from an ``internal`` location. A matching
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import urllib.parse
 from datetime import UTC, datetime
@@ -19,8 +21,11 @@ from typing import Any
 
 import tornado.httputil
 import tornado.web
+from anyascii import anyascii
 
 from handlers.base import APIError, BaseHandler
+from handlers.compression import compressible, send_as_is
+from handlers.conditional import if_match_fails, if_range_keeps_range
 from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
 from tornado_paste.limits.retention import is_expired
 
@@ -57,20 +62,36 @@ _FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
 
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
-    # The ASCII fallback keeps only characters no parser can read as syntax (no quote, backslash, ';', '=', '*', '%').
-    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_" for c in filename) or "file"
+    # The ASCII fallback: transliterated (résumé -> resume), then only characters no parser can read as
+    # syntax (no quote, backslash, ';', '=', '*', '%').
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_"
+                       for c in anyascii(filename)) or "file"
     encoded = urllib.parse.quote(filename, safe="")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
-async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
-    """The record for a public filehash, or a 404."""
+async def find_file(handler: BaseHandler, filehash: str, allow_blocked: bool = False) -> FileRecord:
+    """The record for a public filehash, or a 404 (410 expired, 451 blocked)."""
     if not _FILEHASH_RE.match(filehash):
         raise APIError(404, message="no such file")
     record = await handler.services.store.get_by_filehash(filehash)
     if record is None:
         raise APIError(404, message="no such file")
-    return check_live(record)
+    check_live(record)
+    if not allow_blocked:
+        await check_available(handler, record)
+    return record
+
+
+async def check_available(handler: BaseHandler, record: FileRecord) -> FileRecord:
+    """451 Unavailable For Legal Reasons when the operator blocked these bytes (cached briefly per process)."""
+    await handler.services.blocks.check(record.sha256)
+    return record
+
+
+def repr_digest(sha256: str) -> str:
+    """RFC 9530 ``Repr-Digest`` of the stored bytes (the identity representation)."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode('ascii')}:"
 
 
 def check_live(record: FileRecord) -> FileRecord:
@@ -105,15 +126,29 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
         self.record = await find_file(self, filehash)
+        headers = self.request.headers
+        if if_match_fails(headers.get("If-Match"), self.compute_etag()):
+            raise APIError(412, message="If-Match names no current version of this file")
         prefix = self.services.settings.accel_redirect_prefix
         if prefix:
             self.accel_redirect(prefix)
             return
+        if "Range" in headers and not if_range_keeps_range(headers.get("If-Range"), self.compute_etag(),
+                                                           self._blob_modified()):
+            del headers["Range"]  # the validator is stale: the whole file, 200
         await tornado.web.StaticFileHandler.get(self, self.record.sha256, include_body)
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.count_download(include_body)
+
+    def _blob_modified(self) -> datetime | None:
+        """The Last-Modified StaticFileHandler will send (the blob's mtime, in whole seconds)."""
+        try:
+            mtime = os.stat(self.get_absolute_path(self.root, self.record.sha256)).st_mtime
+        except OSError:
+            return None
+        return datetime.fromtimestamp(int(mtime), UTC)
 
     def accel_redirect(self, prefix: str) -> None:
         """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
@@ -150,9 +185,10 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         metrics.incr(f"download.{kind}.bytes", self.body_bytes(accel, ranged))
 
     def body_bytes(self, accel: bool, ranged: bool) -> int:
-        """Bytes of the body: ours from Content-Length; nginx's (X-Accel) from the file and the Range."""
+        """Bytes of the file sent (before any gzip): ours from the file or Content-Length (ranges, never
+        gzipped); nginx's (X-Accel) from the file and the Range."""
         if not accel:
-            return int(self._headers.get("Content-Length", 0))
+            return int(self._headers.get("Content-Length", 0)) if ranged else self.record.size
         size = self.record.size
         parsed = tornado.httputil._parse_request_range(self.request.headers.get("Range", "")) if ranged else None
         if not parsed:
@@ -166,6 +202,18 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
         return f"{root}/{path[:2]}/{path[2:4]}/{path}"
+
+    def get_content(self, abspath: str, start: int | None = None,  # type: ignore[override]
+                    end: int | None = None) -> Any:
+        """A small whole text file in one piece, so the gzip transform knows its full length and digest."""
+        settings = self.services.settings
+        if (start is None and end is None and settings.compress_responses
+                and self.record.size <= settings.compress_max_file_size
+                and compressible(self.record.mimetype)):
+            with open(abspath, "rb") as handle:
+                return handle.read()
+        send_as_is(self.request)  # too big to gzip whole on the loop (or a range): as stored
+        return super().get_content(abspath, start, end)
 
     def get_content_type(self) -> str:
         return served_type(self.record.mimetype)
@@ -184,6 +232,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             if remaining < SHORT_LIVED:
                 max_age = max(0, remaining)
         self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
+        self.set_header("Repr-Digest", repr_digest(record.sha256))
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -229,6 +278,7 @@ class ShortLinkHandler(BaseHandler):
         if record is None:
             raise APIError(404, message="no file has this short link")
         check_live(record)
+        await check_available(self, record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)
 

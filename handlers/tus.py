@@ -60,6 +60,11 @@ class TusHandler(UploadGuard):
         super().set_default_headers()
         self.set_header("Tus-Resumable", TUS_VERSION)
         self.set_header("Cache-Control", "no-store")
+        # tus answers have no body: no Tornado default text/html (errors set their JSON type themselves).
+        self.clear_header("Content-Type")
+
+    def compute_etag(self) -> str | None:
+        return None  # an ETag of the empty body names nothing
 
     @property
     def tus(self) -> Any:

@@ -17,6 +17,7 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError
+from handlers.deletion import delete_url
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
 from handlers.upload_guard import UploadGuard
@@ -47,13 +48,11 @@ class MalformedMultipart(IngestError):
 
 class _Progress:
     """Counts parser callbacks, so the handler can tell bytes parsed from bytes buffered."""
-
     ticks = 0
 
 
 class _Counting:
     """Mixed into every target: each parser callback is progress."""
-
     progress: _Progress
 
     async def on_start_async(self) -> None:
@@ -245,6 +244,8 @@ class UploadResponder(UploadGuard):
     def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        if result.delete_token:
+            card["url_delete"] = delete_url(self.services.links, result.record, result.delete_token)
         card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
@@ -260,7 +261,8 @@ class UploadResponder(UploadGuard):
                                      and agent.startswith(("curl/", "wget/"))):
             self.set_status(status)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish(card["url_s"] + "\n")
+            # Line 1: the short link (what scripts read); line 2, for the uploader only: the delete link.
+            self.finish(card["url_s"] + "\n" + (card["url_delete"] + "\n" if "url_delete" in card else ""))
             return
         self.send_data(card, status)
 
@@ -387,7 +389,6 @@ class RawUploadMixin(UploadResponder):
 @tornado.web.stream_request_body
 class RawUploadHandler(RawUploadMixin):
     """``PUT /<filename>``."""
-
     route_name = "upload_put"
 
     async def prepare(self) -> None:

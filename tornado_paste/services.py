@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from settings import Settings
+from tornado_paste.core.blocking import BlockGuard
 from tornado_paste.core.cards import Links
 from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.ingest import Ingestor
@@ -52,6 +53,7 @@ class Services:
     events: EventFeed
     limits: Limits
     retention: Retention
+    blocks: BlockGuard
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -138,9 +140,12 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
                      io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
+    blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention)
+                        retention=retention, blocks=blocks)
+    # Uploads ask the store itself: a block stops new copies at once, in every process.
+    ingestor.content_checks.append(lambda sha256: blocks.check(sha256, fresh=True))
     ingestor.enrichers.append(images.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)

@@ -114,8 +114,11 @@ async def test_curl_gets_the_short_url_as_text(fetch, services):
     assert response.code == 201
     assert response.headers["Content-Type"].startswith("text/plain")
     text = response.body.decode()
-    assert text.endswith("\n") and text.count("\n") == 1
-    assert text.strip().startswith(services.settings.public_base_url + "/s/")
+    # Line 1 the short link (scripts read it), line 2 the delete link (only the uploader learns it).
+    assert text.endswith("\n") and text.count("\n") == 2
+    short, delete = text.splitlines()
+    assert short.startswith(services.settings.public_base_url + "/s/")
+    assert delete.startswith(services.settings.public_base_url + "/delete/")
     put = await fetch("/c.txt", method="PUT", body=b"for curl -T",
                       headers={"User-Agent": "curl/8.5.0", "Accept": "*/*"})
     assert put.body.decode().strip().startswith(services.settings.public_base_url + "/s/")

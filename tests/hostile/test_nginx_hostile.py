@@ -66,7 +66,9 @@ def test_access_log_never_holds_a_delete_token(stack):
     assert request(stack.nginx_port, "DELETE", f"/api/v1/files/{fh}?token={wrong}&x=1")[0].status == 403
     assert request(stack.nginx_port, "DELETE", f"/api/v1/files/{fh}?token={token}")[0].status == 200
     deadline = time.monotonic() + 5
-    while f"DELETE /api/v1/files/{fh}" not in stack.nginx.access_log.read_text() and time.monotonic() < deadline:
+    # nginx writes each line after its answer: wait for the second DELETE's line, not only the first one's.
+    while f'"DELETE /api/v1/files/{fh} HTTP/1.1" 200' not in stack.nginx.access_log.read_text() \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     log = stack.nginx.access_log.read_text()
     assert f'"DELETE /api/v1/files/{fh} HTTP/1.1" 200' in log  # logged, by path

@@ -138,3 +138,14 @@ async def test_delete(store):
 @pytest.mark.gen_test
 async def test_ping(store):
     await store.ping()
+
+
+@pytest.mark.gen_test
+async def test_with_sha256_lists_every_record_of_those_bytes(store):
+    """Public and private records sharing a blob all answer (the operator's view), oldest first."""
+    first = await store.insert_file(record(70, sha="c" * 64))
+    second = await store.insert_file(record(71, private=True, sha="c" * 64))
+    await store.insert_file(record(72, sha="d" * 64))
+    assert [r.id for r in await store.with_sha256("c" * 64)] == [first.id, second.id]
+    assert [r.id for r in await store.with_sha256("c" * 64, limit=1)] == [first.id]
+    assert await store.with_sha256("e" * 64) == []

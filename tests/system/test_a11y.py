@@ -245,3 +245,13 @@ def test_phone_width_keeps_codes_whole_and_targets_big(browser, ui_server, probl
         check_phone_page(page, "404 page", tmp_path / f"phone-404-{scheme}.png")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_axe_delete_page(scheme_page, axe, scheme, ui_server):
+    card = api_upload(ui_server, f"to-delete-{scheme}.txt", os.urandom(16).hex().encode())
+    page = scheme_page
+    page.goto(card["url_delete"])
+    page.wait_for_load_state("load")
+    assert page.locator("form").count() >= 1
+    assert_no_violations(page, axe, f"delete page ({scheme})")

@@ -150,7 +150,8 @@ def headers_of(text: bytes) -> tuple[str, dict[str, str]]:
 def test_upload_and_links_over_tls(tls_site):
     data = os.urandom(300_000)
     (tls_site.root / "x.bin").write_bytes(data)
-    short = tls_site.curl("-f", "-F", "file=@x.bin", tls_site.url + "/").stdout.decode().strip()
+    # The short link, then (a new file) its delete link.
+    short = tls_site.curl("-f", "-F", "file=@x.bin", tls_site.url + "/").stdout.decode().splitlines()[0]
     assert re.fullmatch(rf"{re.escape(tls_site.url)}/s/\w+", short), short  # links use --base-url
     status, headers = headers_of(tls_site.curl("-fI", short).stdout)
     assert status == "HTTP/2 302", status  # HTTP/2 over TLS

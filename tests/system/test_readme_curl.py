@@ -123,7 +123,10 @@ def test_every_readme_curl_example_runs_against_a_fresh_server(tmp_path):
         assert 'rel="next"' in output_of("limit=2\"")
         assert json.loads(output_of("before="))["files"][0]["filename"] == "older.txt"
         assert json.loads(output_of("/healthz")) == {"status": "ok"}
-        assert re.fullmatch(rf"{re.escape(server.url)}/s/\w+", output_of("-T report.pdf"))
+        # A new file: the short link, then its delete link on a second line.
+        short, *rest = output_of("-T report.pdf").splitlines()
+        assert re.fullmatch(rf"{re.escape(server.url)}/s/\w+", short)
+        assert all("/delete/" in line for line in rest)
         assert '"expires_at"' in output_of("-F private=1") and '"width":128' in output_of("-F w=128")
         # The delete at the end worked: the file is gone.
         with pytest.raises(urllib.error.HTTPError) as gone:

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from tornado_paste import errors
-from tornado_paste.core.filenames import clean_filename
+from tornado_paste.core.filenames import upload_filename
 from tornado_paste.core.fsutil import unlink_quietly
 from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.policy import TypePolicy
@@ -189,6 +189,8 @@ class Ingestor:
         self.sniff_bytes = sniff_bytes
         self.enrichers: list[Enricher] = []
         self.listeners: list[Listener] = []
+        # Checks run once the bytes' sha256 is known, before anything is committed (the blocklist).
+        self.content_checks: list[Callable[[str], Awaitable[None]]] = []
         # Serialises commit/insert against delete of the same blob in this process.
         self.blob_locks = KeyedLocks()
 
@@ -242,6 +244,8 @@ class Ingestor:
         staging = upload.staging
         sha256 = await staging.finish()
         upload.check_cancelled()
+        for check in self.content_checks:
+            await check(sha256)
         mimetype = await sniff(staging.head)
         if not self.policy.permits(mimetype):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
@@ -292,10 +296,11 @@ class Ingestor:
             self._count_upload(upload, dedupe=True)
             return IngestResult(existing, created=False)
         token = secrets.token_urlsafe(24)
+        now = utcnow()
         record = FileRecord(
             filehash=new_filehash(mimetype), short_code=new_short_code(private), sha256=sha256,
-            filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
-            size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
+            filename=upload_filename(filename, extension_for(mimetype), now), mimetype=mimetype,
+            size=staging.size, uploaded_at=now, delete_token_hash=hash_token(token),
             private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
         )
         for enrich in self.enrichers:

@@ -10,6 +10,8 @@ than the caller's (so handlers can answer 503).
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +71,13 @@ class FileStore(abc.ABC):
         """The public, non-derivative record holding these bytes, if any (at most one: the dedupe target).
 
         Private records and derivatives with the same bytes are never returned.
+        """
+
+    @abc.abstractmethod
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        """Every record (public or private, originals and derivatives) holding these bytes, oldest first.
+
+        For operators (the admin CLI); a public answer must filter it (``get_public_original``).
         """
 
     @abc.abstractmethod
@@ -259,6 +268,69 @@ class ExpiryIndex(abc.ABC):
         """Derivatives (crop-resize results) of a file: they go when it goes."""
 
 
+@dataclass(frozen=True)
+class BlockEntry:
+    """One blocked sha256: uploads of these bytes and every link to a copy answer 451."""
+
+    sha256: str
+    reason: str
+    ts: float
+
+
+class BlockList(abc.ABC):
+    """Blocked content hashes (lowercase hex sha256), shared by every process of a deployment."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+    @abc.abstractmethod
+    async def block(self, sha256s: Iterable[str], reason: str, ts: float) -> int:
+        """Block every hash (idempotent: a blocked one keeps its first reason); returns how many were new."""
+
+    @abc.abstractmethod
+    async def unblock(self, sha256: str) -> bool:
+        """True when the hash was blocked."""
+
+    @abc.abstractmethod
+    async def is_blocked(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def entries(self, limit: int = 1000) -> list[BlockEntry]:
+        """Blocked hashes, most recently blocked first."""
+
+    @abc.abstractmethod
+    async def count(self) -> int: ...
+
+
+@dataclass
+class TypeTotals:
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Inventory:
+    """What is stored, counted by the store (``FileStats.summary``)."""
+
+    files: int = 0
+    bytes: int = 0
+    private: int = 0
+    derivatives: int = 0
+    derivative_bytes: int = 0
+    by_type: dict[str, TypeTotals] = field(default_factory=dict)
+
+
+class FileStats(abc.ABC):
+    """Aggregates over the file records, for operators (``python -m tornado_paste.admin stats``)."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+    @abc.abstractmethod
+    async def summary(self) -> Inventory:
+        """Every record counted: all of them, the private ones, the derivatives, and by MIME type."""
+
+
 class Backend(FileStore):
     """One metadata backend: the file records (its own methods) plus every other concern,
     all on one connection, opened and closed together.
@@ -270,6 +342,8 @@ class Backend(FileStore):
     tus_state: TusStateStore
     event_log: EventLog
     expiry: ExpiryIndex
+    blocklist: BlockList
+    stats: FileStats
 
     @abc.abstractmethod
     async def open(self) -> None:

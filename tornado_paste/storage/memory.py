@@ -10,19 +10,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.storage.base import (
     Backend,
+    BlockEntry,
+    BlockList,
     DerivativeIndex,
     DuplicateContent,
     EventLog,
     ExpiryIndex,
+    FileStats,
+    Inventory,
     Locked,
     StoreUnavailable,
     TusStateStore,
+    TypeTotals,
 )
 
 
@@ -35,6 +41,8 @@ class MemoryStore(Backend):
         self.tus_state = MemoryTusStateStore()
         self.event_log = MemoryEventLog()
         self.expiry = MemoryExpiryIndex(self)
+        self.blocklist = MemoryBlockList()
+        self.stats = MemoryFileStats(self)
 
     async def open(self) -> None:
         self.opened = True
@@ -70,6 +78,9 @@ class MemoryStore(Backend):
 
     async def get_public_original(self, sha256: str) -> FileRecord | None:
         return self._copy(next((r for r in self.files.values() if r.public_original and r.sha256 == sha256), None))
+
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        return [dataclasses.replace(r) for _i, r in sorted(self.files.items()) if r.sha256 == sha256][:limit]
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         ids = sorted((i for i, r in self.files.items() if not r.private and (before_id is None or i < before_id)),
@@ -252,3 +263,48 @@ class MemoryExpiryIndex(ExpiryIndex):
 
     async def children(self, parent_id: int) -> list[FileRecord]:
         return [dataclasses.replace(r) for r in self.store.files.values() if r.parent_id == parent_id]
+
+
+class MemoryBlockList(BlockList):
+    def __init__(self) -> None:
+        self.blocked: dict[str, BlockEntry] = {}
+
+    async def block(self, sha256s: Iterable[str], reason: str, ts: float) -> int:
+        added = 0
+        for sha256 in sha256s:
+            if sha256 not in self.blocked:
+                self.blocked[sha256] = BlockEntry(sha256, reason, ts)
+                added += 1
+        return added
+
+    async def unblock(self, sha256: str) -> bool:
+        return self.blocked.pop(sha256, None) is not None
+
+    async def is_blocked(self, sha256: str) -> bool:
+        return sha256 in self.blocked
+
+    async def entries(self, limit: int = 1000) -> list[BlockEntry]:
+        return sorted(self.blocked.values(), key=lambda e: (-e.ts, e.sha256))[:limit]
+
+    async def count(self) -> int:
+        return len(self.blocked)
+
+
+class MemoryFileStats(FileStats):
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def summary(self) -> Inventory:
+        inventory = Inventory()
+        for record in self.store.files.values():
+            inventory.files += 1
+            inventory.bytes += record.size
+            inventory.private += int(record.private)
+            if record.parent_id is not None:
+                inventory.derivatives += 1
+                inventory.derivative_bytes += record.size
+            totals = inventory.by_type.setdefault(record.mimetype, TypeTotals())
+            totals.files += 1
+            totals.bytes += record.size
+        inventory.by_type = dict(sorted(inventory.by_type.items()))
+        return inventory

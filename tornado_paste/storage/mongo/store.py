@@ -17,9 +17,11 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 
 from tornado_paste.core.records import FileRecord, new_short_code
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable, record_to_doc
+from tornado_paste.storage.mongo.blocklist import MongoBlockList
 from tornado_paste.storage.mongo.derivatives import MongoDerivativeIndex
 from tornado_paste.storage.mongo.events import MongoEventLog
 from tornado_paste.storage.mongo.expiry import MongoExpiryIndex
+from tornado_paste.storage.mongo.stats import MongoFileStats
 from tornado_paste.storage.mongo.tus_state import MongoTusStateStore
 
 # 2: random short codes in the documents; sha256 unique among public originals only.
@@ -37,6 +39,8 @@ class MongoStore(Backend):
         self.tus_state = MongoTusStateStore(self)
         self.event_log = MongoEventLog(self)
         self.expiry = MongoExpiryIndex(self)
+        self.blocklist = MongoBlockList(self)
+        self.stats = MongoFileStats(self)
 
     @classmethod
     def from_url(cls, url: str, database: str = "tornado_paste", timeout: float = 2.0) -> MongoStore:
@@ -78,7 +82,7 @@ class MongoStore(Backend):
                                                  upsert=True))
         await self.call(self.files.create_index([("id", ASCENDING)], unique=True, name="id_unique"))
         await self.call(self.files.create_index([("private", ASCENDING), ("id", DESCENDING)], name="public_latest"))
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats):
             await concern.open()
 
     async def _drop_index(self, name: str) -> None:
@@ -151,6 +155,10 @@ class MongoStore(Backend):
 
     async def get_public_original(self, sha256: str) -> FileRecord | None:
         return await self._one({"public_original": True, "sha256": sha256})
+
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        cursor = self.files.find({"sha256": sha256}, {"_id": False}).sort("id", ASCENDING).limit(limit)
+        return [FileRecord.from_row(d) for d in await self.call(cursor.to_list(length=limit))]
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         query: dict[str, Any] = {"private": False}

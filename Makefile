@@ -5,8 +5,11 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 
-# Debian packages the service itself needs (python-magic loads libmagic).
+# Debian packages the service itself needs (python-magic loads libmagic; ffmpeg and poppler-utils make
+# posters, PDF thumbnails and cover art, see docs/previews.md).
 RUNTIME_PACKAGES := libmagic1
+RUNTIME_PACKAGES += ffmpeg
+RUNTIME_PACKAGES += poppler-utils
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl

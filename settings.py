@@ -129,6 +129,33 @@ class Settings:
     # Cached derivatives one original may have; a new one evicts its least recently used (0 = no cap).
     resize_max_variants: int = 16
 
+    # --- previews ---
+    # Posters (video), first-page thumbnails (PDF) and cover art (audio): longest side in px (never upscaled).
+    preview_max_side: int = 1280
+    # Wall-clock seconds each ffprobe/ffmpeg/pdfinfo/pdftoppm run on an uploaded file may take (then its
+    # process group is killed; CPU time is capped too).
+    preview_tool_timeout: float = 20.0
+    # Address space each of those tool runs may map (RLIMIT_AS; ffmpeg maps ~300 MiB of libraries before
+    # reading a byte).
+    preview_tool_memory_bytes: int = 1 << 30
+    # PDF pages larger than this many points (1/72 in) a side are not drawn (422 media_too_large).
+    preview_pdf_max_page_points: float = 14400.0
+    # How long a preview page waits for a poster still being made before it renders without one.
+    preview_page_wait: float = 5.0
+    # Photo metadata removed at upload (JPEG losslessly, PNG by chunk): gps (location only: the GPS IFD
+    # and location-bearing XMP), all (EXIF but orientation, XMP, IPTC, comments; ICC kept) or off.
+    strip_metadata: str = "gps"
+    # Encoder quality (1-100) of JPEG derivatives (PNG and GIF are lossless).
+    resize_quality_jpeg: int = 85
+    # Encoder quality (1-100) of WebP derivatives.
+    resize_quality_webp: int = 82
+    # Encoder quality (1-100) of AVIF derivatives.
+    resize_quality_avif: int = 60
+    # Text previews: bytes of a file highlighted on its page (the rest is a link to the raw file).
+    highlight_max_bytes: int = 256 * 1024
+    # Text previews: bytes of highlighted HTML each process caches (keyed by sha256).
+    highlight_cache_bytes: int = 32 << 20
+
     # --- deployment ---
     # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
     # and nginx's `internal` location of that prefix (aliased to <data_dir>/blobs/) sends the bytes.
@@ -322,6 +349,13 @@ class Settings:
         for origin in self.cors_origins:
             if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
                 raise ValueError(f"cors_origins entries must be origins like https://app.example: {origin!r}")
+        if self.strip_metadata.strip().lower() not in ("gps", "all", "off"):
+            raise ValueError(f"strip_metadata must be gps, all or off: {self.strip_metadata!r}")
+        for quality in (self.resize_quality_jpeg, self.resize_quality_webp, self.resize_quality_avif):
+            if not 1 <= quality <= 100:
+                raise ValueError("resize_quality_* must be between 1 and 100")
+        if self.preview_max_side < 16 or self.preview_tool_timeout <= 0 or self.preview_tool_memory_bytes < 64 << 20:
+            raise ValueError("preview_max_side >= 16, preview_tool_timeout > 0, preview_tool_memory_bytes >= 64M")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

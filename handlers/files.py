@@ -28,6 +28,7 @@ from handlers.compression import compressible, send_as_is
 from handlers.conditional import if_match_fails, if_range_keeps_range
 from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
 from tornado_paste.limits.retention import is_expired
+from tornado_paste.previews.unfurl import is_unfurler
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -173,6 +174,11 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         """``download.<raw|download|range>.count`` and ``.bytes`` for bodies sent (not HEAD); 304s apart."""
         metrics = self.services.metrics
         status = self.get_status()
+        headers = self.request.headers
+        if is_unfurler(headers.get("User-Agent"), self.request.method, headers):
+            # A link preview (chat app, social site, prefetch, HEAD) is not a download.
+            metrics.incr("download.unfurl.count")
+            return
         if status == 304:
             metrics.incr("download.not_modified.count")
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 from handlers.base import BaseHandler
 from handlers.files import find_file
 from handlers.negotiation import JSON, MSGPACK, parse_accept
+from tornado_paste.images.formats import AUTO, negotiate
 
 _CARD_TYPES = {JSON: JSON, MSGPACK: MSGPACK, "application/x-msgpack": MSGPACK}
 # The derivative behind a given URL changes only if it is deleted (then /i/ answers 404 anyway).
@@ -47,6 +48,10 @@ class ResizeHandler(BaseHandler):
                                self.get_query_argument("mode", None), self.get_query_argument("format", None),
                                self.get_query_argument("upscale", None))
         parent = await find_file(self, filehash)
+        if request.format == AUTO:
+            # The answer depends on what the client decodes: caches must key it on Accept.
+            self.set_header("Vary", "Accept")
+            request = negotiate(request, self.request.headers.get("Accept"), parent.mimetype)
         derived = await images.derive(parent, request, client=self.request.remote_ip or "unknown")
         links = self.services.links
         if media is None:

@@ -18,9 +18,11 @@ from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
 from handlers.pages import APIReferenceHandler, PreviewHandler, QRCodeHandler
+from handlers.paste import PasteIndexHandler
+from handlers.previews import OEmbedHandler, PosterHandler
 from handlers.resize import ResizeHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
-from handlers.upload import IndexHandler, RawUploadHandler
+from handlers.upload import RawUploadHandler
 from tornado_paste.services import Services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +31,7 @@ FH = f"({FILEHASH_PATTERN})"
 
 def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     return [
-        (r"/", IndexHandler),
+        (r"/", PasteIndexHandler),
         (rf"/p/{FH}", PreviewHandler),
         (rf"/p/{FH}/qr\.svg", QRCodeHandler),
         (rf"/i/{FH}", RawHandler),
@@ -37,6 +39,8 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
         (rf"/delete/{FH}", DeletePageHandler),
         (rf"/r/{FH}", ResizeHandler),
+        (rf"/t/{FH}", PosterHandler),
+        (r"/api/v1/oembed", OEmbedHandler),
         (r"/api/v1/files", FileListHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
         (r"/api/v1/openapi[.]yaml", OpenAPIHandler),

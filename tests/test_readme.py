@@ -48,9 +48,9 @@ def test_readme_is_a_newcomers_page():
     lines = [line for line in quick.splitlines()[1:] if line.strip()]
     assert len(lines) == 3 and lines[0].startswith("make run") and lines[2].startswith("curl -F file=@")
     assert len(README.splitlines()) < 250
-    # Long reference tables live in docs/: no README table is longer than the route table.
-    tables = re.findall(r"(?m)(?:^\|.*\|\n)+", prose(README))
-    assert max(len(t.splitlines()) for t in tables) <= 20
+    # Long reference tables (settings, metrics) live in docs/: only the route table is long.
+    tables = sorted(len(t.splitlines()) for t in re.findall(r"(?m)(?:^\|.*\|\n)+", prose(README)))
+    assert tables[-1] <= 25 and tables[-2] <= 12, tables
 
 
 def test_ci_runs_the_readme_test_command():

@@ -28,6 +28,10 @@ from tornado_paste.limits.controls import Limits, build_limits
 from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
+from tornado_paste.previews.highlight import TextPreviews
+from tornado_paste.previews.photos import MetadataStripper
+from tornado_paste.previews.sandbox import ToolLimits
+from tornado_paste.previews.service import PreviewConfig, PreviewService
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
 from tornado_paste.tus.quota import TusLimits
@@ -54,6 +58,7 @@ class Services:
     limits: Limits
     retention: Retention
     blocks: BlockGuard
+    previews: PreviewService
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -141,12 +146,15 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
                      io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
     blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
+    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention, blocks=blocks)
+                        retention=retention, blocks=blocks, previews=previews)
     # Uploads ask the store itself: a block stops new copies at once, in every process.
     ingestor.content_checks.append(lambda sha256: blocks.check(sha256, fresh=True))
+    ingestor.transforms.append(MetadataStripper(s.strip_metadata, blobs, metrics))
     ingestor.enrichers.append(images.enrich)
+    ingestor.enrichers.append(previews.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
     if metrics.enabled:
@@ -167,8 +175,20 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     executor = BoundedExecutor(s.resize_workers, s.resize_max_pending, metrics, max_per_client=s.resize_max_per_client)
     return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, s.resize_max_side,
                         s.resize_max_source_pixels, s.resize_max_frames, s.resize_max_animation_pixels,
+                        {"jpeg": s.resize_quality_jpeg, "webp": s.resize_quality_webp, "avif": s.resize_quality_avif},
                         max_output_pixels=s.resize_max_output_pixels, cache_max_bytes=s.resize_cache_max_bytes,
                         max_variants=s.resize_max_variants)
+
+
+def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
+                          metrics: Metrics, executor: BoundedExecutor) -> PreviewService:
+    """Posters, thumbnails and cover art: the images' bounded executor and pixel limit, the tools' own limits."""
+    s = settings
+    config = PreviewConfig(max_side=s.preview_max_side, max_pixels=s.resize_max_source_pixels,
+                           max_page_points=s.preview_pdf_max_page_points, page_wait=s.preview_page_wait,
+                           limits=ToolLimits(timeout=s.preview_tool_timeout, memory=s.preview_tool_memory_bytes))
+    text = TextPreviews(blobs, executor, metrics, s.highlight_max_bytes, s.highlight_cache_bytes)
+    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

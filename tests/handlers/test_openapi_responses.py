@@ -90,6 +90,9 @@ def test_every_operation_answers_as_documented(live, spec):
     call("GET", "/api/v1/files?sha256=zz", "/api/v1/files", J, expect=400)
     call("GET", f"/api/v1/files/{fh}", "/api/v1/files/{key}", J, expect=200)
     call("GET", f"/r/{fh}?w=8&h=8", "/r/{filehash}", J, expect=201)
+    call("GET", f"/t/{fh}", "/t/{filehash}", J, expect=415)  # an image has no poster: it is its own picture
+    oembed = "/api/v1/oembed?" + urllib.parse.urlencode({"url": card["url_p"], "format": "json"})
+    call("GET", oembed, "/api/v1/oembed", J, expect=200)
     call("GET", "/healthz", "/healthz", J, expect=200)
     call("GET", "/api/v1/openapi.yaml", "/api/v1/openapi.yaml", expect=200)
     call("GET", "/api/v1/docs", "/api/v1/docs", expect=200)

@@ -181,9 +181,10 @@ async def test_missing_file_part_is_400_and_leaves_nothing(fetch, services):
 
 
 @pytest.mark.gen_test
-async def test_not_multipart_is_415(fetch):
-    response = await fetch("/", method="POST", body=b"x=1",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+async def test_other_multipart_is_415(fetch):
+    # Any body that is not multipart is a raw paste (tests/previews/test_text.py); other multiparts are refused.
+    response = await fetch("/", method="POST", body=b"--b\r\n\r\nx\r\n--b--\r\n",
+                           headers={"Content-Type": "multipart/mixed; boundary=b"})
     assert response.code == 415
     assert body_of(response)["error"]["code"] == "unsupported_content_type"
 

@@ -149,7 +149,7 @@ async def test_request_upload_download_and_store_metrics(sink, services, upload,
     # Refusals by reason.
     assert (await upload(b"x" * 5000, "big.bin")).code == 413
     assert (await upload(b"GIF89a" + b"\0" * 64, "a.gif")).code == 415
-    assert (await fetch("/", method="POST", body=b"x", headers={"Content-Type": "text/plain"})).code == 415
+    assert (await fetch("/", method="POST", body=b"x", headers={"Content-Type": "multipart/mixed"})).code == 415
     body, ctype = multipart_body({"private": "1"})
     assert (await fetch("/", method="POST", body=body, headers={"Content-Type": ctype})).code == 400
     assert (await fetch("/x.bin", method="PUT", body=b"y" * 5000)).code == 413  # refused on Content-Length

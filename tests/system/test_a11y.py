@@ -163,7 +163,8 @@ def scheme_page_light(browser, ui_server, problems) -> Iterator[Any]:
 PHONE = {"width": 375, "height": 740}
 
 # Every visible control, with the box a finger can hit: a checkbox's is its <label>'s. Links inside a
-# sentence are exempt (WCAG 2.5.5's "inline" exception), so is the skip link until it is focused.
+# sentence or a code listing are exempt (WCAG 2.5.5's "inline" exception), so is the skip link until
+# it is focused.
 TARGETS_JS = """() => {
     const out = [];
     const visible = (node) => { const r = node.getBoundingClientRect(); const s = getComputedStyle(node);
@@ -172,6 +173,8 @@ TARGETS_JS = """() => {
             "a[href], button, input:not([type=hidden]), select, textarea, [role=button], [tabindex='0']")) {
         if (!visible(node) || node.classList.contains("skip-link")) continue;
         if (node.closest("#swagger-ui")) continue;
+        // A code listing's line-number anchors are part of a block of text (WCAG 2.5.5's inline case).
+        if (node.tagName === "A" && node.closest("pre")) continue;
         const inSentence = [...node.parentElement.childNodes]
             .some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
         if (node.tagName === "A" && inSentence && !node.classList.contains("btn")) continue;

@@ -40,6 +40,10 @@ class Links:
     def resize(self, rec: FileRecord) -> str:
         return f"{self.content}/r/{rec.filehash}"
 
+    def poster(self, rec: FileRecord) -> str:
+        """Poster (video), first-page thumbnail (PDF) or cover art (audio): 302 to the derivative's bytes."""
+        return f"{self.base}/t/{rec.filehash}"
+
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"
 
@@ -78,6 +82,13 @@ class Links:
             card["width"] = rec.width
             card["height"] = rec.height
             card["url_r"] = self.resize(rec)
+        if rec.kind == "video" and rec.width and rec.height:
+            card["width"], card["height"] = rec.width, rec.height
+        if rec.media:
+            # What previews read at upload; ``error`` is the code of a refused probe, kept internal.
+            card["media"] = {k: v for k, v in rec.media.items() if k != "error"}
+        if rec.parent_id is None and (rec.kind in ("video", "pdf") or (rec.media or {}).get("cover")):
+            card["url_t"] = self.poster(rec)
         if rec.parent_id is not None:
             # A derivative says what it is (its size and format), never whose copy it is.
             card["variant"] = rec.variant

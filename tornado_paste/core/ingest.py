@@ -83,6 +83,19 @@ Enricher = Callable[[FileRecord, str], Awaitable[None]]
 Listener = Callable[[str, FileRecord], Awaitable[None]]
 
 
+@dataclass
+class Transformed:
+    """A transform's answer: the new bytes (a file in the staging dir, handed over) and what it did."""
+
+    path: str
+    media: dict[str, Any]
+
+
+# Called on an upload's staged bytes after sniffing, before the hash is final (e.g. removing photo
+# metadata): (sniffed type, staged path) -> a new staged file, or None to keep the bytes as they are.
+Transform = Callable[[str, str], Awaitable[Any]]
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -188,6 +201,8 @@ class Ingestor:
         self.max_upload_size = max_upload_size
         self.sniff_bytes = sniff_bytes
         self.enrichers: list[Enricher] = []
+        # Run on uploads only (never on derivatives, which the service wrote itself).
+        self.transforms: list[Transform] = []
         self.listeners: list[Listener] = []
         # Checks run once the bytes' sha256 is known, before anything is committed (the blocklist).
         self.content_checks: list[Callable[[str], Awaitable[None]]] = []
@@ -249,6 +264,10 @@ class Ingestor:
         mimetype = await sniff(staging.head)
         if not self.policy.permits(mimetype):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
+        media: dict[str, Any] | None = None
+        if upload.metered and self.transforms:
+            sha256, media = await self._transform(upload, mimetype, sha256)
+            staging = upload.staging
 
         # Only a public original is ever shared, and only with a public, non-derivative upload.
         shared = not private and parent_id is None
@@ -271,7 +290,7 @@ class Ingestor:
                 fresh = not self.blobs.exists(sha256)
                 try:
                     result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
-                                                           expires_at, parent_id, variant)
+                                                           expires_at, parent_id, variant, media)
                 except BaseException:
                     if fresh:
                         # No record was written (store down, disk full, enricher failed): take back the
@@ -289,7 +308,8 @@ class Ingestor:
 
     async def _commit_and_record(self, upload: Upload, sha256: str, mimetype: str, existing: FileRecord | None,
                                  filename: str | None, private: bool, expires_at: datetime | None,
-                                 parent_id: int | None = None, variant: dict[str, Any] | None = None) -> IngestResult:
+                                 parent_id: int | None = None, variant: dict[str, Any] | None = None,
+                                 media: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         await self.blobs.commit(staging, sha256)
         if existing is not None:  # the record was there but its blob was missing: repaired
@@ -301,7 +321,7 @@ class Ingestor:
             filehash=new_filehash(mimetype), short_code=new_short_code(private), sha256=sha256,
             filename=upload_filename(filename, extension_for(mimetype), now), mimetype=mimetype,
             size=staging.size, uploaded_at=now, delete_token_hash=hash_token(token),
-            private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
+            private=private, expires_at=expires_at, parent_id=parent_id, variant=variant, media=media,
         )
         for enrich in self.enrichers:
             await enrich(record, self.blobs.path_for(sha256))
@@ -333,6 +353,26 @@ class Ingestor:
                 record.filehash = new_filehash(record.mimetype)
                 record.short_code = new_short_code(record.private)
         raise AssertionError("unreachable")
+
+    async def _transform(self, upload: Upload, mimetype: str, sha256: str) -> tuple[str, dict[str, Any] | None]:
+        """Run the transforms on the staged bytes; each new file replaces the staging (and the sha256)."""
+        loop = asyncio.get_running_loop()
+        media: dict[str, Any] = {}
+        for transform in self.transforms:
+            changed = await transform(mimetype, upload.staging.path)
+            if changed is None:
+                continue
+            try:
+                fresh = await loop.run_in_executor(self.blobs.io_pool, StagingFile.adopt, changed.path,
+                                                   self.sniff_bytes, self.blobs.io_pool)
+            except BaseException:
+                await loop.run_in_executor(self.blobs.io_pool, unlink_quietly, changed.path)
+                raise
+            upload.staging.discard()
+            upload.staging, sha256 = fresh, fresh.sha256
+            media.update(changed.media)
+            upload.check_cancelled()
+        return sha256, media or None
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
         """One accepted upload (new or deduplicated): count, bytes received, duration since begin()."""

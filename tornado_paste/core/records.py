@@ -175,6 +175,8 @@ class FileRecord:
     # Derivatives (crop-resize results) point to their original (internal: never in a card).
     parent_id: int | None = None
     variant: dict[str, Any] | None = None
+    # What the previews feature read at upload (duration, codecs, page count, metadata removed...).
+    media: dict[str, Any] | None = None
     id: int | None = None
     # The ``/s/`` code; drawn at random when not given (records read back carry theirs).
     short_code: str = ""

@@ -75,11 +75,10 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 # Sniffed MIME type -> Pillow format name we are willing to decode.
 SOURCE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
 # Output name (as in ?format=) -> (Pillow format, MIME type).
-OUTPUT_FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"),
-                  "webp": ("WEBP", "image/webp"), "gif": ("GIF", "image/gif")}
+OUTPUT_FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp"),
+                  "gif": ("GIF", "image/gif"), "avif": ("AVIF", "image/avif")}
 
-JPEG_QUALITY = 85
-WEBP_QUALITY = 82
+JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY = 85, 82, 60  # defaults; settings.resize_quality_* per format
 # reduce() before the final resample while the box is at least this many times the output;
 # 3.0 is visually indistinguishable from a full Lanczos resample (Pillow's docs).
 REDUCING_GAP = 3.0
@@ -113,7 +112,7 @@ def output_format_for(request: ResizeRequest, source_mimetype: str) -> str:
         if source_mimetype.startswith("image/"):
             raise UnsupportedImage(f"cannot resize {source_mimetype}; JPEG, PNG, GIF and WebP can be resized")
         raise NotAnImage(f"this file is {source_mimetype}, not an image")
-    if request.format:
+    if request.format and request.format != "auto":
         return request.format
     return SOURCE_FORMATS[source_mimetype].lower()
 
@@ -232,7 +231,7 @@ def _one_frame(frame: Image.Image, raw_target: tuple[int, int], request: ResizeR
 
 def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: str, max_pixels: int,
            max_side: int, max_frames: int = DEFAULT_MAX_FRAMES, max_animation_pixels: int | None = None,
-           max_output_pixels: int | None = None) -> Rendered:
+           max_output_pixels: int | None = None, quality: int | None = None) -> Rendered:
     """Read ``src_path``, crop-resize it, write the result to ``dst_path``. Blocking; for the executor.
 
     ``max_animation_pixels`` (default ``max_pixels``) bounds frames x max(canvas, output) pixels of an
@@ -267,7 +266,7 @@ def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: 
         except _DECODE_ERRORS as exc:
             raise CorruptImage(f"the image is damaged or truncated: {exc}") from None
         if not animated:
-            _save(first, None, [], loop, icc, dst_path, fmt)
+            _save(first, None, [], loop, icc, dst_path, fmt, quality)
             return Rendered(first.width, first.height, 1)
         # Frames are resized as the encoder asks for them (``append_images`` is a generator), not all
         # up front. Pillow's GIF writer still keeps every frame it was given (palette copies, 1 byte a
@@ -280,7 +279,7 @@ def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: 
         if first is None:
             raise CorruptImage("the animation has no readable frame")
         # The durations list fills as the frames come: Pillow reads entry i after taking frame i.
-        _save(first, frames, durations, loop, icc, dst_path, fmt)
+        _save(first, frames, durations, loop, icc, dst_path, fmt, quality)
         return Rendered(first.width, first.height, counter.value)
     finally:
         im.close()
@@ -314,14 +313,16 @@ def _frames(im: Image.Image, raw_target: tuple[int, int], request: ResizeRequest
 
 
 def _save(first: Image.Image, rest: Iterator[Image.Image] | None, durations: list[int], loop: int | None,
-          icc: bytes | None, path: str, fmt: str) -> None:
+          icc: bytes | None, path: str, fmt: str, quality: int | None = None) -> None:
     params: dict[str, object] = {}
     if fmt == "JPEG":
-        params.update(quality=JPEG_QUALITY, progressive=True, optimize=True)
+        params.update(quality=quality or JPEG_QUALITY, progressive=True, optimize=True)
     elif fmt == "PNG":
         params.update(compress_level=6)
     elif fmt == "WEBP":
-        params.update(quality=WEBP_QUALITY, method=4)
+        params.update(quality=quality or WEBP_QUALITY, method=4)
+    elif fmt == "AVIF":
+        params.update(quality=quality or AVIF_QUALITY, speed=8)
     if icc and fmt != "GIF":
         params["icc_profile"] = icc  # colour profile is not personal metadata; dropping it shifts colours
     if rest is not None:

@@ -17,7 +17,9 @@ from tornado_paste.images.errors import BadResize
 
 MODES = ("fill", "fit")
 # Output name (as in ?format=); aliases accepted.
-OUTPUT_NAMES = ("jpeg", "png", "webp", "gif")
+OUTPUT_NAMES = ("jpeg", "png", "webp", "gif", "avif")
+# Picked from the Accept header (images/formats.py).
+AUTO = "auto"
 FORMAT_ALIASES = {"jpg": "jpeg"}
 _TRUE = ("1", "true", "yes", "on")
 
@@ -71,8 +73,8 @@ def parse_request(w: str | None, h: str | None, mode: str | None, fmt: str | Non
     name = (fmt or "").strip().lower() or None
     if name is not None:
         name = FORMAT_ALIASES.get(name, name)
-        if name not in OUTPUT_NAMES:
-            raise BadResize("'format' must be jpeg, png, webp or gif")
+        if name not in OUTPUT_NAMES and name != AUTO:
+            raise BadResize("'format' must be jpeg, png, webp, gif, avif or auto")
     flag = (upscale or "").strip().lower()
     if flag not in ("", "0", "false", "no", "off", *_TRUE):
         raise BadResize("'upscale' must be 1 or 0")

@@ -47,7 +47,7 @@ from tornado_paste.storage.blobs.local import BlobStore
 
 log = logging.getLogger(__name__)
 
-_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "avif": ".avif"}
 
 
 @dataclass
@@ -68,13 +68,15 @@ def derived_filename(parent: FileRecord, width: int, height: int, output_format:
 class ImageService:
     def __init__(self, store: FileStore, index: DerivativeIndex, ingestor: Ingestor, blobs: BlobStore,
                  metrics: Metrics, executor: BoundedExecutor, max_side: int, max_pixels: int,
-                 max_frames: int, max_animation_pixels: int, max_output_pixels: int | None = None,
-                 cache_max_bytes: int = 0, max_variants: int = 0) -> None:
+                 max_frames: int, max_animation_pixels: int, qualities: dict[str, int] | None = None,
+                 max_output_pixels: int | None = None, cache_max_bytes: int = 0, max_variants: int = 0) -> None:
         self.max_side = max_side
         self.max_pixels = max_pixels
         self.max_output_pixels = max_output_pixels
         self.max_frames = max_frames
         self.max_animation_pixels = max_animation_pixels
+        # Encoder quality per output format name (jpeg, webp, avif); the renderer's defaults otherwise.
+        self.qualities = qualities or {}
         self.store = store
         self.blobs = blobs
         self.ingestor = ingestor
@@ -155,7 +157,8 @@ class ImageService:
         try:
             rendered = await self.executor.run_for(
                 client, imaging.render, self.blobs.path_for(parent.sha256), out_path, request, output_format,
-                self.max_pixels, self.max_side, self.max_frames, self.max_animation_pixels, self.max_output_pixels)
+                self.max_pixels, self.max_side, self.max_frames, self.max_animation_pixels, self.max_output_pixels,
+                self.qualities.get(output_format))
         except BaseException:
             await asyncio.get_running_loop().run_in_executor(None, unlink_quietly, out_path)
             raise
@@ -199,10 +202,10 @@ class ImageService:
     # -- hooks ---------------------------------------------------------------
     async def enrich(self, record: FileRecord, blob_path: str) -> None:
         """Width and height of a new image, from its header, read in the executor."""
-        if record.mimetype not in imaging.SOURCE_FORMATS:
-            return
-        if record.variant:  # a derivative: the renderer already knows its size
+        if record.variant and record.kind == "image":  # a derivative: its maker already knows its size
             record.width, record.height = record.variant.get("w"), record.variant.get("h")
+            return
+        if record.mimetype not in imaging.SOURCE_FORMATS:
             return
         try:
             size = await self.executor.run(imaging.read_size, blob_path)

@@ -33,7 +33,8 @@ COLUMNS_SQL = """(
     height INTEGER,
     expires_at TEXT,
     parent_id INTEGER,
-    variant TEXT
+    variant TEXT,
+    media TEXT
 )"""
 
 TABLE = f"CREATE TABLE IF NOT EXISTS files {COLUMNS_SQL};"
@@ -53,12 +54,28 @@ def _columns(conn: sqlite3.Connection) -> set[str]:
     return {row[1] for row in conn.execute("PRAGMA table_info(files)")}
 
 
+# Columns added after version 2 (nullable, so ALTER TABLE ADD COLUMN is enough).
+ADDED_COLUMNS = {"media": "TEXT"}
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the table (or migrate a version-1 one) and its indexes; idempotent, safe across processes."""
     conn.executescript(TABLE)
     if "short_code" not in _columns(conn):
         migrate_v1(conn)
+    add_missing_columns(conn)
     conn.executescript(INDEXES)
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    have = _columns(conn)
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE files ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def migrate_v1(conn: sqlite3.Connection) -> None:

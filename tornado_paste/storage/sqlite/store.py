@@ -27,6 +27,7 @@ from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
 T = TypeVar("T")
 
 
+# Columns added after the first release: a database made before them gets them at open.
 class SQLiteStore(Backend):
     """Every concern's table in one database file, used through one connection on one thread."""
 

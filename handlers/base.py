@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 import tornado.web
+import tornado.websocket
 
 from handlers import cors
 from handlers.access_log import request_summary
@@ -26,11 +27,25 @@ app_log = logging.getLogger("tornado.application")
 # A request id we take from nginx or the client (X-Request-Id); anything else is replaced by our own.
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+def _head_as_get(self: tornado.web.RequestHandler, *args: Any, **kwargs: Any) -> Any:
+    """HEAD runs the GET handler; Tornado sends its status and headers and drops the body."""
+    return self.get(*args, **kwargs)
+
+
 class BaseHandler(tornado.web.RequestHandler):
     # A name for metrics and logs; low cardinality (never the path).
     route_name = "other"
-    # Pages answer browsers with HTML errors; everything else is JSON.
+    # Pages answer browsers with HTML errors; everything else is JSON (but see wants_error_page).
     html_errors = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # HEAD wherever GET is allowed (`curl -I` on /s/, /p/, /r/ ...). StaticFileHandler's own
+        # head() (/i/, /d/, /static/) is kept; WebSockets have no HEAD.
+        rh = tornado.web.RequestHandler
+        if (cls.get is not rh.get and cls.head is rh.head
+                and not issubclass(cls, tornado.websocket.WebSocketHandler)):
+            cls.head = _head_as_get  # type: ignore[method-assign]
 
     @property
     def services(self) -> Services:
@@ -79,6 +94,17 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def wants_html(self) -> bool:
         return prefers(self.request.headers.get("Accept"), (JSON, "text/html")) == "text/html"
+
+    def wants_error_page(self, status_code: int) -> bool:
+        """The site's styled error page instead of JSON, for a client that prefers HTML: on pages,
+        for 410 Gone and 451 (blocked) anywhere, and for a 404 on any GET outside /api/ (a deleted
+        file's /i/ or /d/ link, a mistyped path)."""
+        if not self.wants_html():
+            return False
+        if self.html_errors or status_code in (410, 451):  # gone, or blocked by the operator
+            return True
+        return (status_code == 404 and self.request.method in ("GET", "HEAD")
+                and not self.request.path.startswith("/api/"))
 
     # -- errors --------------------------------------------------------------
     def allowed_methods(self) -> list[str]:
@@ -133,11 +159,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("ETag")
         if status_code != 416:
             self.clear_header("Content-Range")
-        # 410 Gone and 451 (blocked) get a page on every route a browser might follow (/i/ and /d/ links too).
-        if (self.html_errors or status_code in (410, 451)) and self.wants_html():
+        if self.wants_error_page(status_code):
             self.set_header("Content-Type", "text/html; charset=utf-8")
             set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
+            self.set_header("X-Robots-Tag", "noindex")
             self.render("error.html", status=status_code, code=code, message=message)
             return
         body = {"error": {"code": code, "message": message}}

@@ -38,7 +38,7 @@ ALERT_PREFIX = "tornado_paste"
 # Routes by latency class: each class has its own p99 objective (panel line and alert rule).
 ROUTE_CLASSES = {
     "interactive": ("index", "preview", "qr", "short", "api_list", "api_file", "openapi", "healthz", "static",
-                    "not_found", "other", "clients", "delete_page", "oembed"),
+                    "not_found", "other", "clients", "delete_page", "oembed", "api_docs"),
     "transfer": ("upload_form", "upload_put", "tus", "raw", "download"),
     "images": ("resize", "poster"),
     # Long-lived by design (a long-poll waits up to its timeout, a WebSocket for hours): no latency objective.

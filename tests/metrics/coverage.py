@@ -73,8 +73,8 @@ def leaf_metric(series: str, prefix: str) -> tuple[str, str] | None:
 # -- the README's metrics table --------------------------------------------------------
 
 def readme_rows(readme: str | None = None) -> list[tuple[str, str]]:
-    """(first cell, type cell) of every row of the README's metrics table."""
-    text = readme if readme is not None else (ROOT / "README.md").read_text()
+    """(first cell, type cell) of every row of the metrics table (docs/metrics.md, "## Metrics")."""
+    text = readme if readme is not None else (ROOT / "docs" / "metrics.md").read_text()
     section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():

@@ -152,7 +152,7 @@ def build_services(settings: Settings, store: Backend | None = None, worker: int
                      io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
     blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
-    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor)
+    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor, images.cache.enforce)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
                         retention=retention, blocks=blocks, previews=previews)
@@ -207,14 +207,15 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
 
 
 def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
-                          metrics: Metrics, executor: BoundedExecutor) -> PreviewService:
+                          metrics: Metrics, executor: BoundedExecutor,
+                          enforce_budget: Callable[[int, str], Awaitable[None]] | None = None) -> PreviewService:
     """Posters, thumbnails and cover art: the images' bounded executor and pixel limit, the tools' own limits."""
     s = settings
     config = PreviewConfig(max_side=s.preview_max_side, max_pixels=s.resize_max_source_pixels,
                            max_page_points=s.preview_pdf_max_page_points, page_wait=s.preview_page_wait,
                            limits=ToolLimits(timeout=s.preview_tool_timeout, memory=s.preview_tool_memory_bytes))
     text = TextPreviews(blobs, executor, metrics, s.highlight_max_bytes, s.highlight_cache_bytes)
-    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text)
+    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text, enforce_budget)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

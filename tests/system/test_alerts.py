@@ -78,8 +78,11 @@ def app(metrics_stack: MetricsStack, small_disk):
     server = ServerProcess(data_dir, port=first, log_path=data_dir.parent / "server.log", extra_args=[
         "--statsd-host", "127.0.0.1", "--statsd-port", str(metrics_stack.statsd_port), "--statsd-prefix", prefix,
         "--processes", "2", "--port-per-process", "--metrics-host", "alerts", "--log-level", "WARNING"],
+        # One client (this test) saturates the whole executor: no per-client share, so the global
+        # refusal fires.
         env={"TORNADO_PASTE_STORE_TIMEOUT": "1.0", "TORNADO_PASTE_RESIZE_WORKERS": "1",
-             "TORNADO_PASTE_RESIZE_MAX_PENDING": "8", "TORNADO_PASTE_METRICS_BLOB_SCAN_INTERVAL": "5"})
+             "TORNADO_PASTE_RESIZE_MAX_PER_CLIENT": "0", "TORNADO_PASTE_RESIZE_MAX_PENDING": "8",
+             "TORNADO_PASTE_METRICS_BLOB_SCAN_INTERVAL": "5"})
     with server:
         wait_for_http(f"http://127.0.0.1:{first + 1}/healthz", 20)
         yield {"prefix": prefix, "server": server, "ports": (first, first + 1), "data_dir": data_dir,

@@ -5,8 +5,11 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 
-# Debian packages the service itself needs (python-magic loads libmagic).
+# Debian packages the service itself needs (python-magic loads libmagic; ffmpeg and poppler-utils make
+# posters, PDF thumbnails and cover art, see docs/previews.md).
 RUNTIME_PACKAGES := libmagic1
+RUNTIME_PACKAGES += ffmpeg
+RUNTIME_PACKAGES += poppler-utils
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
@@ -23,7 +26,7 @@ DEBIAN_PACKAGES += radosgw
 DEBIAN_PACKAGES += ceph-mon
 DEBIAN_PACKAGES += ceph-osd
 
-.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm tools-axe vendor-swagger-ui run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
 .PHONY: bench-soak
 
 setup: setup-runtime setup-python
@@ -60,6 +63,57 @@ $(STATSD_STAMP):
 
 tools-statsd: $(STATSD_STAMP)
 
+# axe-core for the accessibility tests (tests/system/test_a11y.py injects .tools/node_modules/axe-core/axe.min.js).
+AXE_VERSION := 4.14.1
+AXE_STAMP   := .tools/.axe-core-$(AXE_VERSION)
+
+$(AXE_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --ignore-scripts --loglevel=error axe-core@$(AXE_VERSION)
+	touch $@
+
+tools-axe: $(AXE_STAMP)
+
+# The API reference viewer (GET /api/v1/docs): swagger-ui-dist, pinned, copied into static/vendor/
+# (not committed: 1.7 MB of someone else's build; --ignore-scripts: its @scarf/scarf dependency would
+# phone home on install). Without it the page still links the raw YAML.
+SWAGGER_UI_VERSION := 5.35.0
+SWAGGER_UI_DIR     := static/vendor/swagger-ui
+SWAGGER_UI_STAMP   := $(SWAGGER_UI_DIR)/.version-$(SWAGGER_UI_VERSION)
+SWAGGER_UI_FILES   := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css LICENSE NOTICE
+
+$(SWAGGER_UI_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --ignore-scripts --loglevel=error swagger-ui-dist@$(SWAGGER_UI_VERSION)
+	rm -rf $(SWAGGER_UI_DIR) && mkdir -p $(SWAGGER_UI_DIR)
+	cd .tools/node_modules/swagger-ui-dist && cp $(SWAGGER_UI_FILES) $(CURDIR)/$(SWAGGER_UI_DIR)/
+	touch $@
+
+vendor-swagger-ui: $(SWAGGER_UI_STAMP)
+
+# Redocly's OpenAPI linter (tests/handlers/test_openapi_lint.py) and tus-js-client, served to the
+# cross-origin browser test (tests/system/test_cors_browser.py): pinned, in the repo-local .tools/.
+REDOCLY_VERSION := 2.77.0
+REDOCLY_STAMP   := .tools/.redocly-$(REDOCLY_VERSION)
+TUS_JS_VERSION  := 4.3.1
+TUS_JS_STAMP    := .tools/.tus-js-client-$(TUS_JS_VERSION)
+
+$(REDOCLY_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error @redocly/cli@$(REDOCLY_VERSION)
+	touch $@
+
+$(TUS_JS_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error tus-js-client@$(TUS_JS_VERSION)
+	touch $@
+
+tools-npm: $(STATSD_STAMP) $(REDOCLY_STAMP) $(TUS_JS_STAMP) $(AXE_STAMP)
+
 setup-runtime:
 	$(call apt_install,$(RUNTIME_PACKAGES))
 
@@ -67,10 +121,10 @@ setup-runtime:
 setup-system:
 	$(call apt_install,$(DEBIAN_PACKAGES))
 
-run: setup-runtime setup-python
+run: setup-runtime setup-python vendor-swagger-ui
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system tools-statsd
+test: setup-python setup-system tools-npm vendor-swagger-ui
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -112,4 +166,4 @@ bench-soak: setup-python
 	$(PY) bench/soak.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache static/vendor

@@ -2,6 +2,7 @@
 """Start tornado-paste: flags -> Settings -> services -> app -> listen -> graceful stop.
 
     python run.py --address 127.0.0.1 --port 8000 --data-dir ./data
+    python run.py admin stats        (operator commands: docs/admin.md)
 
 Every flag is also a ``TORNADO_PASTE_<NAME>`` environment variable; flags win.
 """
@@ -28,6 +29,7 @@ from handlers.routes import make_app
 from handlers.wire import GuardedHTTPServer
 from settings import Settings
 from tornado_paste.core.secret import SecretError
+from tornado_paste.metrics.logs import configure_logging, flush_repeats
 from tornado_paste.services import build_services
 from tornado_paste.storage.blobs.base import BlobStoreMisconfigured, BlobStoreUnavailable
 
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statsd-host", help="StatsD host; empty disables metrics")
     p.add_argument("--statsd-port", type=int, help="StatsD port (default 8125)")
     p.add_argument("--statsd-prefix", help="metric name prefix (default tornado_paste)")
+    p.add_argument("--metrics-host", help="host segment of per-process gauge names (default: short hostname)")
+    p.add_argument("--log-format", choices=("text", "json"), help="text lines or JSON lines (default text)")
     p.add_argument("--log-level", default=os.environ.get("TORNADO_PASTE_LOG_LEVEL", "INFO"))
     return p
 
@@ -86,8 +90,8 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
     )
 
 
-async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
-    services = build_services(settings)
+async def serve(settings: Settings, sockets: list[socket.socket], worker: int = 0) -> int:
+    services = build_services(settings, worker=worker)
     await services.start()
     try:
         await services.blobs.sweep(settings.stale_tmp_age)
@@ -234,14 +238,28 @@ def raise_open_files_limit(wanted: int = 0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        # `python run.py admin ...` is `python -m tornado_paste.admin ...` (docs/admin.md).
+        from tornado_paste.admin.__main__ import main as admin_main
+
+        return admin_main(argv[1:])
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from_args(args)
     except (ValueError, KeyError) as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
+    # Text or JSON lines, secrets redacted, repeated warnings rate-limited (tornado_paste/metrics/logs.py).
+    handler = configure_logging(args.log_level, settings.log_format, settings.log_repeat_interval)
+    try:
+        return run(settings)
+    finally:
+        flush_repeats(handler)
+
+
+def run(settings: Settings) -> int:
+    """Bind, fork the workers if asked, and serve until told to stop."""
     limit_malloc_arenas(settings.malloc_arena_max)
     # Before the services are built: the feeds' cap is a share of the limit in force (tornado_paste/feedgate.py).
     log.info("open-file limit: %s", raise_open_files_limit(settings.max_open_files))
@@ -255,18 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     if index is None:
         return status
     if len(groups) == 1:
-        return run_serve(settings, groups[0])
+        return run_serve(settings, groups[0], index)
     for other, group in enumerate(groups):
         if other != index:
             for sock in group:
                 sock.close()
-    return run_serve(settings.replace(port=settings.port + index), groups[index])
+    return run_serve(settings.replace(port=settings.port + index), groups[index], index)
 
 
-def run_serve(settings: Settings, sockets: list[socket.socket]) -> int:
+def run_serve(settings: Settings, sockets: list[socket.socket], worker: int = 0) -> int:
     """``serve`` until stopped; a configuration the stores refuse (credentials, secret) exits 3 with one line."""
     try:
-        return asyncio.run(serve(settings, sockets))
+        return asyncio.run(serve(settings, sockets, worker))
     except (BlobStoreMisconfigured, SecretError) as exc:
         log.error("cannot start: %s", exc)
         print(f"run.py: cannot start: {exc}", file=sys.stderr)

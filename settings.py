@@ -50,8 +50,9 @@ def parse_list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     # --- network ---
-    # Listen address and port.
+    # Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).
     address: str = "127.0.0.1"
+    # TCP port to listen on (the first of N with --port-per-process).
     port: int = 8000
     # Public URL every link is built from; empty means http://<address>:<port>.
     base_url: str = ""
@@ -75,7 +76,7 @@ class Settings:
     # How long a store call may wait (SQLite lock, MongoDB server selection)
     # before the request answers 503.
     store_timeout: float = 2.0
-    # The deployment secret (64 hex digits) that scrambles /s/ short codes; every machine must share it.
+    # The deployment secret (64 hex digits) that keys the opaque list cursors; every machine must share it.
     # Empty: read secret_file; else kept in MongoDB when mongo_url is set; else <data_dir>/secret.key.
     secret: str = dataclasses.field(default="", repr=False)
     # A file holding the deployment secret (64 hex digits), provisioned by the operator on every machine.
@@ -84,26 +85,34 @@ class Settings:
     # --- blob store ---
     # Where file bytes live: local (<data_dir>/blobs) or s3 (an S3-compatible bucket; see docs/scale.md).
     blob_store: str = "local"
-    # S3 endpoint (empty = AWS in s3_region), bucket, region and key prefix (e.g. "paste/").
+    # S3 endpoint URL (e.g. http://minio:9000); empty = AWS itself, in s3_region.
     s3_endpoint_url: str = ""
+    # The bucket holding the blobs (required with blob_store = s3).
     s3_bucket: str = ""
+    # The bucket's region (request signing; AWS's endpoint when s3_endpoint_url is empty).
     s3_region: str = "us-east-1"
+    # A key prefix ending in / (e.g. "paste/") to share a bucket with other data; empty = the bucket's root.
     s3_prefix: str = ""
-    # Credentials; empty = the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile, role).
+    # Access key id; empty = the standard AWS chain (AWS_ACCESS_KEY_ID, profile, instance role).
     s3_access_key: str = ""
+    # Secret access key; empty = the standard AWS chain (AWS_SECRET_ACCESS_KEY, profile, instance role).
     s3_secret_key: str = dataclasses.field(default="", repr=False)
-    # Multipart part size (at least 5M) and parts in flight per upload: memory is (concurrency + 1) parts.
+    # Multipart part size (at least 5M); an upload smaller than one part goes up in one PutObject.
     s3_part_size: int = 8 << 20
+    # Parts in flight per upload: memory per upload is (concurrency + 1) parts.
     s3_upload_concurrency: int = 2
     # Downloads: proxy (streamed through the app), redirect (307 to a presigned URL) or accel (nginx
     # X-Accel-Redirect to the internal location s3_accel_prefix, which proxies to the store).
     s3_download: str = "proxy"
+    # The internal nginx location that proxies accel downloads to the store (nginx.conf's /_s3/).
     s3_accel_prefix: str = "/_s3/"
     # Seconds a presigned URL (redirect, accel) stays valid.
     s3_presign_expiry: int = 300
-    # Object store timeouts (seconds) and attempts per request (botocore's standard retry mode).
+    # Seconds to wait for a connection to the object store.
     s3_connect_timeout: float = 2.0
+    # Seconds to wait for an object store answer (each read of a response body too).
     s3_read_timeout: float = 30.0
+    # Attempts per object store request (botocore's standard retry mode), then a 503.
     s3_max_attempts: int = 3
     # path (https://endpoint/bucket/key) or virtual (https://bucket.endpoint/key) addressing.
     s3_addressing_style: str = "path"
@@ -111,19 +120,39 @@ class Settings:
     # --- uploads ---
     # Largest file accepted (bytes; k/M/G suffixes in flags and the environment).
     max_upload_size: int = 1 << 30
-    # fnmatch patterns on the sniffed MIME type; empty allow list = allow all.
+    # Only files whose sniffed MIME type matches one of these fnmatch patterns (image/*) are accepted;
+    # empty: every type.
     allow_types: tuple[str, ...] = ()
+    # Files whose sniffed MIME type matches one of these fnmatch patterns are refused (415), even when
+    # allow_types matches them too.
     deny_types: tuple[str, ...] = ()
     # Bytes of a file's head given to libmagic.
     sniff_bytes: int = 64 * 1024
     # Staging files older than this are swept even if their owner looks alive.
     stale_tmp_age: float = 24 * 3600.0
+    # Seconds a process trusts its cached answer to "is this file's content blocked?" when serving it:
+    # a block made by another process (the admin CLI) reaches every link within this time (uploads
+    # always ask the store). 0 = ask the store on every request.
+    blocklist_cache_ttl: float = 2.0
 
     # --- metrics ---
-    # StatsD daemon (empty host disables metrics), its UDP port, and the prefix of every metric name.
+    # Host of the StatsD daemon metrics are sent to; empty disables metrics.
     statsd_host: str = ""
+    # UDP port of the StatsD daemon.
     statsd_port: int = 8125
+    # Prefix of every metric name (tornado_paste.http.upload_form.time ...).
     statsd_prefix: str = "tornado_paste"
+    # Host segment of per-process gauge names (<prefix>.proc.<host>.<port>-<worker>.*); empty = short hostname.
+    metrics_host: str = ""
+    # Seconds between two scans of the blob directory for the blobs.bytes / blobs.count gauges (0 = off).
+    metrics_blob_scan_interval: float = 300.0
+
+    # --- logging ---
+    # text: one readable line per record; json: one JSON object per line (request id, route, status, ...).
+    log_format: str = "text"
+    # The same warning or error is written at most once per this many seconds; the next says how many were
+    # suppressed (0 = write every one).
+    log_repeat_interval: float = 60.0
 
     # --- images ---
     # Longest side (px) a derivative may have; larger w/h are refused with 400.
@@ -140,6 +169,43 @@ class Settings:
     resize_workers: int = 0
     # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
     resize_max_pending: int = 16
+    # Image jobs (running + waiting) one client IP may hold per process; beyond, 429 resize_busy + Retry-After
+    # while other clients are still served (0 = no per-client share).
+    resize_max_per_client: int = 4
+    # Pixels (width x height) a derivative may have; more is refused with 400 output_too_large.
+    resize_max_output_pixels: int = 8_388_608
+    # Derivatives are a cache: bytes they may take in all (least recently used evicted first; 0 = no budget).
+    # Resizes made at upload (POST / with w/h) are kept like uploads and not counted.
+    resize_cache_max_bytes: int = 1 << 30
+    # Cached derivatives one original may have; a new one evicts its least recently used (0 = no cap).
+    resize_max_variants: int = 16
+
+    # --- previews ---
+    # Posters (video), first-page thumbnails (PDF) and cover art (audio): longest side in px (never upscaled).
+    preview_max_side: int = 1280
+    # Wall-clock seconds each ffprobe/ffmpeg/pdfinfo/pdftoppm run on an uploaded file may take (then its
+    # process group is killed; CPU time is capped too).
+    preview_tool_timeout: float = 20.0
+    # Address space each of those tool runs may map (RLIMIT_AS; ffmpeg maps ~300 MiB of libraries before
+    # reading a byte).
+    preview_tool_memory_bytes: int = 1 << 30
+    # PDF pages larger than this many points (1/72 in) a side are not drawn (422 media_too_large).
+    preview_pdf_max_page_points: float = 14400.0
+    # How long a preview page waits for a poster still being made before it renders without one.
+    preview_page_wait: float = 5.0
+    # Photo metadata removed at upload (JPEG losslessly, PNG by chunk): gps (location only: the GPS IFD
+    # and location-bearing XMP), all (EXIF but orientation, XMP, IPTC, comments; ICC kept) or off.
+    strip_metadata: str = "gps"
+    # Encoder quality (1-100) of JPEG derivatives (PNG and GIF are lossless).
+    resize_quality_jpeg: int = 85
+    # Encoder quality (1-100) of WebP derivatives.
+    resize_quality_webp: int = 82
+    # Encoder quality (1-100) of AVIF derivatives.
+    resize_quality_avif: int = 60
+    # Text previews: bytes of a file highlighted on its page (the rest is a link to the raw file).
+    highlight_max_bytes: int = 256 * 1024
+    # Text previews: bytes of highlighted HTML each process caches (keyed by sha256).
+    highlight_cache_bytes: int = 32 << 20
 
     # --- deployment ---
     # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
@@ -154,16 +220,22 @@ class Settings:
     malloc_arena_max: int = 2
 
     # --- reliability ---
-    # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).
-    # Per process: with N processes a client gets up to N times these (see docs/reliability.md).
+    # Uploads per second one client IP gets back in its token bucket (0 = unlimited). Per process: with N
+    # processes a client gets up to N times every rate limit (see docs/reliability.md).
     ratelimit_upload_rate: float = 5.0
+    # Uploads one client IP may send in a burst (the size of its upload bucket).
     ratelimit_upload_burst: int = 100
+    # Resize requests (/r/) per second one client IP gets back (0 = unlimited).
     ratelimit_resize_rate: float = 20.0
+    # Resize requests one client IP may send in a burst.
     ratelimit_resize_burst: int = 300
+    # Reads (pages, files, API) per second one client IP gets back (0 = unlimited).
     ratelimit_read_rate: float = 200.0
+    # Reads one client IP may send in a burst.
     ratelimit_read_burst: int = 2000
-    # Clients tracked per process (least recently seen forgotten first) and IPs never limited.
+    # Client IPs whose buckets a process keeps; beyond that the least recently seen is forgotten.
     ratelimit_max_clients: int = 100_000
+    # Client IPs never rate-limited (a monitoring host, a benchmark client).
     ratelimit_exempt: tuple[str, ...] = ()
     # Uploads one client IP may have in progress at once (0 = no cap).
     upload_max_per_client: int = 32
@@ -186,16 +258,20 @@ class Settings:
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
     expires_default: str = "policy"
-    # Size policy: files near max_upload_size live min_age, tiny files max_age (0 max_age = no policy).
+    # Size policy: seconds a file as big as max_upload_size is kept (smaller files get more, up to
+    # retention_max_age).
     retention_min_age: float = 30 * 86400.0
+    # Size policy: seconds a tiny file is kept; 0 turns the size policy off.
     retention_max_age: float = 365 * 86400.0
-    # How often the sweeper looks for expired files (0 disables it), and for blobs without a record.
+    # Seconds between the sweeper's looks for expired files (0 disables the sweeper).
     retention_sweep_interval: float = 60.0
+    # Seconds between the sweeper's looks for blobs no record refers to (left by a crash).
     retention_orphan_interval: float = 3600.0
     # A blob written or reused this recently is never reaped (covers an upload between commit and insert).
     retention_grace: float = 300.0
-    # Start-up: store connection attempts and the first back-off delay (doubling, capped at 30 s).
+    # Start-up: how many times to try connecting to the store before giving up.
     store_start_retries: int = 5
+    # Start-up: seconds before the second connection attempt (doubling each time, capped at 30 s).
     store_start_backoff: float = 0.5
 
     # --- tus (resumable uploads) ---
@@ -208,6 +284,34 @@ class Settings:
     # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
+    # Unfinished tus uploads one client IP may have open (one more: 429; 0 = no cap).
+    tus_max_uploads_per_client: int = 8
+    # Declared bytes of one client IP's unfinished tus uploads in all (beyond: 429; 0 = no cap).
+    tus_max_client_bytes: int = 4 << 30
+    # Unfinished tus uploads of all clients together (one more: 503; 0 = no cap).
+    tus_max_uploads: int = 1000
+    # Declared bytes of all clients' unfinished tus uploads together (beyond: 503; 0 = no cap).
+    tus_max_total_bytes: int = 0
+    # Largest Upload-Metadata header, in bytes (beyond: 400 metadata_too_large).
+    tus_max_metadata_size: int = 4096
+    # Longest filename in Upload-Metadata after base64 decoding, in bytes (beyond: 400 metadata_too_large).
+    tus_max_filename_bytes: int = 255
+
+    # --- compression ---
+    # gzip JSON, pages, CSS/JS and text files for clients that accept it (never ranges or compressed types).
+    compress_responses: bool = True
+    # Stored text files up to this size are gzipped whole (true Content-Length and Repr-Digest of the gzip
+    # bytes); larger ones are sent as they are (compressing them would hold the event loop).
+    compress_max_file_size: int = 1 << 20
+
+    # --- browser clients on other origins (CORS) ---
+    # Origins whose pages may call the API and tus routes (/api/...): empty = CORS off, a list of
+    # origins like https://app.example, or * for any origin (then never with credentials).
+    cors_origins: tuple[str, ...] = ()
+    # Let listed origins send cookies/HTTP auth (Access-Control-Allow-Credentials); refused with *.
+    cors_allow_credentials: bool = False
+    # Seconds a browser may cache a preflight answer.
+    cors_max_age: int = 600
 
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
@@ -216,8 +320,9 @@ class Settings:
     ui_upload_concurrency: int = 3
 
     # --- realtime ---
-    # The event log (WebSocket / long-poll feeds) keeps events this long and at most this many.
+    # Seconds the event log (WebSocket / long-poll feeds) keeps an event before trimming it.
     events_max_age: float = 7 * 24 * 3600.0
+    # Events the event log keeps at most (the oldest are trimmed first).
     events_max_count: int = 100_000
     # How often each process's single reader polls the shared log for other processes' events.
     events_poll_interval: float = 0.25
@@ -226,21 +331,24 @@ class Settings:
     events_push: bool = True
     # Recent events each process keeps in memory so reconnecting clients catch up without a query.
     events_buffer: int = 1024
-    # Server pings; a peer that has not answered within the timeout is closed.
+    # Seconds between the server's pings on each WebSocket (0: no pings).
     events_ws_ping_interval: float = 20.0
+    # Seconds a WebSocket peer has to answer a ping before it is closed.
     events_ws_ping_timeout: float = 20.0
     # Frames a WebSocket may have waiting for its socket before it is cut off as a slow consumer.
     events_ws_send_queue: int = 256
     # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
     events_ws_send_buffer_size: int = 0
-    # Open WebSockets / waiting long-polls one client IP may hold in this process (0 = no cap); one more: 429.
+    # WebSockets one client IP may hold open in this process (0 = no cap); one more: 429.
     events_ws_max_per_client: int = 32
+    # Long-polls one client IP may have waiting in this process (0 = no cap); one more: 429.
     events_longpoll_max_per_client: int = 16
     # Share of the process's open-file limit WebSockets and long-polls may hold in all (0 = no cap); one
     # more: 503. The rest stays for uploads, downloads, probes, blobs and the store.
     events_fd_share: float = 0.5
-    # Long-poll: wait when no ?timeout= is given, and the cap (below nginx's 60 s read timeout).
+    # Seconds a long-poll waits for events when the request gives no ?timeout=.
     events_longpoll_timeout: float = 25.0
+    # Longest ?timeout= a long-poll may ask for (below nginx's 60 s read timeout).
     events_longpoll_max_timeout: float = 55.0
 
     # ------------------------------------------------------------------
@@ -270,6 +378,14 @@ class Settings:
             raise ValueError("resize_max_frames and resize_max_animation_pixels must be positive")
         if self.resize_workers < 0 or self.resize_max_pending < 0:
             raise ValueError("resize_workers and resize_max_pending must not be negative")
+        if min(self.resize_max_per_client, self.resize_cache_max_bytes, self.resize_max_variants) < 0:
+            raise ValueError("resize_max_per_client, resize_cache_max_bytes and resize_max_variants must not be "
+                             "negative")
+        if self.resize_max_output_pixels < 1:
+            raise ValueError("resize_max_output_pixels must be positive")
+        if min(self.tus_max_uploads_per_client, self.tus_max_client_bytes, self.tus_max_uploads,
+               self.tus_max_total_bytes, self.tus_max_metadata_size, self.tus_max_filename_bytes) < 0:
+            raise ValueError("the tus_max_* caps must not be negative")
         if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):
             raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
         if self.port_per_process and self.port + self.processes > 65536:
@@ -280,6 +396,22 @@ class Settings:
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         if self.content_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.content_base_url):
             raise ValueError(f"content_base_url must be an http(s) URL: {self.content_base_url!r}")
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ValueError("cors_origins is either * or a list of origins, not both")
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError("cors_allow_credentials cannot be used with cors_origins=* (browsers refuse it)")
+        for origin in self.cors_origins:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"cors_origins entries must be origins like https://app.example: {origin!r}")
+        if self.strip_metadata.strip().lower() not in ("gps", "all", "off"):
+            raise ValueError(f"strip_metadata must be gps, all or off: {self.strip_metadata!r}")
+        for quality in (self.resize_quality_jpeg, self.resize_quality_webp, self.resize_quality_avif):
+            if not 1 <= quality <= 100:
+                raise ValueError("resize_quality_* must be between 1 and 100")
+        if self.preview_max_side < 16 or self.preview_tool_timeout <= 0 or self.preview_tool_memory_bytes < 64 << 20:
+            raise ValueError("preview_max_side >= 16, preview_tool_timeout > 0, preview_tool_memory_bytes >= 64M")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json: {self.log_format!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

@@ -17,6 +17,7 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError
+from handlers.deletion import delete_url
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
 from handlers.upload_guard import UploadGuard
@@ -29,7 +30,7 @@ from tornado_paste.limits.admission import UploadRefused
 MULTIPART_OVERHEAD = 64 * 1024
 # How much of an already-refused body we read and drop so the client sees our answer.
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
-FORM_FIELDS = ("private", "w", "h", "mode", "format", "expires")
+FORM_FIELDS = ("private", "w", "h", "mode", "format", "upscale", "expires")
 MAX_FIELD_BYTES = 256
 # What an upload can answer with (see UploadResponder.answer).
 ANSWER_TYPES = (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain")
@@ -47,13 +48,11 @@ class MalformedMultipart(IngestError):
 
 class _Progress:
     """Counts parser callbacks, so the handler can tell bytes parsed from bytes buffered."""
-
     ticks = 0
 
 
 class _Counting:
     """Mixed into every target: each parser callback is progress."""
-
     progress: _Progress
 
     async def on_start_async(self) -> None:
@@ -234,10 +233,9 @@ class UploadResponder(UploadGuard):
             self.upload.abort("bad_request")
             raise
         expires_at = retention.policy.expires_at(self.upload.size, choice)
-        result = await self.upload.finish(filename, private=private, expires_at=expires_at)
-        if not result.created:
-            await retention.reconcile(result.record, expires_at)
-        return result
+        # A dedupe hit (the public original of these bytes) keeps its own expiry: a record's lifetime
+        # is its uploader's choice alone, and nobody else's upload moves it.
+        return await self.upload.finish(filename, private=private, expires_at=expires_at)
 
     def expires_choice(self) -> str | None:
         """The client's ``expires`` (query argument; the form handler also reads the form field)."""
@@ -246,6 +244,8 @@ class UploadResponder(UploadGuard):
     def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        if result.delete_token:
+            card["url_delete"] = delete_url(self.services.links, result.record, result.delete_token)
         card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
@@ -261,7 +261,8 @@ class UploadResponder(UploadGuard):
                                      and agent.startswith(("curl/", "wget/"))):
             self.set_status(status)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish(card["url_s"] + "\n")
+            # Line 1: the short link (what scripts read); line 2, for the uploader only: the delete link.
+            self.finish(card["url_s"] + "\n" + (card["url_delete"] + "\n" if "url_delete" in card else ""))
             return
         self.send_data(card, status)
 
@@ -353,8 +354,8 @@ class IndexHandler(UploadResponder):
         """Hook for features that act on form fields (crop-resize on upload)."""
         if self.field("w") is not None or self.field("h") is not None:
             # The derivative's card, with its original's inside; a refused resize refuses the upload.
-            derived = await self.services.images.resize_upload(result, self.field("w"), self.field("h"),
-                                                               self.field("mode"), self.field("format"))
+            fields = [self.field(name) for name in ("w", "h", "mode", "format", "upscale")]
+            derived = await self.services.images.resize_upload(result, *fields, self.request.remote_ip or "unknown")
             original = self.services.links.card(result.record, result.delete_token)
             self.answer(IngestResult(derived.record, derived.created, derived.delete_token),
                         extra={"original": original})
@@ -388,7 +389,6 @@ class RawUploadMixin(UploadResponder):
 @tornado.web.stream_request_body
 class RawUploadHandler(RawUploadMixin):
     """``PUT /<filename>``."""
-
     route_name = "upload_put"
 
     async def prepare(self) -> None:

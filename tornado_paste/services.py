@@ -14,22 +14,29 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from settings import Settings
+from tornado_paste.core.blocking import BlockGuard
 from tornado_paste.core.cards import Links
+from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
 from tornado_paste.core.secret import configured_secret, existing_secret, load_or_create_secret, new_secret
-from tornado_paste.core.shortcode import Shortener
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.events.feed import EventFeed
 from tornado_paste.images.executor import BoundedExecutor
 from tornado_paste.images.service import ImageService
 from tornado_paste.limits.controls import Limits, build_limits
 from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
+from tornado_paste.metrics.capacity import BlobUsage, register_capacity
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
+from tornado_paste.previews.highlight import TextPreviews
+from tornado_paste.previews.photos import MetadataStripper
+from tornado_paste.previews.sandbox import ToolLimits
+from tornado_paste.previews.service import PreviewConfig, PreviewService
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs import open_blob_store
 from tornado_paste.storage.blobs.base import BlobStore
+from tornado_paste.tus.quota import TusLimits
 from tornado_paste.tus.service import TusService
 
 log = logging.getLogger(__name__)
@@ -43,7 +50,8 @@ class Services:
     store: Backend
     blobs: BlobStore
     metrics: Metrics
-    shortener: Shortener
+    # Opaque ``before=`` cursors of the public list (never an id in the clear).
+    cursors: CursorCodec
     links: Links
     ingestor: Ingestor
     images: ImageService
@@ -51,11 +59,15 @@ class Services:
     events: EventFeed
     limits: Limits
     retention: Retention
+    blocks: BlockGuard
+    previews: PreviewService
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # The blob-directory scan behind the blobs.* gauges (worker 0 with metrics on; else None).
+    blob_usage: BlobUsage | None = None
     _steps_done: int = 0
     _reopen: asyncio.Task | None = None
 
@@ -119,8 +131,11 @@ class Services:
         await self.blobs.stop()
 
 
-def build_services(settings: Settings, store: Backend | None = None) -> Services:
-    """Wire the core together: the one place that knows every feature. ``store`` lets tests inject a backend."""
+def build_services(settings: Settings, store: Backend | None = None, worker: int = 0) -> Services:
+    """Wire the core together: the one place that knows every feature. ``store`` lets tests inject a backend.
+
+    ``worker`` is the process's index under ``--processes`` (its per-process gauges carry it).
+    """
     s = settings
     blobs = build_blob_store(s)
     blobs.ensure_dirs()
@@ -128,35 +143,65 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     secret = configured_secret(s.secret, s.secret_file)
     # With MongoDB and no secret of the operator's, the one kept there: keyed at start-up (shared_secret_step).
     shared = secret is None and bool(s.mongo_url)
-    shortener = Shortener(None if shared else secret or load_or_create_secret(s.data_dir))
-    metrics = Metrics.from_settings(s)
+    cursors = CursorCodec(None if shared else secret or load_or_create_secret(s.data_dir))
+    metrics = Metrics.from_settings(s, worker)
     if metrics.enabled:
         instrument_store(store, metrics)
     ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
                         s.sniff_bytes)
-    links = Links(s.public_base_url, shortener, s.content_base_url)
+    links = Links(s.public_base_url, s.content_base_url)
     images = build_image_service(s, store, ingestor, blobs, metrics)
     retention = build_retention(s, store, ingestor, blobs, metrics)
+    tus_limits = TusLimits(s.tus_max_uploads_per_client, s.tus_max_client_bytes, s.tus_max_uploads,
+                           s.tus_max_total_bytes, s.tus_max_metadata_size, s.tus_max_filename_bytes)
     tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
-                     io_pool=blobs.io_pool, retention=retention,
+                     io_pool=blobs.io_pool, retention=retention, limits=tus_limits,
                      remote=blobs.resumable() if hasattr(blobs, "resumable") else None)
     events = EventFeed(store.event_log, store, links, metrics, s)
-    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
+    blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
+    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor, images.cache.enforce)
+    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention)
+                        retention=retention, blocks=blocks, previews=previews)
+    # Uploads ask the store itself: a block stops new copies at once, in every process.
+    ingestor.content_checks.append(lambda sha256: blocks.check(sha256, fresh=True))
+    ingestor.transforms.append(MetadataStripper(s.strip_metadata, blobs, metrics))
     ingestor.enrichers.append(images.enrich)
+    ingestor.enrichers.append(previews.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
-    if metrics.enabled:
-        metrics.sample("http.inflight", lambda: services.inflight)
     # Metrics first in, last out: the final stop flushes what the other stop steps recorded.
     steps = [metrics.start, tus.start, events.start, retention.sweeper.start]
     if shared:
-        steps.insert(1, shared_secret_step(store, shortener, s.data_dir))
+        steps.insert(1, shared_secret_step(store, cursors, s.data_dir))
     services.on_start[:] = steps
     services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop]
+    if metrics.enabled:
+        sample_levels(services, worker)
     return services
+
+
+def sample_levels(services: Services, worker: int) -> None:
+    """Every level this process holds, sampled once a second as a per-process gauge (see metrics.client)."""
+    metrics, s = services.metrics, services.settings
+    metrics.sample("http.inflight", lambda: services.inflight)
+    metrics.sample("ws.subscribers", lambda: services.events.counts["ws"])
+    metrics.sample("longpoll.subscribers", lambda: services.events.counts["longpoll"])
+    metrics.sample("executor.queue_depth", lambda: services.images.executor.queue_depth)
+    # A store-wide total each process last saw: the dashboard takes the max, not the sum.
+    metrics.sample("resize.cache_bytes", lambda: services.images.cache.last_total_bytes)
+    metrics.sample("upload.open", lambda: services.limits.uploads.inflight_uploads)
+    metrics.sample("upload.reserved_bytes", lambda: services.limits.uploads.inflight_bytes)
+    # One scan of the blob directory per host is enough: worker 0's (every worker sees the same files).
+    # An object store (S3) has no directory to scan: its bucket's size is the provider's metric.
+    local = services.blobs.kind == "local"
+    usage = BlobUsage(services.blobs.blob_dir, s.metrics_blob_scan_interval) if worker == 0 and local else None
+    register_capacity(metrics, s.data_dir, usage)
+    services.blob_usage = usage
+    if usage is not None:
+        services.on_start.append(usage.start)
+        services.on_stop.append(usage.stop)
 
 
 def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
@@ -165,10 +210,25 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
     # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.resize_max_source_pixels)
-    executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
-    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
-                        settings.resize_max_source_pixels, settings.resize_max_frames,
-                        settings.resize_max_animation_pixels)
+    s = settings
+    executor = BoundedExecutor(s.resize_workers, s.resize_max_pending, metrics, max_per_client=s.resize_max_per_client)
+    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, s.resize_max_side,
+                        s.resize_max_source_pixels, s.resize_max_frames, s.resize_max_animation_pixels,
+                        {"jpeg": s.resize_quality_jpeg, "webp": s.resize_quality_webp, "avif": s.resize_quality_avif},
+                        max_output_pixels=s.resize_max_output_pixels, cache_max_bytes=s.resize_cache_max_bytes,
+                        max_variants=s.resize_max_variants)
+
+
+def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
+                          metrics: Metrics, executor: BoundedExecutor,
+                          enforce_budget: Callable[[int, str], Awaitable[None]] | None = None) -> PreviewService:
+    """Posters, thumbnails and cover art: the images' bounded executor and pixel limit, the tools' own limits."""
+    s = settings
+    config = PreviewConfig(max_side=s.preview_max_side, max_pixels=s.resize_max_source_pixels,
+                           max_page_points=s.preview_pdf_max_page_points, page_wait=s.preview_page_wait,
+                           limits=ToolLimits(timeout=s.preview_tool_timeout, memory=s.preview_tool_memory_bytes))
+    text = TextPreviews(blobs, executor, metrics, s.highlight_max_bytes, s.highlight_cache_bytes)
+    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text, enforce_budget)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
@@ -191,14 +251,14 @@ def build_blob_store(settings: Settings) -> BlobStore:
                            stale_age=s.stale_tmp_age)
 
 
-def shared_secret_step(store: Backend, shortener: Shortener, data_dir: str) -> Callable[[], Awaitable[None]]:
-    """Key the shortener with the secret kept in the metadata store (seeded from this data dir's, if any)."""
+def shared_secret_step(store: Backend, cursors: CursorCodec, data_dir: str) -> Callable[[], Awaitable[None]]:
+    """Key the list cursors with the secret kept in the metadata store (seeded from this data dir's, if any)."""
 
     async def load() -> None:
         secret = await store.shared_secret(existing_secret(data_dir) or new_secret())
         if secret is None:
             secret = load_or_create_secret(data_dir)
-        shortener.rekey(secret)
+        cursors.rekey(secret)
 
     return load
 

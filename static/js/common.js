@@ -163,6 +163,14 @@ export function typeLabel(card) {
 
 /** A thumbnail through the resizer, falling back to the raw image when /r/ is not there. */
 export function thumbnail(card, size = 96) {
+  if (card.type !== "image" && card.url_t) {
+    // A video's poster, a PDF's first page, an album's cover (made on first request, then cached).
+    const poster = el("img", { className: "thumb thumb-poster", alt: "", loading: "lazy", decoding: "async",
+      width: size, height: size, src: `/t/${encodeURIComponent(card.filehash)}` });
+    poster.addEventListener("error", () => poster.replaceWith(
+      el("div", { className: `thumb thumb-icon type-${card.type}`, "aria-hidden": "true" }, typeLabel(card))));
+    return poster;
+  }
   if (card.type !== "image") {
     return el("div", { className: `thumb thumb-icon type-${card.type}`, "aria-hidden": "true" }, typeLabel(card));
   }

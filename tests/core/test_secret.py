@@ -1,5 +1,6 @@
 """One deployment secret for every machine: the operator's (setting or file), else the one kept in MongoDB
-(the first machine's, seeded from its data dir), else the data dir's own. Short codes agree everywhere."""
+(the first machine's, seeded from its data dir), else the data dir's own. A list cursor one machine
+issued is read by every other (it is keyed by that secret: core/cursor.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import uuid
 import pytest
 
 from settings import Settings
+from tornado_paste.core.cursor import CursorCodec, SecretNotLoaded
 from tornado_paste.core.secret import SECRET_FILE, SecretError, configured_secret
-from tornado_paste.core.shortcode import SecretNotLoaded, Shortener
 from tornado_paste.services import build_services
 from tornado_paste.storage.mongo.store import MongoStore
 
@@ -31,27 +32,29 @@ def test_the_operators_secret_setting_or_file(tmp_path):
         Settings(secret="nope").validated()
 
 
-def test_machines_with_the_same_secret_file_issue_the_same_codes(tmp_path, io_loop):
+def test_machines_with_the_same_secret_file_read_each_others_cursors(tmp_path, io_loop):
     path = tmp_path / "deployment.key"
     path.write_text(SECRET)
-    codes = []
+    machines = []
     for name in ("one", "two"):
         services = build_services(Settings(data_dir=str(tmp_path / name), secret_file=str(path)).validated())
-        codes.append([services.shortener.encode(i) for i in (1, 2, 999)])
+        machines.append(services.cursors)
         assert not (tmp_path / name / SECRET_FILE).exists()  # no per-machine secret was made
-    assert codes[0] == codes[1]
-    # Without one, each data dir makes its own: what broke /s/ across machines.
-    alone = [build_services(Settings(data_dir=str(tmp_path / f"own{i}")).validated()).shortener.encode(1)
-             for i in range(2)]
-    assert alone[0] != alone[1]
+    for i in (1, 2, 999):
+        assert machines[1].decode(machines[0].encode(i)) == i
+    # Without one, each data dir makes its own: the next page, asked of another machine, was a 400.
+    alone = [build_services(Settings(data_dir=str(tmp_path / f"own{i}")).validated()).cursors for i in range(2)]
+    assert alone[1].decode(alone[0].encode(1)) is None
 
 
-def test_an_unkeyed_shortener_is_a_503_not_a_404():
-    shortener = Shortener(None)
+def test_an_unkeyed_cursor_codec_is_a_503_not_a_400():
+    cursors = CursorCodec(None)
     with pytest.raises(SecretNotLoaded):
-        shortener.encode(1)
+        cursors.encode(1)
     with pytest.raises(SecretNotLoaded):
-        shortener.decode("abcde")
+        cursors.decode("abcde")
+    cursors.rekey(bytes.fromhex(SECRET))
+    assert cursors.decode(cursors.encode(7)) == 7
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -61,7 +64,7 @@ async def test_machines_on_one_mongodb_share_the_first_machines_secret(tmp_path,
     first_dir = tmp_path / "first"
     first_dir.mkdir()
     (first_dir / SECRET_FILE).write_text(SECRET)
-    old_codes = [Shortener(bytes.fromhex(SECRET)).encode(i) for i in (1, 42)]
+    old_cursors = [CursorCodec(bytes.fromhex(SECRET)).encode(i) for i in (1, 42)]
     made = []
     try:
         for directory in (first_dir, tmp_path / "second", tmp_path / "third"):
@@ -70,8 +73,8 @@ async def test_machines_on_one_mongodb_share_the_first_machines_secret(tmp_path,
             await services.start()
             made.append(services)
         for services in made:
-            assert [services.shortener.encode(i) for i in (1, 42)] == old_codes
-            assert services.shortener.decode(old_codes[1]) == 42
+            assert [services.cursors.decode(cursor) for cursor in old_cursors] == [1, 42]
+        assert made[2].cursors.decode(made[1].cursors.encode(5)) == 5
         assert not (tmp_path / "second" / SECRET_FILE).exists()
     finally:
         for services in made:

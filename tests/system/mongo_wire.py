@@ -55,7 +55,8 @@ def nx_command() -> list[str] | None:
     if override:
         return [override]
     if importlib.util.find_spec("nx_27017") is not None:
-        return [sys.executable, "-m", "nx_27017.nx_27017"]
+        # With partialFilterExpression honoured (nx-27017 0.8.1 drops it): see nx_partial.py.
+        return [sys.executable, str(Path(__file__).with_name("nx_partial.py"))]
     script = shutil.which("nx-27017") or shutil.which("nx_27017")
     return [script] if script else None
 

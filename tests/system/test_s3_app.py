@@ -1,6 +1,8 @@
 """The app with its blobs on a real S3 server (Ceph RGW): uploads streamed into multipart uploads,
 dedupe, delete, refusals and resets that leave nothing behind, downloads in the three modes, resize,
-previews, the store going down (503 + Retry-After) and coming back without a restart.
+previews, photo metadata stripped before the bytes are committed (a small upload's buffer, a
+multipart staging object and a tus upload assembled in the bucket, each fetched to a local file for
+the stripper, the stripped file uploaded), the store going down (503 + Retry-After) and coming back without a restart.
 
 The serving tests of tests/handlers/test_serving.py run here again, unchanged, with the bytes on S3
 (proxy mode): every header and status is the same as with local blobs."""
@@ -18,6 +20,7 @@ import uuid
 
 import pytest
 
+from tests import mediagen
 from tests.conftest import body_of, path_of
 from tests.faults import half_upload, poll
 from tests.handlers.test_serving import (  # noqa: F401  (re-run on S3)
@@ -36,6 +39,12 @@ from tests.images.test_http import (  # noqa: F401  (re-run on S3)
     renders,
     test_images_get_width_and_height_at_upload,
     test_resize_redirects_to_a_recorded_derivative,
+)
+from tests.previews.conftest import counted  # noqa: F401  (a fixture of the tests re-run below)
+from tests.previews.test_photos import (  # noqa: F401  (re-run on S3)
+    strip,
+    test_raw_put_and_tus_strip_too,
+    test_uploads_store_the_stripped_bytes_and_dedupe_on_them,
 )
 from tests.system.tcp_relay import TcpRelay
 from tornado_paste.core.policy import TypePolicy
@@ -94,6 +103,24 @@ async def test_uploads_stream_into_s3_and_only_the_content_address_remains(fetch
     assert got.code == 200 and got.body == large
     ranged = await fetch(path_of(cards[1]["url_i"]), headers={"Range": f"bytes={PART - 10}-{PART + 9}"})
     assert ranged.code == 206 and ranged.body == large[PART - 10:PART + 10]
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_multipart_photo_is_stripped_and_only_the_stripped_blob_remains(fetch, services):
+    """Bigger than one part: staged as a multipart object, downloaded for the stripper, the stripped
+    file uploaded under its own address; neither the staging object nor a scratch copy stays."""
+    original = mediagen.camera_jpeg()
+    padding = os.urandom(PART + 1000)  # after the JPEG's end: kept as it is by the stripper
+    original += padding
+    stripped, removed = strip(original, "jpeg", "gps")
+    assert len(stripped) > PART and removed
+    card = await put(fetch, original, "big.jpg")
+    assert card["media"]["metadata_removed"] == removed
+    assert card["sha256"] == hashlib.sha256(stripped).hexdigest()
+    assert (await fetch(path_of(card["url_i"]))).body == stripped
+    assert await leftovers(services.blobs) == committed(card["sha256"])
+    scratch = services.blobs.scratch.tmp_dir
+    assert not [name for name in os.listdir(scratch) if name.endswith((".copy", ".strip"))]
 
 
 @pytest.mark.gen_test(timeout=120)

@@ -1,4 +1,5 @@
-"""The deployment secret: what scrambles /s/ short codes, so every machine of a deployment must share it.
+"""The deployment secret: what keys the opaque list cursors (``core/cursor.py``), so every machine of a
+deployment must share it (a cursor one machine issued must decode on the next).
 
 Where it comes from, first match wins (docs/scale.md has backup and rotation):
 

@@ -53,8 +53,6 @@ PAGE = 500
 GAP_GRACE = 2.0
 # Seconds between two trims of the log by this process.
 TRIM_INTERVAL = 60.0
-# Seconds between two gauge reports (subscriber counts change on every connect).
-GAUGE_INTERVAL = 1.0
 # With push (change streams) the reader still polls this rarely, unless a gap is pending.
 PUSH_SAFETY_POLL = 5.0
 # Longest wait in one watcher call (it returns earlier as soon as a change arrives).
@@ -78,9 +76,8 @@ class EventFeed:
         self._floor = 0
         self._public: set[Subscriber] = set()
         self._by_file: dict[str, set[Subscriber]] = {}
+        # Subscribers by kind; sampled once a second as ws.subscribers / longpoll.subscribers (services.py).
         self.counts = {"ws": 0, "longpoll": 0}
-        self._reported: dict[str, int] = {}
-        self._last_gauge = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._gap_at: int | None = None
@@ -112,6 +109,11 @@ class EventFeed:
                 sub.shutdown()
             except Exception:
                 log.exception("subscriber shutdown failed")
+
+    @property
+    def buffered_from(self) -> int:
+        """Every event after this cursor is in the recent buffer (replays from here need no query)."""
+        return self._floor
 
     def wake(self) -> None:
         """Poll the log now (a local publish should not wait for the next tick)."""
@@ -278,7 +280,6 @@ class EventFeed:
             except Exception:
                 log.exception("event reader failed; retrying")
                 await asyncio.sleep(self.settings.events_poll_interval)
-            self._report_gauges()
 
     async def _poll(self) -> None:
         while True:
@@ -346,13 +347,3 @@ class EventFeed:
         removed = await self.log.trim(time.time() - self.settings.events_max_age, self.settings.events_max_count)
         if removed:
             log.info("event log: trimmed %d old event(s)", removed)
-
-    def _report_gauges(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_gauge < GAUGE_INTERVAL:
-            return
-        self._last_gauge = now
-        for kind, name in (("ws", "ws.subscribers"), ("longpoll", "longpoll.subscribers")):
-            if force or self._reported.get(kind) != self.counts[kind]:
-                self._reported[kind] = self.counts[kind]
-                self.metrics.gauge(name, self.counts[kind])

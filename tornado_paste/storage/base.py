@@ -10,10 +10,12 @@ than the caller's (so handlers can answer 503).
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.core.records import FileRecord, LogEntry, TusState
+from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.errors import Busy, Unavailable
 
 
@@ -29,7 +31,8 @@ class StoreUnavailable(StoreError, Unavailable):
 
 
 class DuplicateContent(StoreError):
-    """A unique key (sha256, filehash) is taken: the dedupe race was lost."""
+    """A unique key is taken: the public original of these bytes exists (the dedupe race was lost),
+    or, once in a blue moon, a random name (filehash, short code) was drawn twice."""
 
 
 class Locked(StoreError, Busy):
@@ -45,24 +48,44 @@ class FileStore(abc.ABC):
 
     @abc.abstractmethod
     async def insert_file(self, record: FileRecord) -> FileRecord:
-        """Store a new record, returning it with its new integer ``id``.
+        """Store a new record, returning it with its new integer ``id`` (internal, never shown).
 
-        Raises DuplicateContent when a record with the same sha256 exists.
+        Raises DuplicateContent when its filehash or short code is taken, or when it is a public
+        original (``record.public_original``) and the public original of the same sha256 exists.
+        Any number of other records may share a sha256 (private files, derivatives).
         """
 
     @abc.abstractmethod
-    async def get_by_id(self, file_id: int) -> FileRecord | None: ...
+    async def get_by_id(self, file_id: int) -> FileRecord | None:
+        """By internal id (derivative links, expiry): never reached from a client's input."""
 
     @abc.abstractmethod
     async def get_by_filehash(self, filehash: str) -> FileRecord | None: ...
 
     @abc.abstractmethod
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        """The record holding these bytes, if any (sha256 is unique across records)."""
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        """The record whose ``/s/`` code this is (codes are unique across records)."""
+
+    @abc.abstractmethod
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        """The public, non-derivative record holding these bytes, if any (at most one: the dedupe target).
+
+        Private records and derivatives with the same bytes are never returned.
+        """
+
+    @abc.abstractmethod
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        """Every record (public or private, originals and derivatives) holding these bytes, oldest first.
+
+        For operators (the admin CLI); a public answer must filter it (``get_public_original``).
+        """
 
     @abc.abstractmethod
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
-        """Public (non-private) records, newest first, with id < before_id when given."""
+        """Public (non-private) records, newest first, with id < before_id when given.
+
+        ``before_id`` is only ever the id of a public record (handlers take it from an encrypted cursor).
+        """
 
     @abc.abstractmethod
     async def count_public(self) -> int: ...
@@ -77,24 +100,39 @@ class FileStore(abc.ABC):
 
 
 class DerivativeIndex(abc.ABC):
-    """(parent id, parameters key) -> derivative file id.
+    """(parent id, parameters key) -> derivative file id, with what the derivative cache needs to evict.
 
     Kept apart from the file records: two parameter sets may produce the same
     bytes, which then share one record. The (parent_id, key) pair is unique, so a
     second process that computed the same derivative reuses the first writer's.
+    Each entry also keeps the derivative's size and when it was last used: the
+    derivatives are a cache under a byte budget and a per-parent cap, evicted
+    least recently used first (``least_recent``); pinned entries never are.
     """
 
     async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
 
-
-    @abc.abstractmethod
     async def get(self, parent_id: int, key: str) -> int | None:
         """The derivative's file id, if one was recorded."""
+        found = await self.entry(parent_id, key)
+        return found.file_id if found is not None else None
 
     @abc.abstractmethod
-    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
-        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins)."""
+    async def entry(self, parent_id: int, key: str) -> DerivativeEntry | None:
+        """The whole entry (file id, size, last use), if one was recorded."""
+
+    @abc.abstractmethod
+    async def claim(self, parent_id: int, key: str, file_id: int, size: int = 0, used_at: float = 0.0,
+                    pinned: bool = False) -> int:
+        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins).
+
+        ``size`` and ``used_at`` start the entry's accounting; an existing entry is left as it is.
+        """
+
+    @abc.abstractmethod
+    async def touch(self, parent_id: int, key: str, used_at: float) -> None:
+        """Note a use of the entry: its ``used_at`` moves forward to ``used_at`` (never back)."""
 
     @abc.abstractmethod
     async def discard(self, parent_id: int, key: str, file_id: int) -> None:
@@ -107,6 +145,22 @@ class DerivativeIndex(abc.ABC):
     @abc.abstractmethod
     async def forget(self, file_id: int) -> None:
         """Drop every entry where ``file_id`` is the parent or the derivative."""
+
+    @abc.abstractmethod
+    async def count(self, parent_id: int) -> int:
+        """How many evictable (unpinned) entries ``parent_id`` has."""
+
+    @abc.abstractmethod
+    async def total_bytes(self) -> int:
+        """The sum of ``size`` over every evictable (unpinned) entry."""
+
+    @abc.abstractmethod
+    async def least_recent(self, limit: int, parent_id: int | None = None) -> list[DerivativeEntry]:
+        """Up to ``limit`` evictable entries (of ``parent_id`` when given), least recently used first."""
+
+    @abc.abstractmethod
+    async def refs(self, file_id: int) -> int:
+        """How many entries (pinned or not, any parent) point to ``file_id``."""
 
 
 class TusStateStore(abc.ABC):
@@ -156,6 +210,14 @@ class TusStateStore(abc.ABC):
     @abc.abstractmethod
     async def ids(self) -> set[str]:
         """Every known upload id (for the orphan-file sweep)."""
+
+    @abc.abstractmethod
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        """Open uploads (not ingested: ``filehash`` unset; not expired: ``expires_at >= now``), of ``client``
+        when given, else of everyone: their count and the sum of their lengths (the offset while deferred).
+
+        A finished partial upload still counts (its bytes wait for a final concatenation on disk).
+        """
 
 
 class ChangeWatch(abc.ABC):
@@ -232,6 +294,69 @@ class ExpiryIndex(abc.ABC):
         """Derivatives (crop-resize results) of a file: they go when it goes."""
 
 
+@dataclass(frozen=True)
+class BlockEntry:
+    """One blocked sha256: uploads of these bytes and every link to a copy answer 451."""
+
+    sha256: str
+    reason: str
+    ts: float
+
+
+class BlockList(abc.ABC):
+    """Blocked content hashes (lowercase hex sha256), shared by every process of a deployment."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+    @abc.abstractmethod
+    async def block(self, sha256s: Iterable[str], reason: str, ts: float) -> int:
+        """Block every hash (idempotent: a blocked one keeps its first reason); returns how many were new."""
+
+    @abc.abstractmethod
+    async def unblock(self, sha256: str) -> bool:
+        """True when the hash was blocked."""
+
+    @abc.abstractmethod
+    async def is_blocked(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def entries(self, limit: int = 1000) -> list[BlockEntry]:
+        """Blocked hashes, most recently blocked first."""
+
+    @abc.abstractmethod
+    async def count(self) -> int: ...
+
+
+@dataclass
+class TypeTotals:
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Inventory:
+    """What is stored, counted by the store (``FileStats.summary``)."""
+
+    files: int = 0
+    bytes: int = 0
+    private: int = 0
+    derivatives: int = 0
+    derivative_bytes: int = 0
+    by_type: dict[str, TypeTotals] = field(default_factory=dict)
+
+
+class FileStats(abc.ABC):
+    """Aggregates over the file records, for operators (``python -m tornado_paste.admin stats``)."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
+
+    @abc.abstractmethod
+    async def summary(self) -> Inventory:
+        """Every record counted: all of them, the private ones, the derivatives, and by MIME type."""
+
+
 class Backend(FileStore):
     """One metadata backend: the file records (its own methods) plus every other concern,
     all on one connection, opened and closed together.
@@ -243,6 +368,8 @@ class Backend(FileStore):
     tus_state: TusStateStore
     event_log: EventLog
     expiry: ExpiryIndex
+    blocklist: BlockList
+    stats: FileStats
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -1,7 +1,8 @@
 """Every storage concern in process memory: one process only, lost on restart (tests, tools).
 
 It follows the same contract as SQLite and MongoDB (``tests/storage/`` runs one
-suite against all three), including unique sha256/filehash and the tus lease.
+suite against all three), including unique filehash/short code, sha256 unique among public
+originals, and the tus lease.
 """
 
 from __future__ import annotations
@@ -9,19 +10,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.core.records import FileRecord, LogEntry, TusState
+from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.storage.base import (
     Backend,
+    BlockEntry,
+    BlockList,
     DerivativeIndex,
     DuplicateContent,
     EventLog,
     ExpiryIndex,
+    FileStats,
+    Inventory,
     Locked,
     StoreUnavailable,
     TusStateStore,
+    TypeTotals,
 )
 
 
@@ -34,6 +41,8 @@ class MemoryStore(Backend):
         self.tus_state = MemoryTusStateStore()
         self.event_log = MemoryEventLog()
         self.expiry = MemoryExpiryIndex(self)
+        self.blocklist = MemoryBlockList()
+        self.stats = MemoryFileStats(self)
 
     async def open(self) -> None:
         self.opened = True
@@ -47,7 +56,9 @@ class MemoryStore(Backend):
 
     async def insert_file(self, record: FileRecord) -> FileRecord:
         for other in self.files.values():
-            if other.sha256 == record.sha256 or other.filehash == record.filehash:
+            if other.filehash == record.filehash or other.short_code == record.short_code:
+                raise DuplicateContent(record.filehash)
+            if record.public_original and other.public_original and other.sha256 == record.sha256:
                 raise DuplicateContent(record.sha256)
         record.id = next(self._ids)
         self.files[record.id] = dataclasses.replace(record)
@@ -62,8 +73,14 @@ class MemoryStore(Backend):
     async def get_by_filehash(self, filehash: str) -> FileRecord | None:
         return self._copy(next((r for r in self.files.values() if r.filehash == filehash), None))
 
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        return self._copy(next((r for r in self.files.values() if r.sha256 == sha256), None))
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        return self._copy(next((r for r in self.files.values() if r.short_code == code), None))
+
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        return self._copy(next((r for r in self.files.values() if r.public_original and r.sha256 == sha256), None))
+
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        return [dataclasses.replace(r) for _i, r in sorted(self.files.items()) if r.sha256 == sha256][:limit]
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         ids = sorted((i for i, r in self.files.items() if not r.private and (before_id is None or i < before_id)),
@@ -82,26 +99,47 @@ class MemoryStore(Backend):
 
 class MemoryDerivativeIndex(DerivativeIndex):
     def __init__(self) -> None:
-        self.entries: dict[tuple[int, str], int] = {}
+        self.entries: dict[tuple[int, str], DerivativeEntry] = {}
 
     async def open(self) -> None:
         return None
 
-    async def get(self, parent_id: int, key: str) -> int | None:
+    async def entry(self, parent_id: int, key: str) -> DerivativeEntry | None:
         return self.entries.get((parent_id, key))
 
-    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
-        return self.entries.setdefault((parent_id, key), file_id)
+    async def claim(self, parent_id: int, key: str, file_id: int, size: int = 0, used_at: float = 0.0,
+                    pinned: bool = False) -> int:
+        new = DerivativeEntry(parent_id, key, file_id, size, used_at, pinned)
+        return self.entries.setdefault((parent_id, key), new).file_id
+
+    async def touch(self, parent_id: int, key: str, used_at: float) -> None:
+        found = self.entries.get((parent_id, key))
+        if found is not None and used_at > found.used_at:
+            self.entries[(parent_id, key)] = dataclasses.replace(found, used_at=used_at)
 
     async def discard(self, parent_id: int, key: str, file_id: int) -> None:
-        if self.entries.get((parent_id, key)) == file_id:
+        found = self.entries.get((parent_id, key))
+        if found is not None and found.file_id == file_id:
             del self.entries[(parent_id, key)]
 
     async def children(self, parent_id: int) -> list[int]:
-        return sorted({f for (p, _k), f in self.entries.items() if p == parent_id})
+        return sorted({e.file_id for (p, _k), e in self.entries.items() if p == parent_id})
 
     async def forget(self, file_id: int) -> None:
-        self.entries = {k: f for k, f in self.entries.items() if file_id not in (k[0], f)}
+        self.entries = {k: e for k, e in self.entries.items() if file_id not in (e.parent_id, e.file_id)}
+
+    async def count(self, parent_id: int) -> int:
+        return sum(1 for e in self.entries.values() if e.parent_id == parent_id and not e.pinned)
+
+    async def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries.values() if not e.pinned)
+
+    async def least_recent(self, limit: int, parent_id: int | None = None) -> list[DerivativeEntry]:
+        found = [e for e in self.entries.values() if not e.pinned and parent_id in (None, e.parent_id)]
+        return sorted(found, key=lambda e: (e.used_at, e.parent_id, e.key))[:limit]
+
+    async def refs(self, file_id: int) -> int:
+        return sum(1 for e in self.entries.values() if e.file_id == file_id)
 
 
 class MemoryTusStateStore(TusStateStore):
@@ -172,6 +210,11 @@ class MemoryTusStateStore(TusStateStore):
     async def ids(self) -> set[str]:
         return set(self.uploads)
 
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        found = [s for s in self.uploads.values() if s.filehash is None and s.expires_at >= now
+                 and (client is None or s.client == client)]
+        return TusUsage(len(found), sum(s.offset if s.length is None else s.length for s in found))
+
 
 class MemoryEventLog(EventLog):
     def __init__(self) -> None:
@@ -220,3 +263,48 @@ class MemoryExpiryIndex(ExpiryIndex):
 
     async def children(self, parent_id: int) -> list[FileRecord]:
         return [dataclasses.replace(r) for r in self.store.files.values() if r.parent_id == parent_id]
+
+
+class MemoryBlockList(BlockList):
+    def __init__(self) -> None:
+        self.blocked: dict[str, BlockEntry] = {}
+
+    async def block(self, sha256s: Iterable[str], reason: str, ts: float) -> int:
+        added = 0
+        for sha256 in sha256s:
+            if sha256 not in self.blocked:
+                self.blocked[sha256] = BlockEntry(sha256, reason, ts)
+                added += 1
+        return added
+
+    async def unblock(self, sha256: str) -> bool:
+        return self.blocked.pop(sha256, None) is not None
+
+    async def is_blocked(self, sha256: str) -> bool:
+        return sha256 in self.blocked
+
+    async def entries(self, limit: int = 1000) -> list[BlockEntry]:
+        return sorted(self.blocked.values(), key=lambda e: (-e.ts, e.sha256))[:limit]
+
+    async def count(self) -> int:
+        return len(self.blocked)
+
+
+class MemoryFileStats(FileStats):
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def summary(self) -> Inventory:
+        inventory = Inventory()
+        for record in self.store.files.values():
+            inventory.files += 1
+            inventory.bytes += record.size
+            inventory.private += int(record.private)
+            if record.parent_id is not None:
+                inventory.derivatives += 1
+                inventory.derivative_bytes += record.size
+            totals = inventory.by_type.setdefault(record.mimetype, TypeTotals())
+            totals.files += 1
+            totals.bytes += record.size
+        inventory.by_type = dict(sorted(inventory.by_type.items()))
+        return inventory

@@ -16,8 +16,13 @@ on this process the digest is ready at the end; otherwise the finish re-hashes t
 the event loop. Then ``Ingestor.finish_prestaged``: the same sniff, policy, dedupe, commit, record,
 event and metrics as ``POST /``.
 
-Neighbours: ``protocol`` (vocabulary, refusals, headers), ``session`` (one PATCH), ``files``
-(blocking file work, the staged-file adapter), ``concat`` (locks for concatenation).
+Open uploads are capped per client and in all (count, declared bytes), lengths must fit on the disk
+(local bytes only; a remote store has no disk of ours to fill) and metadata is bounded: ``quota``. Each
+upload records the client that created it (an internal field) so the caps are counted in the store.
+
+Neighbours: ``protocol`` (vocabulary, refusals, header parsing), ``session`` (one PATCH), ``concat``
+(final uploads), ``quota`` (the caps), ``files`` (blocking file work, the staged-file adapter),
+``remote`` (the bytes in a remote blob store); the state's persistence is ``storage``'s ``TusStateStore``.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import os
 import re
 import secrets
 import socket
+import sys
 import time
 from collections import OrderedDict
 from typing import Any
 
 from tornado_paste.core.ingest import IngestError, Ingestor, IngestResult, TooLarge
+from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.params import truthy
 from tornado_paste.core.records import TusState
 from tornado_paste.core.tasks import Periodic
@@ -42,7 +49,7 @@ from tornado_paste.limits.retention import Retention
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import Locked, TusStateStore
 from tornado_paste.tus import remote as remote_bytes
-from tornado_paste.tus.concat import renew_leases, take_parts
+from tornado_paste.tus.concat import create_final
 from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head, remove_orphans
 from tornado_paste.tus.protocol import (
     OffsetMismatch,
@@ -52,6 +59,7 @@ from tornado_paste.tus.protocol import (
     UploadLocked,
     UploadNotFound,
 )
+from tornado_paste.tus.quota import TusLimits, TusQuota
 from tornado_paste.tus.session import PatchResult, PatchSession
 
 log = logging.getLogger(__name__)
@@ -70,7 +78,7 @@ class TusService:
     def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
                  expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
                  fsync_patches: bool = False, io_pool: Any = None,
-                 retention: Retention | None = None, remote: Any = None) -> None:
+                 retention: Retention | None = None, limits: TusLimits | None = None, remote: Any = None) -> None:
         self.state = state
         self.remote = remote
         # The file retention service (expires vocabulary, default lifetime); None: files keep no expiry.
@@ -82,6 +90,11 @@ class TusService:
         self.ingestor = ingestor
         self.metrics = metrics
         self.dir = os.path.join(os.path.abspath(data_dir), "tus")
+        # Remote bytes (S3) fill no disk of ours: only local uploads are checked against the free space.
+        free_space = (lambda _path: sys.maxsize) if remote is not None else None
+        self.quota = TusQuota(state, limits or TusLimits(), metrics, self.dir, free_space)
+        # One creation at a time per client in this process, so its cap is never raced from here.
+        self._creating = KeyedLocks()
         self.expiry = expiry
         self.lease = lease
         self.sweep_interval = sweep_interval
@@ -94,9 +107,19 @@ class TusService:
         return self.ingestor.max_upload_size
 
     def path_for(self, upload_id: str) -> str:
-        if not _ID_RE.match(upload_id):
+        if not self.is_upload_id(upload_id):
             raise UploadNotFound("no such upload")
         return os.path.join(self.dir, upload_id)
+
+    @staticmethod
+    def is_upload_id(upload_id: str) -> bool:
+        return bool(_ID_RE.match(upload_id))
+
+    owner_tag = staticmethod(_owner_tag)
+
+    def parse_metadata(self, header: str | None) -> dict[str, str]:
+        """``Upload-Metadata``, parsed and within the size limits."""
+        return self.quota.metadata(header)
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -145,81 +168,51 @@ class TusService:
         return True
 
     # -- creation ------------------------------------------------------------
-    async def create(self, length: int | None, metadata: dict[str, str], concat: str | None = None) -> TusState:
+    async def create(self, length: int | None, metadata: dict[str, str], concat: str | None = None,
+                     client: str | None = None) -> TusState:
+        """A new upload for ``client``; refused (leaving nothing behind) past the caps of ``quota``."""
         if length is not None and length > self.max_size:
             raise TooLarge(f"Upload-Length exceeds Tus-Max-Size ({self.max_size} bytes)")
-        self._check_metadata(metadata)
-        now = time.time()
-        state = TusState(id=secrets.token_hex(16), length=length, metadata=metadata, created_at=now,
-                         expires_at=now + self.expiry, concat=concat)
-        if self.remote is not None:
-            await self.state.create(state)  # the bytes' place in the bucket is made by the first PATCH
-            self.metrics.incr("tus.created")
-            return state
-        os.makedirs(self.dir, exist_ok=True)
-        # The file exists from the start, so HEAD/DELETE/sweep never meet a missing one.
-        with open(self.path_for(state.id), "wb"):
-            pass
-        try:
-            await self.state.create(state)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path_for(state.id))
-            raise
+        self.check_metadata(metadata)
+        async with self._creating.hold(client or ""):
+            await self.quota.admit(client, length)
+            now = time.time()
+            state = TusState(id=secrets.token_hex(16), length=length, metadata=metadata, created_at=now,
+                             expires_at=now + self.expiry, concat=concat, client=client)
+            if self.remote is None:
+                os.makedirs(self.dir, exist_ok=True)
+                # The file exists from the start, so HEAD/DELETE/sweep never meet a missing one.
+                with open(self.path_for(state.id), "wb"):
+                    pass
+            # Remote: the bytes' place in the bucket is made by the first PATCH.
+            try:
+                await self.state.create(state)
+                # Another process may have created one for the same client meanwhile: within the caps still?
+                await self.quota.admit(client, length, already_counted=True)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.state.delete(state.id)
+                if self.remote is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path_for(state.id))
+                raise
         self.metrics.incr("tus.created")
         return state
 
-    def _check_metadata(self, metadata: dict[str, str]) -> None:
+    def check_metadata(self, metadata: dict[str, str]) -> None:
         """Refuse a bad ``expires`` now, not after 4 GB (same vocabulary as ``POST /``: 1h|1d|7d|30d|never)."""
         retention = self.retention
         if retention is not None:
             retention.policy.check(metadata.get("expires"))
 
-    async def create_final(self, part_ids: list[str], metadata: dict[str, str]) -> PatchResult:
-        """Concatenation: a final upload made of finished partial uploads, ingested at once."""
-        if not part_ids:
-            raise TusError("Upload-Concat: final needs at least one partial upload")
-        if len(set(part_ids)) != len(part_ids):
-            raise TusError("Upload-Concat: final lists a partial upload twice")
-        self._check_metadata(metadata)
-        owner = _owner_tag()
-        held: list[str] = []
-        renewer = asyncio.ensure_future(renew_leases(self.state, held, owner, self.lease))
-        try:
-            parts = await take_parts(self.state, part_ids, owner, self.lease, held)
-            total = sum(p.length or 0 for p in parts)
-            if total > self.max_size:
-                raise TooLarge(f"the concatenated upload exceeds Tus-Max-Size ({self.max_size} bytes)")
-            now = time.time()
-            final = TusState(id=secrets.token_hex(16), length=total, metadata=metadata, created_at=now,
-                             expires_at=now + self.expiry, concat="final", parts=part_ids,
-                             lock_owner=owner, lock_until=now + self.lease)
-            await self.state.create(final)
-            held.append(final.id)
-            self.metrics.incr("tus.created")
-            try:
-                staged = await self._concatenate(final, parts)
-            except BaseException:
-                await self._remove(final.id)
-                raise
-            if staged.size != total:
-                staged.discard()
-                await self._remove(final.id)
-                raise TusError("a partial upload's bytes are missing")
-            final.offset = staged.size
-            await self.state.update(final.id, owner, offset=staged.size)
-            result = await self._ingest(final, owner, staged)
-            for part_id in part_ids:  # their bytes live on in the blob; the parts are spent
-                await self._remove(part_id)
-            held[:] = [final.id]
-            return PatchResult(final, result)
-        finally:
-            renewer.cancel()
-            for held_id in held:
-                with contextlib.suppress(Exception):
-                    await self.state.release(held_id, owner)
+    async def create_final(self, part_ids: list[str], metadata: dict[str, str],
+                           client: str | None = None) -> PatchResult:
+        """Concatenation: a final upload made of finished partial uploads, ingested at once (``concat``)."""
+        return await create_final(self, part_ids, metadata, client)
 
-    async def _concatenate(self, final: TusState, parts: list[TusState]) -> Any:
+    async def concatenate(self, final: TusState, parts: list[TusState]) -> Any:
+        """The parts' bytes, one after the other, as a finished staging of ``final`` (remote: a new
+        staging in the blob store; local: the file of ``final``, written on an executor thread)."""
         if self.remote is not None:
             return await remote_bytes.concatenate(self.remote, self.ingestor.blobs, parts, self.ingestor.sniff_bytes)
         path = self.path_for(final.id)
@@ -242,7 +235,7 @@ class TusService:
     async def begin_patch(self, upload_id: str, offset: int, checksum: tuple[str, bytes] | None = None,
                           new_length: int | None = None) -> PatchSession:
         """Take the upload's lock and open it for appending at ``offset`` (which must be the current one)."""
-        owner = _owner_tag()
+        owner = self.owner_tag()
         state = await self._lock(upload_id, owner, "another request is writing to this upload; retry after HEAD",
                                  "no such upload (never created, terminated, or expired and removed)")
         try:
@@ -264,9 +257,13 @@ class TusService:
                 if new_length > self.max_size:
                     raise TooLarge(f"Upload-Length exceeds Tus-Max-Size ({self.max_size} bytes)")
                 if state.length is None:
+                    await self.quota.admit_length(state, new_length)
                     await self.state.update(upload_id, owner, length=new_length)
                     state.length = new_length
-            session = PatchSession(self, state, owner, checksum, self._running_hash(upload_id, state.offset))
+            # A deferred length may grow only within its client's byte cap.
+            room = await self.quota.deferred_room(state, self.max_size) if state.length is None else None
+            session = PatchSession(self, state, owner, checksum, self._running_hash(upload_id, state.offset),
+                                   max_total=room)
             try:
                 await session.open()
             except BaseException:
@@ -320,7 +317,7 @@ class TusService:
         if self.remote is not None:
             staged = await remote_bytes.staged(self.remote, state, running.hexdigest() if running else None,
                                                head_size)
-            return PatchResult(state, await self._ingest(state, session.owner, staged))
+            return PatchResult(state, await self.ingest_staged(state, session.owner, staged))
         path = self.path_for(state.id)
         loop = asyncio.get_running_loop()
         if running is not None:
@@ -328,10 +325,11 @@ class TusService:
             head = await loop.run_in_executor(None, read_head, path, head_size)
         else:
             sha256, head = await loop.run_in_executor(None, hash_file, path, new_offset, head_size)
-        result = await self._ingest(state, session.owner, TusStaged(path, new_offset, head, sha256))
+        result = await self.ingest_staged(state, session.owner, TusStaged(path, new_offset, head, sha256))
         return PatchResult(state, result)
 
-    async def _ingest(self, state: TusState, owner: str, staged: TusStaged) -> IngestResult:
+    async def ingest_staged(self, state: TusState, owner: str, staged: Any) -> IngestResult:
+        """``staged``: a ``TusStaged`` file, or (remote) a finished staging of the blob store."""
         meta = state.metadata
         filename = meta.get("filename") or meta.get("name")
         retention = self.retention
@@ -342,10 +340,8 @@ class TusService:
                 staged, filename, private=truthy(meta.get("private")), expires_at=expires_at, source="tus")
         except (IngestError, TusError):
             # Refused for good (type or size policy): nothing of it may remain.
-            await self._remove(state.id)
+            await self.remove_upload(state.id)
             raise
-        if retention is not None and not result.created:
-            await retention.reconcile(result.record, expires_at)
         # Committed or deduped: the blob has the bytes (or already had them). Mark the upload done
         # before the staged bytes go, so no HEAD ever sees a finished upload without its bytes.
         self._hashes.pop(state.id, None)
@@ -357,12 +353,12 @@ class TusService:
 
     # -- termination and expiry ------------------------------------------------
     async def terminate(self, upload_id: str) -> None:
-        await self._lock(upload_id, _owner_tag(), "a PATCH is writing to this upload; retry shortly",
+        await self._lock(upload_id, self.owner_tag(), "a PATCH is writing to this upload; retry shortly",
                          "no such upload")
-        await self._remove(upload_id)
+        await self.remove_upload(upload_id)
         self.metrics.incr("tus.terminated")
 
-    async def _remove(self, upload_id: str) -> None:
+    async def remove_upload(self, upload_id: str) -> None:
         await self.state.delete(upload_id)
         self._hashes.pop(upload_id, None)
         await self._drop_bytes(upload_id)

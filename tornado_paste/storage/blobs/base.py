@@ -118,6 +118,12 @@ class BlobStore(abc.ABC):
         its ``discard``: the ingest path keeps it until its record is in, to commit again after a race."""
 
     @abc.abstractmethod
+    def staged_copy(self, staging: Any) -> contextlib.AbstractAsyncContextManager[str]:
+        """A local file path holding a finished staging's bytes for the duration of the block (the
+        ingest transforms read it): the staging file itself when local, a download to the scratch dir
+        when the bytes went to the object store."""
+
+    @abc.abstractmethod
     async def sweep(self, max_age: float, is_alive: Callable[[int], bool] | None = None) -> int:
         """Remove staged bytes of dead processes (or older than ``max_age``); returns how many went."""
 

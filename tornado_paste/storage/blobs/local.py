@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from tornado_paste.storage.blobs import base
 from tornado_paste.storage.blobs.base import BlobMissing, Staging, StagingDiscarded, StorageFull
@@ -263,6 +264,11 @@ class LocalBlobStore(base.BlobStore):
         if not os.path.exists(path):
             raise BlobMissing(sha256)
         yield path
+
+    @contextlib.asynccontextmanager
+    async def staged_copy(self, staging: Any) -> AsyncIterator[str]:
+        """The staging file itself (it is local already): no copy."""
+        yield staging.path
 
     async def adopt(self, path: str, head_size: int) -> StagingFile:
         return await asyncio.get_running_loop().run_in_executor(self.io_pool, StagingFile.adopt, path, head_size,

@@ -36,7 +36,7 @@ from tornado_paste.storage.blobs import base
 from tornado_paste.storage.blobs.base import BlobMissing, StagingDiscarded
 from tornado_paste.storage.blobs.local import LocalBlobStore, StagingFile, _host_tag, _pid_alive
 from tornado_paste.storage.blobs.s3_client import MAX_COPY_SIZE, EmptyRange, S3Config, S3Connection
-from tornado_paste.storage.blobs.s3_staging import S3Staging
+from tornado_paste.storage.blobs.s3_staging import S3Staging, staged_copy
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +224,9 @@ class S3BlobStore(base.BlobStore):
         head = await self._head(self.key_for(sha256))
         return None if head is None else int(head["ContentLength"])
 
-    async def _get(self, sha256: str, start: int, end: int | None) -> Any:
-        """The body of ``[start, end)``; None when the range starts past the end (an empty object too)."""
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key_for(sha256)}
+    async def _get(self, sha256: str, start: int, end: int | None, key: str | None = None) -> Any:
+        """The body of ``[start, end)`` (of ``key`` if given); None when the range starts past the end."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key or self.key_for(sha256)}
         if start or end is not None:
             params["Range"] = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
         try:
@@ -244,10 +244,11 @@ class S3BlobStore(base.BlobStore):
         async with body:
             return await self.conn.call(body.read())
 
-    async def stream(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def stream(self, sha256: str, start: int = 0, end: int | None = None,
+                     key: str | None = None) -> AsyncIterator[bytes]:
         if end is not None and end <= start:
             return
-        body = await self._get(sha256, start, end)
+        body = await self._get(sha256, start, end, key)
         if body is None:
             return
         async with body:
@@ -275,6 +276,9 @@ class S3BlobStore(base.BlobStore):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+    def staged_copy(self, staging: Any) -> contextlib.AbstractAsyncContextManager[str]:
+        return staged_copy(self, staging)
 
     # -- deleting ----------------------------------------------------------------------------------
     async def retire(self, sha256: str) -> str | None:

@@ -20,8 +20,11 @@ process left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from tornado_paste.storage.blobs.base import Staging, StagingDiscarded
@@ -188,3 +191,31 @@ class S3Staging(Staging):
         else:
             await conn.call(conn.client.abort_multipart_upload(Bucket=bucket, Key=self.key,
                                                                UploadId=created.result()))
+
+
+@contextlib.asynccontextmanager
+async def staged_copy(store: S3BlobStore, staging: Any) -> AsyncIterator[str]:
+    """A finished staging's bytes in a local file for the ingest transforms (``BlobStore.staged_copy``):
+    a local file stays where it is; a small upload's buffer is written out; a multipart staging object
+    (or a tus upload assembled in the bucket) is downloaded to the scratch dir, removed after the block."""
+    path = getattr(staging, "path", None)
+    if path:
+        yield path
+        return
+    loop = asyncio.get_running_loop()
+    out = store.staging_path(".copy")
+    try:
+        handle = await loop.run_in_executor(store.io_pool, open, out, "wb")
+        try:
+            if isinstance(staging, S3Staging) and not staging.multipart:
+                await loop.run_in_executor(store.io_pool, handle.write, staging.body)
+            else:
+                key = staging.key if isinstance(staging, S3Staging) else staging.s3_key
+                async for chunk in store.stream("", 0, None, key=key):
+                    await loop.run_in_executor(store.io_pool, handle.write, chunk)
+        finally:
+            handle.close()
+        yield out
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(out)

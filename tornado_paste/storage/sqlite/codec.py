@@ -10,8 +10,9 @@ from typing import Any
 from tornado_paste.core.records import FileRecord
 
 COLUMNS = (
-    "filehash", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
+    "filehash", "short_code", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
     "private", "width", "height", "expires_at", "parent_id", "variant",
+    "media",
 )
 
 
@@ -21,6 +22,7 @@ def encode_record(record: FileRecord) -> tuple[Any, ...]:
     row["expires_at"] = record.expires_at.isoformat() if record.expires_at else None
     row["private"] = int(record.private)
     row["variant"] = json.dumps(record.variant) if record.variant is not None else None
+    row["media"] = json.dumps(record.media) if record.media is not None else None
     return tuple(row[c] for c in COLUMNS)
 
 
@@ -28,8 +30,9 @@ def decode_record(row: sqlite3.Row | None) -> FileRecord | None:
     if row is None:
         return None
     values = dict(row)
-    if values.get("variant"):
-        values["variant"] = json.loads(values["variant"])
+    for key in ("variant", "media"):
+        if values.get(key):
+            values[key] = json.loads(values[key])
     for key in ("uploaded_at", "expires_at"):
         if values.get(key):
             values[key] = datetime.fromisoformat(values[key])

@@ -15,6 +15,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from tornado_paste.core.records import FileRecord
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable, record_to_doc
+from tornado_paste.storage.mongo.collections import MongoCollectionStore
+from tornado_paste.storage.mongo.controls import MongoFileControls
 from tornado_paste.storage.mongo.derivatives import MongoDerivativeIndex
 from tornado_paste.storage.mongo.events import MongoEventLog
 from tornado_paste.storage.mongo.expiry import MongoExpiryIndex
@@ -32,6 +34,8 @@ class MongoStore(Backend):
         self.tus_state = MongoTusStateStore(self)
         self.event_log = MongoEventLog(self)
         self.expiry = MongoExpiryIndex(self)
+        self.controls = MongoFileControls(self)
+        self.collections = MongoCollectionStore(self)
 
     @classmethod
     def from_url(cls, url: str, database: str = "tornado_paste", timeout: float = 2.0) -> MongoStore:
@@ -58,7 +62,8 @@ class MongoStore(Backend):
         await self.call(self.files.create_index([("filehash", ASCENDING)], unique=True, name="filehash_unique"))
         await self.call(self.files.create_index([("id", ASCENDING)], unique=True, name="id_unique"))
         await self.call(self.files.create_index([("private", ASCENDING), ("id", DESCENDING)], name="public_latest"))
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.controls,
+                        self.collections):
             await concern.open()
 
     async def close(self) -> None:

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 
 from tornado_paste.core.records import FileRecord
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable
-from tornado_paste.storage.sqlite.codec import COLUMNS, decode_record, encode_record
+from tornado_paste.storage.sqlite.codec import ADDED_COLUMNS, COLUMNS, decode_record, encode_record
+from tornado_paste.storage.sqlite.collections import SQLiteCollectionStore
+from tornado_paste.storage.sqlite.controls import SQLiteFileControls
 from tornado_paste.storage.sqlite.derivatives import SQLiteDerivativeIndex
 from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
@@ -38,7 +40,11 @@ CREATE TABLE IF NOT EXISTS files (
     height INTEGER,
     expires_at TEXT,
     parent_id INTEGER,
-    variant TEXT
+    variant TEXT,
+    max_downloads INTEGER,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    password_hash TEXT,
+    crc32 INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_public_id ON files (private, id);
 """
@@ -55,6 +61,8 @@ class SQLiteStore(Backend):
         self.tus_state = SQLiteTusStateStore(self)
         self.event_log = SQLiteEventLog(self)
         self.expiry = SQLiteExpiryIndex(self)
+        self.controls = SQLiteFileControls(self)
+        self.collections = SQLiteCollectionStore(self)
 
     # -- plumbing ------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -93,6 +101,10 @@ class SQLiteStore(Backend):
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.executescript(SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
+            for column, kind in ADDED_COLUMNS.items():  # a database from before these columns
+                if column not in have:
+                    conn.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
         except BaseException:
             conn.close()  # open() is retried: don't leak a half-set-up connection
             raise
@@ -103,7 +115,8 @@ class SQLiteStore(Backend):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         if self._conn is None:
             await self.run_raw(self._connect)
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.controls,
+                        self.collections):
             await concern.open()
 
     async def run_raw(self, fn: Callable[[], T]) -> T:

@@ -27,6 +27,12 @@ from tornado_paste.limits.controls import Limits, build_limits
 from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
+from tornado_paste.shares.collections import Collections
+from tornado_paste.shares.files import FileShares
+from tornado_paste.shares.passwords import Passwords
+from tornado_paste.shares.policy import SharePolicy
+from tornado_paste.shares.requests import UploadRequests
+from tornado_paste.shares.service import Archives, Shares
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
 from tornado_paste.tus.service import TusService
@@ -50,6 +56,7 @@ class Services:
     events: EventFeed
     limits: Limits
     retention: Retention
+    shares: Shares
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -120,7 +127,8 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     s = settings
     blobs = BlobStore(s.data_dir)
     blobs.ensure_dirs()
-    shortener = Shortener(load_or_create_secret(s.data_dir))
+    secret = load_or_create_secret(s.data_dir)
+    shortener = Shortener(secret)
     metrics = Metrics.from_settings(s)
     store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
     if metrics.enabled:
@@ -134,17 +142,21 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
                      io_pool=blobs.io_pool, retention=retention)
     events = EventFeed(store.event_log, store, links, metrics, s)
+    shares = build_shares(s, store, ingestor, links, blobs, retention, secret)
+    shares.collections.publishers.append(events.record_collection)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention)
+                        retention=retention, shares=shares)
     ingestor.enrichers.append(images.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
+    ingestor.listeners.append(shares.collections.on_file_event)
     if metrics.enabled:
         metrics.sample("http.inflight", lambda: services.inflight)
     # Metrics first in, last out: the final stop flushes what the other stop steps recorded.
-    services.on_start[:] = [metrics.start, tus.start, events.start, retention.sweeper.start]
-    services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop]
+    services.on_start[:] = [metrics.start, tus.start, events.start, retention.sweeper.start, shares.start]
+    services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop,
+                           shares.stop]
     return services
 
 
@@ -163,10 +175,26 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
                     metrics: Metrics) -> Retention:
     s = settings
-    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size)
+    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size,
+                             s.expires_max)
     sweeper = Sweeper(store, store.expiry, ingestor, blobs, metrics, s.retention_sweep_interval, s.retention_grace,
                       s.retention_orphan_interval)
     return Retention(policy, store.expiry, sweeper)
+
+
+def build_shares(settings: Settings, store: Backend, ingestor: Ingestor, links: Links, blobs: BlobStore,
+                 retention: Retention, secret: bytes) -> Shares:
+    """Collections, upload requests, manage links, download limits and passwords (tornado_paste/shares)."""
+    s = settings
+    policy = SharePolicy(retention.policy, s.share_passwords_required, s.share_max_downloads)
+    passwords = Passwords(secret, blobs.io_pool, s.share_unlock_ttl, s.share_attempts_per_client,
+                          s.share_attempts_per_target)
+    files = FileShares(store.controls, store.expiry, ingestor, policy, passwords, s.share_burn_grace)
+    collections = Collections(store, store.collections, ingestor, links, policy, passwords, s.collection_max_files,
+                              s.share_burn_grace)
+    requests = UploadRequests(collections, store.collections, s.max_upload_size)
+    archives = Archives(collections, store.controls, blobs.path_for, blobs.io_pool)
+    return Shares(files, collections, requests, passwords, policy, archives, s.retention_sweep_interval)
 
 
 def _backoff_delay(first: float, attempt: int) -> float:

@@ -71,6 +71,9 @@ class IngestResult:
 Enricher = Callable[[FileRecord, str], Awaitable[None]]
 # Called after a record changed: (event type, record).
 Listener = Callable[[str, FileRecord], Awaitable[None]]
+# Called with the upload's size once a chunk is added, before the chunk is staged; raises to refuse it
+# (an upload request's quota, reserved in the store as the bytes arrive).
+Quota = Callable[[int], Awaitable[None]]
 
 
 def hash_token(token: str) -> str:
@@ -100,6 +103,11 @@ class Upload:
         self.finishing = False
         self.cancel_reason: str | None = None
         self.stored = False
+        # Narrower rules for this one upload (an upload request's limits), on top of the service's.
+        self.quota: Quota | None = None
+        self.types: TypePolicy | None = None
+        # Fields of a new record (max_downloads, password_hash) that must hold from its first moment.
+        self.extra: dict[str, Any] = {}
 
     @property
     def size(self) -> int:
@@ -114,9 +122,22 @@ class Upload:
         if self.staging.size + len(chunk) > self.limit:
             self.abort("size")
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
+        if self.quota is not None:
+            return self._write_within_quota(chunk)
         try:
             return self.staging.write(chunk)
         except Exception as exc:
+            self.abort(errors.reason_of(exc))
+            raise
+
+    async def _write_within_quota(self, chunk: bytes | memoryview) -> None:
+        assert self.quota is not None
+        try:
+            await self.quota(self.staging.size + len(chunk))
+            pending = self.staging.write(chunk)
+            if pending is not None:
+                await pending
+        except BaseException as exc:
             self.abort(errors.reason_of(exc))
             raise
 
@@ -233,14 +254,16 @@ class Ingestor:
         sha256 = await staging.finish()
         upload.check_cancelled()
         mimetype = await sniff(staging.head)
-        if not self.policy.permits(mimetype):
+        if not self.policy.permits(mimetype) or (upload.types is not None and not upload.types.permits(mimetype)):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
 
         existing = await self.store.get_by_sha256(sha256)
-        if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
-            # Expired but not swept yet: retire that record and store these bytes as a new file.
+        if existing is not None and (existing.exhausted or (existing.expires_at is not None
+                                                           and existing.expires_at <= utcnow())):
+            # Expired (or past its download limit) but not swept yet: retire that record and store
+            # these bytes as a new file. A burned file's deletion was announced when it burned.
             assert existing.id is not None
-            if await self.store.delete_file(existing.id):
+            if await self.store.delete_file(existing.id) and not existing.exhausted:
                 await self.publish("file.deleted", existing)
             existing = None
         upload.check_cancelled()
@@ -285,6 +308,7 @@ class Ingestor:
             filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
             size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
             private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
+            **upload.extra,
         )
         for enrich in self.enrichers:
             await enrich(record, self.blobs.path_for(sha256))

@@ -1,0 +1,67 @@
+"""``Shares``: what handlers reach (``services.shares``): files' manage tokens and download gate,
+collections, upload requests, passwords, archives, and the sweep of expired collections."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+
+from tornado_paste.core.records import CollectionRecord
+from tornado_paste.core.tasks import Periodic
+from tornado_paste.shares.collections import Collections
+from tornado_paste.shares.files import FileShares
+from tornado_paste.shares.passwords import Passwords
+from tornado_paste.shares.policy import SharePolicy
+from tornado_paste.shares.requests import UploadRequests
+from tornado_paste.shares.zipper import Entry, ZipPlan, crc_of, stream
+from tornado_paste.storage.base import FileControls
+
+
+class Archives:
+    """A collection's zip: its plan (size, ETag) and its bytes, CRC-32s computed once per file."""
+
+    def __init__(self, collections: Collections, controls: FileControls, path_for: Callable[[str], str],
+                 executor: Executor | None = None) -> None:
+        self.collections = collections
+        self.controls = controls
+        self.path_for = path_for
+        self.executor = executor
+
+    async def plan(self, coll: CollectionRecord) -> ZipPlan:
+        files = [f for f in await self.collections.visible_files(coll) if not f.guarded]
+        return ZipPlan([Entry(f.filename, f.size, f.sha256, f.uploaded_at, f.crc32) for f in files])
+
+    async def fill_crcs(self, plan: ZipPlan, start: int, end: int) -> None:
+        """Compute (and keep on the records) the CRC-32s the bytes [start, end) need."""
+        wanted = plan.needs_crc(start, end)
+        if not wanted:
+            return
+        crcs = {}
+        for i in wanted:
+            entry = plan.entries[i]
+            crcs[i] = await crc_of(self.path_for(entry.sha256), self.executor)
+        plan.with_crcs(crcs)
+        by_sha = {plan.entries[i].sha256: crcs[i] for i in wanted}
+        for record in await self.collections.visible_files_by_sha(by_sha):
+            await self.controls.update(record.filehash, {"crc32": by_sha[record.sha256]})
+
+    def stream(self, plan: ZipPlan, start: int, end: int) -> AsyncIterator[bytes]:
+        return stream(plan, self.path_for, start, end, self.executor)
+
+
+class Shares:
+    def __init__(self, files: FileShares, collections: Collections, requests: UploadRequests, passwords: Passwords,
+                 policy: SharePolicy, archives: Archives, sweep_interval: float = 60.0) -> None:
+        self.files = files
+        self.collections = collections
+        self.requests = requests
+        self.passwords = passwords
+        self.policy = policy
+        self.archives = archives
+        self._periodic = Periodic("collection sweep", sweep_interval, collections.sweep, jitter=0.2)
+
+    async def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()

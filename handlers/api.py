@@ -7,6 +7,7 @@ import urllib.parse
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
+from handlers.bodies import MAX_BODY, parse_body
 from handlers.files import check_live, find_file
 from handlers.upload import RawUploadMixin
 from tornado_paste.core.records import FileRecord
@@ -57,15 +58,45 @@ class FileListHandler(BaseHandler):
 
 @tornado.web.stream_request_body
 class FileResourceHandler(RawUploadMixin):
-    """``/api/v1/files/<x>``: GET metadata (filehash or id), DELETE with token, PUT raw upload."""
+    """``/api/v1/files/<x>``: GET metadata (filehash or id), PATCH/DELETE with the manage token, PUT raw upload."""
 
     route_name = "api_file"
+    _patch_body: bytearray | None = None
 
     async def prepare(self) -> None:
         super().prepare()
         if self.request.method == "PUT":
             self.route_name = "upload_put"
             self.start_raw_upload()
+        elif self.request.method == "PATCH":
+            self._patch_body = bytearray()
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._patch_body is not None:
+            if len(self._patch_body) + len(chunk) > MAX_BODY:
+                raise APIError(413, message=f"the request body exceeds {MAX_BODY} bytes")
+            self._patch_body += chunk
+            return
+        await super().data_received(chunk)
+
+    def manage_token(self) -> str | None:
+        """The manage token: ``X-Manage-Token`` or ``X-Delete-Token`` (the same token), or ``?token=``."""
+        headers = self.request.headers
+        return headers.get("X-Manage-Token") or headers.get("X-Delete-Token") or self.get_query_argument("token", None)
+
+    async def patch(self, key: str) -> None:
+        """Change what the manage token may: expiry, private, name, password, download limit."""
+        media = self.api_type()
+        record = await find_file(self, key)
+        token = self.manage_token()
+        if not token:
+            raise APIError(401, "token_required", "send the manage token in X-Manage-Token",
+                           headers={"WWW-Authenticate": 'Token realm="manage"'})
+        changes = parse_body(self.request.headers.get("Content-Type"), bytes(self._patch_body or b""))
+        record = await self.services.shares.files.manage(record, token, changes)
+        card = self.services.links.card(record)
+        card["policy"] = self.services.shares.policy.describe()
+        self.send_data(card, media_type=media)
 
     async def lookup(self, key: str) -> FileRecord:
         if _is_decimal(key) and len(key) < 19:
@@ -84,7 +115,7 @@ class FileResourceHandler(RawUploadMixin):
     async def delete(self, key: str) -> None:
         media = self.api_type()
         record = await find_file(self, key)
-        token = self.request.headers.get("X-Delete-Token") or self.get_query_argument("token", None)
+        token = self.manage_token()
         if not token:
             raise APIError(401, "token_required", "send the delete token in X-Delete-Token or ?token=",
                            headers={"WWW-Authenticate": 'Token realm="delete"'})

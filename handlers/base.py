@@ -96,6 +96,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        # A refusal that brings its own page for browsers (handlers/guard.py Locked: the unlock form).
+        render_page = getattr(exc, "render_page", None)
+        if render_page is not None and self.wants_html() and render_page(self):
+            return
         if isinstance(exc, APIError):
             code, message = exc.code, exc.message
             for name, value in exc.headers.items():

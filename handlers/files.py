@@ -21,8 +21,11 @@ import tornado.httputil
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
+from handlers.guard import gate_download
 from tornado_paste.core.records import FileRecord, is_active, kind_of
 from tornado_paste.limits.retention import is_expired
+from tornado_paste.shares.cards import collection_url
+from tornado_paste.shares.collections import is_code as is_collection_code
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -74,7 +77,9 @@ async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
 
 
 def check_live(record: FileRecord) -> FileRecord:
-    """410 Gone for a file past its expiry (the sweeper removes it soon)."""
+    """410 Gone for a file past its expiry or its download limit (the sweeper removes it soon)."""
+    if record.exhausted:
+        raise APIError(410, "download_limit_reached", "this file reached its download limit and is gone")
     if is_expired(record):
         raise APIError(410, "expired", "this file has expired and is no longer available")
     return record
@@ -105,6 +110,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
         self.record = await find_file(self, filehash)
+        await gate_download(self, self.record, include_body and self.sends_bytes())
         prefix = self.services.settings.accel_redirect_prefix
         if prefix:
             self.accel_redirect(prefix)
@@ -114,6 +120,14 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.count_download(include_body)
+
+    def sends_bytes(self) -> bool:
+        """Whether this GET will answer with bytes (not a 304, not a 416): what a download limit counts."""
+        etag = self.compute_etag()
+        wanted = self.request.headers.get("If-None-Match", "")
+        if wanted and (wanted.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in wanted.split(",")]):
+            return False
+        return not range_unsatisfiable(self.request.headers.get("Range"), self.record.size)
 
     def accel_redirect(self, prefix: str) -> None:
         """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
@@ -183,7 +197,11 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             remaining = int((record.expires_at - datetime.now(UTC)).total_seconds())
             if remaining < SHORT_LIVED:
                 max_age = max(0, remaining)
-        self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
+        if record.guarded:
+            # Every answer must pass the gate (a password, a download count): no cache may keep one.
+            self.set_header("Cache-Control", "private, no-store")
+        else:
+            self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -221,6 +239,12 @@ class ShortLinkHandler(BaseHandler):
         file_id = self.services.shortener.decode(code)
         record = await self.services.store.get_by_id(file_id) if file_id is not None else None
         if record is None:
+            # A collection's short link is its code.
+            shares = self.services.shares.collections
+            if is_collection_code(code) and await shares.store.get(code) is not None:
+                coll = await shares.get(code)
+                self.redirect(collection_url(self.services.links, coll.code), status=302)
+                return
             raise APIError(404, message="no file has this short link")
         check_live(record)
         self.services.metrics.incr("short.hits")

@@ -9,6 +9,7 @@ import segno
 
 from handlers.base import BaseHandler
 from handlers.files import find_file, served_type
+from handlers.guard import require_unlocked
 from handlers.page_headers import set_page_headers
 from tornado_paste.core.records import is_active
 from tornado_paste.previews.excerpt import text_excerpt
@@ -51,6 +52,7 @@ class PreviewHandler(BaseHandler):
 
     async def get(self, filehash: str) -> None:
         record = await find_file(self, filehash)
+        require_unlocked(self, record)
         links = self.services.links
         card = links.card(record)
         # An active type (SVG, HTML, XML, scripts) is served as text/plain (handlers/files.py served_type):
@@ -58,10 +60,19 @@ class PreviewHandler(BaseHandler):
         view = record.kind
         if is_active(record.mimetype):
             view = "text" if served_type(record.mimetype).startswith("text/plain") else "binary"
+        if record.max_downloads is not None:
+            # Showing the bytes here (an <img>, an excerpt) would use up a download: only the button does.
+            view = "limited"
+            set_page_headers(self)
+            self.set_header("Cache-Control", "no-store")
+            self.render("preview.html", card=card, view=view, excerpt=None, parent=None, qr=qr_svg(card["url_s"]))
+            return
         excerpt = await text_excerpt(self.services.blobs, record) if view == "text" else None
         parent = None
         if record.parent_id is not None:
             parent_record = await self.services.store.get_by_id(record.parent_id)
             parent = links.card(parent_record) if parent_record is not None else None
         set_page_headers(self)
+        if record.password_hash is not None:
+            self.set_header("Cache-Control", "no-store")
         self.render("preview.html", card=card, view=view, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))

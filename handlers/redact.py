@@ -14,6 +14,8 @@ import urllib.parse
 # Names like token, delete_token, manage_token, password, client_secret, api_key, sig...
 SECRET_NAME = re.compile(r"token|secret|passw|pwd|api_?key|auth|sig|credential|session", re.IGNORECASE)
 REDACTED = "[redacted]"
+# Paths that are capabilities themselves: an upload-request link (/u/<code>) lets whoever holds it upload.
+CAPABILITY_PATH = re.compile(r"^(/u/)[^/?#]+")
 
 
 def redact_query(query: str) -> str:
@@ -32,6 +34,7 @@ def redact_uri(uri: str | None) -> str:
     if not uri:
         return uri or ""
     path, sep, query = uri.partition("?")
+    path = CAPABILITY_PATH.sub(r"\g<1>" + REDACTED, path)
     return path + sep + redact_query(query) if sep else path
 
 

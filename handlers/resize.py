@@ -7,8 +7,9 @@ unsupported, 400 bad parameters/corrupt/too large, 503 + Retry-After busy).
 
 from __future__ import annotations
 
-from handlers.base import BaseHandler
+from handlers.base import APIError, BaseHandler
 from handlers.files import find_file
+from handlers.guard import require_unlocked
 from handlers.negotiation import JSON, MSGPACK, parse_accept
 
 _CARD_TYPES = {JSON: JSON, MSGPACK: MSGPACK, "application/x-msgpack": MSGPACK}
@@ -44,6 +45,10 @@ class ResizeHandler(BaseHandler):
         request = images.parse(self.get_query_argument("w", None), self.get_query_argument("h", None),
                                self.get_query_argument("mode", None), self.get_query_argument("format", None))
         parent = await find_file(self, filehash)
+        require_unlocked(self, parent)
+        if parent.guarded:
+            # A resized copy is a new, unguarded file: it would leak the bytes past the password or the count.
+            raise APIError(403, "guarded_file", "a file with a password or a download limit has no resized copies")
         derived = await images.derive(parent, request)
         links = self.services.links
         if media is None:

@@ -153,15 +153,6 @@ class Collections:
             out.append(record)
         return out
 
-    async def visible_files_by_sha(self, crcs: dict[str, int]) -> list[FileRecord]:
-        """The records (any collection's) whose bytes are these blobs: where a computed CRC-32 is kept."""
-        out = []
-        for sha256 in crcs:
-            record = await self.files.get_by_sha256(sha256)
-            if record is not None:
-                out.append(record)
-        return out
-
     async def card(self, coll: CollectionRecord, manager: bool = False) -> dict[str, Any]:
         files = await self.visible_files(coll, manager)
         zip_size = None
@@ -190,17 +181,19 @@ class Collections:
             await self._add_member(coll, record, by_owner, owned=False)
         return [r for r, _ in found]
 
-    async def add_uploaded(self, coll: CollectionRecord, record: FileRecord, created: bool) -> None:
-        """A file uploaded into the collection: its uploader put it there (owned when it is new)."""
-        await self._add_member(coll, record, by_owner=True, owned=created)
+    async def add_uploaded(self, coll: CollectionRecord, record: FileRecord, created: bool) -> bool:
+        """A file uploaded into the collection: its uploader put it there (owned when it is new).
+        True when it joined now (False: it was a member already)."""
+        return await self._add_member(coll, record, by_owner=True, owned=created)
 
-    async def _add_member(self, coll: CollectionRecord, record: FileRecord, by_owner: bool, owned: bool) -> None:
+    async def _add_member(self, coll: CollectionRecord, record: FileRecord, by_owner: bool, owned: bool) -> bool:
         members = await self.store.members(coll.code)
         if len(members) >= self.max_files and all(m.filehash != record.filehash for m in members):
             raise CollectionFull(f"a collection holds at most {self.max_files} files")
         _member, created = await self.store.add_member(coll.code, record.filehash, utcnow(), by_owner, owned)
         if created:
             await self.publish(coll.code, "added", record if (by_owner or not record.private) else None)
+        return created
 
     async def remove(self, coll: CollectionRecord, token: str | None, filehash: str) -> bool:
         """Take a file out; one uploaded into the collection is deleted with it."""

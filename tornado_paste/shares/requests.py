@@ -133,6 +133,7 @@ class Reservation:
         self.files = 0
         self.bytes = 0
         self.kept = False
+        self.released = False
 
     async def take_file(self) -> None:
         if not await self.store.reserve(self.coll.code, 1, 0):
@@ -145,6 +146,9 @@ class Reservation:
             return
         if not await self.store.reserve(self.coll.code, 0, delta):
             raise QuotaExceeded(f"this upload link takes at most {self.coll.max_bytes} bytes in all")
+        if self.released:  # the upload ended while this reservation was on its way: give it back too
+            await self.store.reserve(self.coll.code, 0, -delta)
+            return
         self.bytes = total
 
     def keep(self) -> None:
@@ -152,6 +156,7 @@ class Reservation:
 
     async def release(self) -> None:
         """Give back what was reserved, unless the upload became a member (then it is used)."""
+        self.released = True
         if self.kept or (self.files == 0 and self.bytes == 0):
             return
         files, nbytes, self.files, self.bytes = self.files, self.bytes, 0, 0

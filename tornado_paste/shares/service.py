@@ -13,7 +13,7 @@ from tornado_paste.shares.files import FileShares
 from tornado_paste.shares.passwords import Passwords
 from tornado_paste.shares.policy import SharePolicy
 from tornado_paste.shares.requests import UploadRequests
-from tornado_paste.shares.zipper import Entry, ZipPlan, crc_of, stream
+from tornado_paste.shares.zipper import Entry, ZipPlan, stream
 from tornado_paste.storage.base import FileControls
 
 
@@ -31,22 +31,17 @@ class Archives:
         files = [f for f in await self.collections.visible_files(coll) if not f.guarded]
         return ZipPlan([Entry(f.filename, f.size, f.sha256, f.uploaded_at, f.crc32) for f in files])
 
-    async def fill_crcs(self, plan: ZipPlan, start: int, end: int) -> None:
-        """Compute (and keep on the records) the CRC-32s the bytes [start, end) need."""
-        wanted = plan.needs_crc(start, end)
-        if not wanted:
-            return
-        crcs = {}
-        for i in wanted:
-            entry = plan.entries[i]
-            crcs[i] = await crc_of(self.path_for(entry.sha256), self.executor)
-        plan.with_crcs(crcs)
-        by_sha = {plan.entries[i].sha256: crcs[i] for i in wanted}
-        for record in await self.collections.visible_files_by_sha(by_sha):
-            await self.controls.update(record.filehash, {"crc32": by_sha[record.sha256]})
+    async def keep_crc(self, plan: ZipPlan, index: int, crc: int) -> None:
+        """Keep a computed CRC-32 on the records of those bytes: the next archive needs no reading."""
+        record = await self.collections.files.get_by_sha256(plan.entries[index].sha256)
+        if record is not None:
+            await self.controls.update(record.filehash, {"crc32": crc})
 
     def stream(self, plan: ZipPlan, start: int, end: int) -> AsyncIterator[bytes]:
-        return stream(plan, self.path_for, start, end, self.executor)
+        async def keep(index: int, crc: int) -> None:
+            await self.keep_crc(plan, index, crc)
+
+        return stream(plan, self.path_for, start, end, self.executor, keep)
 
 
 class Shares:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import struct
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -180,8 +180,14 @@ async def crc_of(path: str, executor: object = None) -> int:
 
 
 async def stream(plan: ZipPlan, path_for: Callable[[str], str], start: int = 0, end: int | None = None,
-                 executor: object = None) -> AsyncIterator[bytes]:
-    """The archive's bytes [start, end), in chunks of at most ``READ_CHUNK`` (CRCs must be known)."""
+                 executor: object = None, on_crc: Callable[[int, int], Awaitable[None]] | None = None
+                 ) -> AsyncIterator[bytes]:
+    """The archive's bytes [start, end), in chunks of at most ``READ_CHUNK``.
+
+    A CRC-32 not known yet is computed just before the first header that needs it (so a first
+    download starts at once and reads each file twice, the second time from the page cache), and
+    handed to ``on_crc(index, crc)`` to be kept.
+    """
     end = plan.size if end is None else min(end, plan.size)
     loop = asyncio.get_running_loop()
     for kind, i, at, length in plan.pieces:
@@ -202,6 +208,11 @@ async def stream(plan: ZipPlan, path_for: Callable[[str], str], start: int = 0, 
             finally:
                 handle.close()
             continue
+        if i >= 0 and plan.entries[i].crc32 is None:
+            crc = await crc_of(path_for(plan.entries[i].sha256), executor)
+            plan.with_crcs({i: crc})
+            if on_crc is not None:
+                await on_crc(i, crc)
         if kind == "local":
             data = plan.local_header(i)
         elif kind == "central":

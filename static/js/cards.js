@@ -86,6 +86,8 @@ export function renderCard(item, card) {
           "aria-label": `Copy ${what}`,
         }, label)),
         qr.button,
+        card.url_manage ? el("a", { href: card.url_manage, className: "btn small manage-link",
+          "aria-label": `Manage ${card.filename}` }, "Manage") : null,
         deleteButton(card, () => {
           item.classList.add("deleted");
           item.replaceChildren(el("p", { className: "item-meta" }, `Deleted ${card.filename}.`));

@@ -1,6 +1,8 @@
 // The upload page: drop/choose/paste files, upload them concurrently with real progress,
 // turn each into a card with its links, and keep a live feed of recent public uploads.
-import { announce, el, enableCopyButtons, errorMessage, humanSize, humanSpeed, relativeTime, tokens } from "./common.js";
+import {
+  announce, apiJSON, collectionTokens, el, enableCopyButtons, errorMessage, humanSize, humanSpeed, relativeTime, tokens,
+} from "./common.js";
 import { feedItem, renderCard } from "./cards.js";
 import { EventFeed } from "./feed.js";
 
@@ -34,16 +36,50 @@ function options() {
     w: String(data.get("w") || "").trim(),
     h: String(data.get("h") || "").trim(),
     expires: String(data.get("expires") || ""),
+    maxDownloads: String(data.get("max_downloads") || "").trim(),
+    burn: data.get("burn") === "1",
+    password: String(data.get("password") || ""),
+    collection: data.get("collection") === "1",
   };
+}
+
+// A multi-file drop becomes one collection (unless the box is unticked): created first, then each
+// file is uploaded into it with the collection's manage token, which this browser keeps.
+function startCollection(count, opts, banner) {
+  const body = { title: `${count} files`, private: opts.private };
+  if (opts.expires) body.expires = opts.expires;
+  if (opts.password) body.password = opts.password;
+  return apiJSON("POST", "/api/v1/collections", body).then((coll) => {
+    collectionTokens.set(coll.code, coll.manage_token);
+    banner.dataset.code = coll.code;
+    banner.replaceChildren(
+      el("strong", {}, "Collection: ", el("a", { href: coll.url, className: "collection-link" }, coll.url)),
+      el("span", { className: "item-meta" },
+        el("a", { href: coll.url_manage, className: "collection-manage" }, "Manage"), " · ",
+        el("button", { type: "button", className: "btn small copy", dataset: { copy: coll.url_s },
+          "aria-label": "Copy the collection's link" }, "Copy link")));
+    announce("Collection created");
+    return coll;
+  }, (error) => {
+    banner.replaceChildren(el("span", { className: "error-text", role: "alert" },
+      `Could not create the collection: ${error.message}; uploading the files one by one.`));
+    return null;
+  });
 }
 
 function enqueue(files) {
   const opts = options();
-  for (const file of files) {
-    const job = new UploadJob(file, opts);
-    list.prepend(job.item);
-    waiting.push(job);
+  let together = null;
+  let banner = null;
+  if (opts.collection && files.length > 1) {
+    banner = el("li", { className: "collection-banner" },
+      el("strong", {}, `Collection of ${files.length} files`), el("span", { className: "item-meta" }, "creating…"));
+    together = startCollection(files.length, opts, banner);
   }
+  const jobs = files.map((file) => new UploadJob(file, opts, together));
+  waiting.push(...jobs);
+  for (const job of [...jobs].reverse()) list.prepend(job.item);
+  if (banner) list.prepend(banner); // above its files
   if (files.length) announce(`${files.length} file${files.length > 1 ? "s" : ""} queued`);
   pump();
 }
@@ -61,9 +97,10 @@ function pump() {
 }
 
 class UploadJob {
-  constructor(file, opts) {
+  constructor(file, opts, collection = null) {
     this.file = file;
     this.opts = opts;
+    this.collection = collection;
     this.state = "queued";
     this.samples = [];
     this.progress = el("progress", { max: Math.max(1, file.size), value: 0, "aria-label": `Uploading ${file.name}` });
@@ -116,7 +153,14 @@ class UploadJob {
     this.setState("uploading");
     this.stats.textContent = "starting…";
     try {
-      const card = this.file.size >= config.tusMinSize ? await this.viaTus() : await this.viaPost();
+      this.coll = this.collection ? await this.collection : null;
+      // tus cannot carry a password or a download limit: such uploads go as one POST.
+      const guarded = this.opts.password || this.opts.maxDownloads || this.opts.burn;
+      const card = this.file.size >= config.tusMinSize && !guarded ? await this.viaTus() : await this.viaPost();
+      if (this.coll && this.viaTusDone) {
+        await apiJSON("POST", `/api/v1/collections/${encodeURIComponent(this.coll.code)}/files`,
+          { filehash: card.filehash, token: card.delete_token }, { "X-Manage-Token": this.coll.manage_token });
+      }
       this.finish(card);
     } catch (error) {
       if (this.state === "cancelled") return;
@@ -135,8 +179,16 @@ class UploadJob {
         data.append("w", this.opts.w);
         data.append("h", this.opts.h);
       }
+      if (this.opts.burn) data.append("burn", "1");
+      else if (this.opts.maxDownloads) data.append("max_downloads", this.opts.maxDownloads);
+      if (this.opts.password) data.append("password", this.opts.password);
       data.append("file", this.file, this.file.name || "upload.bin");
-      xhr.open("POST", "/");
+      if (this.coll) {
+        xhr.open("POST", `/api/v1/collections/${encodeURIComponent(this.coll.code)}/upload`);
+        xhr.setRequestHeader("X-Manage-Token", this.coll.manage_token);
+      } else {
+        xhr.open("POST", "/");
+      }
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) this.onProgress(event.loaded, event.total);
@@ -175,7 +227,10 @@ class UploadJob {
           ...(this.opts.expires ? { expires: this.opts.expires } : {}),
         },
         onProgress: (sent, total) => this.onProgress(sent, total),
-        onSuccess: resolve,
+        onSuccess: (card) => {
+          this.viaTusDone = true;
+          resolve(card);
+        },
         onError: (error) => reject(error instanceof Error ? error : new Error(String(error))),
       });
       this.abort = () => upload.abort();

@@ -130,7 +130,9 @@ class CollectionFilesHandler(BaseHandler):
 
     route_name = "api_collection"
 
-    async def post(self, code: str) -> None:
+    async def post(self, code: str, filehash: str | None = None) -> None:
+        if filehash is not None:
+            raise APIError(405, message="POST files to the collection's /files; DELETE takes one out")
         media = self.api_type()
         shares = self.services.shares.collections
         coll = await shares.get(code)
@@ -145,7 +147,9 @@ class CollectionFilesHandler(BaseHandler):
         await shares.add(coll, token, wanted)
         self.send_data(await shares.card(coll, manager=True), media_type=media)
 
-    async def delete(self, code: str, filehash: str) -> None:
+    async def delete(self, code: str, filehash: str | None = None) -> None:
+        if filehash is None:
+            raise APIError(405, message="DELETE one file: .../files/<filehash>")
         media = self.api_type()
         shares = self.services.shares.collections
         coll = await shares.get(code)

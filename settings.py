@@ -169,7 +169,7 @@ class Settings:
     store_start_retries: int = 5
     store_start_backoff: float = 0.5
 
-    # --- shares (collections, upload requests, manage links, download limits, passwords) ---
+    # --- shares ---
     # Every new upload and collection must have a password (tus uploads, which cannot send one, are refused).
     share_passwords_required: bool = False
     # The highest download limit a file or collection may be given (0 = any).

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import ROOT
 
 PACKAGES = ("tornado_paste", "handlers")
-FEATURES = ("images", "tus", "events", "limits", "previews")
+FEATURES = ("images", "tus", "events", "limits", "previews", "shares")
 MAX_LINES = 400
 
 

@@ -84,7 +84,7 @@ async def test_the_operators_maximum_download_limit(api, put_file):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"share_passwords_required": True}])
-async def test_passwords_required_by_the_operator(api, put_file):
+async def test_passwords_required_by_the_operator(api, fetch, put_file):
     status, body = await put_file(b"no password", "n.txt")
     assert status == 400 and body["error"]["code"] == "password_required"
     status, card = await put_file(b"with one", "w.txt", headers={"X-Paste-Password": "hunter2"})
@@ -94,3 +94,5 @@ async def test_passwords_required_by_the_operator(api, put_file):
     assert status == 400 and body["error"]["code"] == "password_required"
     status, body, _ = await api("POST", "/api/v1/collections", {"title": "t"})
     assert status == 400 and body["error"]["code"] == "password_required"
+    tus = await fetch("/api/v1/tus/", method="POST", body=b"", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3"})
+    assert tus.code == 400  # tus cannot carry a password

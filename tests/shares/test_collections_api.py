@@ -163,3 +163,17 @@ async def test_curl_style_form_bodies(fetch):
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     body = json.loads(response.body)
     assert response.code == 201 and body["title"] == "from curl" and body["private"] is False
+
+
+async def test_a_first_request_for_a_late_range_computes_what_it_needs(api, fetch, put_file, services):
+    cards = [(await put_file(bytes([65 + i]) * (5000 + i), f"late{i}.txt"))[1] for i in range(3)]
+    coll = await new_collection(api, files=[c["filehash"] for c in cards])
+    async def crcs():
+        return [(await services.store.get_by_filehash(c["filehash"])).crc32 for c in cards]
+
+    assert await crcs() == [None, None, None]
+    tail = await zip_of(fetch, coll, {"Range": "bytes=7000-"})  # inside the second file's data: CRCs not known
+    assert tail.code == 206
+    whole = await zip_of(fetch, coll)
+    assert tail.body == whole.body[7000:]
+    assert None not in await crcs()

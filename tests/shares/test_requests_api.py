@@ -39,7 +39,7 @@ async def test_uploads_land_in_the_collection_privately_and_the_creator_sees_the
     status, card, _ = await put_into(api, coll, b"arrival one", "one.txt")
     assert status == 201 and card["private"] is True and card["manage_token"]
     body, ctype = multipart_body(None, {"file": ("two.txt", b"arrival two", "text/plain")})
-    status, two, _ = await api("POST", f"/u/{coll['request_code']}", raw=body, headers={"Content-Type": ctype})
+    status, _two, _ = await api("POST", f"/u/{coll['request_code']}", raw=body, headers={"Content-Type": ctype})
     assert status == 201
     _, managed, _ = await api("GET", path_of(coll["url_api"]), headers={"X-Manage-Token": coll["manage_token"]})
     assert [f["filename"] for f in managed["files"]] == ["one.txt", "two.txt"]
@@ -106,7 +106,7 @@ async def test_max_files_edge(api):
 
 async def test_allowed_types(api, services):
     coll = await new_request(api, allowed_types=["image/*"])
-    status, body, _ = await put_into(api, coll, b"just some text\n", "t.txt")
+    status, _body, _ = await put_into(api, coll, b"just some text\n", "t.txt")
     assert status == 415 and leftovers(services) == (0, 0)
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
     assert (await put_into(api, coll, png, "p.png"))[0] in (201, 415)  # sniffed: a truncated PNG may not pass

@@ -69,7 +69,7 @@ def test_zip_through_nginx_unbuffered_exact_length_and_range(stack):
 
 
 def test_request_code_is_not_in_the_nginx_log(stack):
-    status, _, body = call(stack.nginx_port, "POST", "/api/v1/collections", json.dumps({"request": {}}).encode(),
+    _status, _, body = call(stack.nginx_port, "POST", "/api/v1/collections", json.dumps({"request": {}}).encode(),
                            {"Content-Type": "application/json"})
     code = json.loads(body)["request_code"]
     assert call(stack.nginx_port, "PUT", f"/u/{code}/hello.txt", b"hello")[0] == 201

@@ -123,10 +123,6 @@ class FileShares:
         for child in await self.expiry.children(record.id):
             await self.ingestor.remove(child)
 
-    async def delete(self, record: FileRecord, token: str | None) -> None:
-        self.check_token(record, token)
-        await self.ingestor.remove(record)
-
     # -- the download gate -----------------------------------------------------------------------
     async def claim_download(self, record: FileRecord) -> None:
         """Count one download of a limited file, or refuse it (410) once the limit is reached."""

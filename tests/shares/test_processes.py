@@ -49,3 +49,31 @@ def test_n_plus_one_downloads_over_two_processes_exactly_n_succeed(two_servers):
     assert all(body == payload for code, body in answers if code == 200)
     # Both processes agree it is gone.
     assert get(first.url + f"/i/{fh}")[0] == 410 and get(second.url + f"/i/{fh}")[0] == 410
+
+
+def test_request_quota_holds_across_two_processes(two_servers):
+    first, second = two_servers
+    body = json.dumps({"request": {"max_bytes": 100_000}}).encode()
+    request = urllib.request.Request(first.url + "/api/v1/collections", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        coll = json.loads(response.read())
+
+    def put(i: int) -> int:
+        server = first if i % 2 else second
+        req = urllib.request.Request(f"{server.url}/u/{coll['request_code']}/p{i}.bin", data=bytes([i]) * 9_000,
+                                     method="PUT", headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(put, range(16)))
+    assert codes.count(201) == 11 and codes.count(413) == 5, codes  # 11 x 9000 <= 100000 < 12 x 9000
+    request = urllib.request.Request(second.url + f"/api/v1/collections/{coll['code']}",
+                                     headers={"Accept": "application/json", "X-Manage-Token": coll["manage_token"]})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        managed = json.loads(response.read())
+    assert managed["total_size"] == 99_000 and managed["request"]["used_bytes"] == 99_000

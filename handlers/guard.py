@@ -33,8 +33,9 @@ def unlocked(handler: BaseHandler, thing: FileRecord | CollectionRecord) -> bool
         return True
     target = target_of(thing)
     passwords = handler.services.shares.passwords
-    return passwords.grant_valid(handler.request.headers.get(UNLOCK_HEADER), target) or passwords.grant_valid(
-        handler.get_cookie(cookie_name(target)), target)
+    secret = thing.password_hash
+    return passwords.grant_valid(handler.request.headers.get(UNLOCK_HEADER), target, secret) or \
+        passwords.grant_valid(handler.get_cookie(cookie_name(target)), target, secret)
 
 
 class Locked(APIError):

@@ -178,7 +178,7 @@ class UnlockHandler(BaseHandler):
         passwords = self.services.shares.passwords
         target = target_of(thing)
         if thing.password_hash is None:
-            grant = passwords.grant(target)
+            grant = passwords.grant(target, "")
         else:
             try:
                 grant = await passwords.unlock(thing.password_hash, password, self.request.remote_ip or "?", target)

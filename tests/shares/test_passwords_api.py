@@ -80,6 +80,12 @@ async def test_password_set_and_cleared_with_the_manage_link(api, fetch, put_fil
     _, got, _ = await api("PATCH", f"/api/v1/files/{fh}", {"password": "pw"}, headers={"X-Manage-Token": token})
     assert got["password"] is True
     assert (await fetch(f"/i/{fh}")).code == 401
+    _, unlocked, _ = await api("POST", f"/api/v1/files/{fh}/unlock", {"password": "pw"})
+    grant = {"X-Paste-Unlock": unlocked["unlock"]}
+    assert (await fetch(f"/i/{fh}", headers=grant)).code == 200
+    # A new password revokes every grant of the old one.
+    await api("PATCH", f"/api/v1/files/{fh}", {"password": "pw2"}, headers={"X-Manage-Token": token})
+    assert (await fetch(f"/i/{fh}", headers=grant)).code == 401
     _, got, _ = await api("PATCH", f"/api/v1/files/{fh}", {"password": None}, headers={"X-Manage-Token": token})
     assert got["password"] is False
     assert (await fetch(f"/i/{fh}")).code == 200

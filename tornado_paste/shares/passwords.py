@@ -3,8 +3,9 @@
 A hash is computed and checked on a thread (argon2 is deliberately slow), never on the loop.
 After a correct password the client gets a grant: ``v1.<target>.<expiry>.<hmac>``, an HMAC-SHA256
 with a key derived from the deployment secret, valid for one target (a filehash, or ``c:<code>``)
-until it expires. Browsers keep it in a short-lived HttpOnly cookie, API clients send it in the
-``X-Paste-Unlock`` header. Attempts are limited per client and per target (a sliding minute).
+until it expires, and only while the password stays the same (the MAC covers the password's hash, so
+setting a new password or clearing it revokes every grant at once). Browsers keep it in a short-lived
+HttpOnly cookie, API clients send it in the ``X-Paste-Unlock`` header. Attempts are limited per client and per target (a sliding minute).
 """
 
 from __future__ import annotations
@@ -93,19 +94,19 @@ class Passwords:
         self.attempt(client, target)
         if not await self.verify(password_hash, password):
             raise WrongPassword("wrong password")
-        return self.grant(target)
+        return self.grant(target, password_hash)
 
     # -- grants ----------------------------------------------------------------------------------
-    def _sign(self, body: str) -> str:
-        mac = hmac.new(self._key, body.encode("utf-8"), hashlib.sha256).digest()
+    def _sign(self, body: str, password_hash: str) -> str:
+        mac = hmac.new(self._key, f"{body}\n{password_hash}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
 
-    def grant(self, target: str, now: float | None = None) -> str:
+    def grant(self, target: str, password_hash: str, now: float | None = None) -> str:
         expires = int((time.time() if now is None else now) + self.ttl)
         body = f"{_GRANT_VERSION}.{target}.{expires}"
-        return f"{body}.{self._sign(body)}"
+        return f"{body}.{self._sign(body, password_hash)}"
 
-    def grant_valid(self, grant: str | None, target: str, now: float | None = None) -> bool:
+    def grant_valid(self, grant: str | None, target: str, password_hash: str, now: float | None = None) -> bool:
         if not grant or len(grant) > 512:
             return False
         body, _, mac = grant.rpartition(".")
@@ -113,6 +114,6 @@ class Passwords:
         granted, _, expires = rest.rpartition(".")
         if version != _GRANT_VERSION or granted != target or not expires.isdigit():
             return False
-        if not hmac.compare_digest(mac, self._sign(body)):
+        if not hmac.compare_digest(mac, self._sign(body, password_hash)):
             return False
         return int(expires) > (time.time() if now is None else now)

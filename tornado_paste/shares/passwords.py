@@ -5,7 +5,8 @@ After a correct password the client gets a grant: ``v1.<target>.<expiry>.<hmac>`
 with a key derived from the deployment secret, valid for one target (a filehash, or ``c:<code>``)
 until it expires, and only while the password stays the same (the MAC covers the password's hash, so
 setting a new password or clearing it revokes every grant at once). Browsers keep it in a short-lived
-HttpOnly cookie, API clients send it in the ``X-Paste-Unlock`` header. Attempts are limited per client and per target (a sliding minute).
+HttpOnly cookie, API clients send it in the ``X-Paste-Unlock`` header. Attempts are limited per
+client and per target (a sliding minute).
 """
 
 from __future__ import annotations

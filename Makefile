@@ -5,8 +5,11 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PYTHONWARNINGS := ignore:pkg_resources is deprecated:UserWarning
 
-# Debian packages the service itself needs (python-magic loads libmagic).
+# Debian packages the service itself needs (python-magic loads libmagic; ffmpeg and poppler-utils make
+# posters, PDF thumbnails and cover art, see docs/previews.md).
 RUNTIME_PACKAGES := libmagic1
+RUNTIME_PACKAGES += ffmpeg
+RUNTIME_PACKAGES += poppler-utils
 # Debian packages the tests need on top (one per line keeps merges easy).
 DEBIAN_PACKAGES := $(RUNTIME_PACKAGES)
 DEBIAN_PACKAGES += curl
@@ -19,7 +22,7 @@ DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-runtime setup-system tools-statsd run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
 .PHONY: bench-soak
 
 setup: setup-runtime setup-python
@@ -56,6 +59,27 @@ $(STATSD_STAMP):
 
 tools-statsd: $(STATSD_STAMP)
 
+# Redocly's OpenAPI linter (tests/handlers/test_openapi_lint.py) and tus-js-client, served to the
+# cross-origin browser test (tests/system/test_cors_browser.py): pinned, in the repo-local .tools/.
+REDOCLY_VERSION := 2.77.0
+REDOCLY_STAMP   := .tools/.redocly-$(REDOCLY_VERSION)
+TUS_JS_VERSION  := 4.3.1
+TUS_JS_STAMP    := .tools/.tus-js-client-$(TUS_JS_VERSION)
+
+$(REDOCLY_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error @redocly/cli@$(REDOCLY_VERSION)
+	touch $@
+
+$(TUS_JS_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error tus-js-client@$(TUS_JS_VERSION)
+	touch $@
+
+tools-npm: $(STATSD_STAMP) $(REDOCLY_STAMP) $(TUS_JS_STAMP)
+
 setup-runtime:
 	$(call apt_install,$(RUNTIME_PACKAGES))
 
@@ -66,7 +90,7 @@ setup-system:
 run: setup-runtime setup-python
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system tools-statsd
+test: setup-python setup-system tools-npm
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -2,6 +2,7 @@
 """Start tornado-paste: flags -> Settings -> services -> app -> listen -> graceful stop.
 
     python run.py --address 127.0.0.1 --port 8000 --data-dir ./data
+    python run.py admin stats        (operator commands: docs/admin.md)
 
 Every flag is also a ``TORNADO_PASTE_<NAME>`` environment variable; flags win.
 """
@@ -229,6 +230,12 @@ def raise_open_files_limit(wanted: int = 0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        # `python run.py admin ...` is `python -m tornado_paste.admin ...` (docs/admin.md).
+        from tornado_paste.admin.__main__ import main as admin_main
+
+        return admin_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")

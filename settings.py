@@ -86,6 +86,10 @@ class Settings:
     sniff_bytes: int = 64 * 1024
     # Staging files older than this are swept even if their owner looks alive.
     stale_tmp_age: float = 24 * 3600.0
+    # Seconds a process trusts its cached answer to "is this file's content blocked?" when serving it:
+    # a block made by another process (the admin CLI) reaches every link within this time (uploads
+    # always ask the store). 0 = ask the store on every request.
+    blocklist_cache_ttl: float = 2.0
 
     # --- metrics ---
     # StatsD daemon (empty host disables metrics), its UDP port, and the prefix of every metric name.
@@ -108,6 +112,40 @@ class Settings:
     resize_workers: int = 0
     # Jobs allowed to wait for a thread; beyond that requests get 503 + Retry-After at once.
     resize_max_pending: int = 16
+    # Image jobs (running + waiting) one client IP may hold per process; beyond, 429 resize_busy + Retry-After
+    # while other clients are still served (0 = no per-client share).
+    resize_max_per_client: int = 4
+    # Pixels (width x height) a derivative may have; more is refused with 400 output_too_large.
+    resize_max_output_pixels: int = 8_388_608
+    # Derivatives are a cache: bytes they may take in all (least recently used evicted first; 0 = no budget).
+    # Resizes made at upload (POST / with w/h) are kept like uploads and not counted.
+    resize_cache_max_bytes: int = 1 << 30
+    # Cached derivatives one original may have; a new one evicts its least recently used (0 = no cap).
+    resize_max_variants: int = 16
+
+    # --- previews ---
+    # Posters (video), first-page thumbnails (PDF) and cover art (audio): longest side in px (never upscaled).
+    preview_max_side: int = 1280
+    # Limits of each ffprobe/ffmpeg/pdfinfo/pdftoppm run on an uploaded file: wall-clock seconds (the
+    # process group is killed; CPU time is capped too) and address space (RLIMIT_AS; ffmpeg maps ~300 MiB
+    # of libraries before reading a byte).
+    preview_tool_timeout: float = 20.0
+    preview_tool_memory_bytes: int = 1 << 30
+    # PDF pages larger than this many points (1/72 in) a side are not drawn (422 media_too_large).
+    preview_pdf_max_page_points: float = 14400.0
+    # How long a preview page waits for a poster still being made before it renders without one.
+    preview_page_wait: float = 5.0
+    # Photo metadata removed at upload (JPEG losslessly, PNG by chunk): gps (location only: the GPS IFD
+    # and location-bearing XMP), all (EXIF but orientation, XMP, IPTC, comments; ICC kept) or off.
+    strip_metadata: str = "gps"
+    # Encoder quality of derivatives per output format (1-100; PNG and GIF are lossless).
+    resize_quality_jpeg: int = 85
+    resize_quality_webp: int = 82
+    resize_quality_avif: int = 60
+    # Text previews: bytes highlighted (the rest is a link to the raw file), and the in-process cache of
+    # highlighted pages (bytes of HTML, keyed by sha256).
+    highlight_max_bytes: int = 256 * 1024
+    highlight_cache_bytes: int = 32 << 20
 
     # --- deployment ---
     # Non-empty: /i/ and /d/ answer with headers only plus X-Accel-Redirect: <prefix><ab>/<cd>/<sha256>,
@@ -195,6 +233,31 @@ class Settings:
     # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
+    # Unfinished uploads one client IP may have open, and their declared bytes in all (beyond: 429; 0 = no cap).
+    tus_max_uploads_per_client: int = 8
+    tus_max_client_bytes: int = 4 << 30
+    # Unfinished uploads of all clients together, and their declared bytes (beyond: 503; 0 = no cap).
+    tus_max_uploads: int = 1000
+    tus_max_total_bytes: int = 0
+    # Upload-Metadata header size, and a filename after base64 decoding (beyond: 400 metadata_too_large).
+    tus_max_metadata_size: int = 4096
+    tus_max_filename_bytes: int = 255
+
+    # --- compression ---
+    # gzip JSON, pages, CSS/JS and text files for clients that accept it (never ranges or compressed types).
+    compress_responses: bool = True
+    # Stored text files up to this size are gzipped whole (true Content-Length and Repr-Digest of the gzip
+    # bytes); larger ones are sent as they are (compressing them would hold the event loop).
+    compress_max_file_size: int = 1 << 20
+
+    # --- browser clients on other origins (CORS) ---
+    # Origins whose pages may call the API and tus routes (/api/...): empty = CORS off, a list of
+    # origins like https://app.example, or * for any origin (then never with credentials).
+    cors_origins: tuple[str, ...] = ()
+    # Let listed origins send cookies/HTTP auth (Access-Control-Allow-Credentials); refused with *.
+    cors_allow_credentials: bool = False
+    # Seconds a browser may cache a preflight answer.
+    cors_max_age: int = 600
 
     # --- ui ---
     # Files at least this big go through the resumable tus client (static/js/tus.js) instead of one POST.
@@ -254,6 +317,14 @@ class Settings:
             raise ValueError("resize_max_frames and resize_max_animation_pixels must be positive")
         if self.resize_workers < 0 or self.resize_max_pending < 0:
             raise ValueError("resize_workers and resize_max_pending must not be negative")
+        if min(self.resize_max_per_client, self.resize_cache_max_bytes, self.resize_max_variants) < 0:
+            raise ValueError("resize_max_per_client, resize_cache_max_bytes and resize_max_variants must not be "
+                             "negative")
+        if self.resize_max_output_pixels < 1:
+            raise ValueError("resize_max_output_pixels must be positive")
+        if min(self.tus_max_uploads_per_client, self.tus_max_client_bytes, self.tus_max_uploads,
+               self.tus_max_total_bytes, self.tus_max_metadata_size, self.tus_max_filename_bytes) < 0:
+            raise ValueError("the tus_max_* caps must not be negative")
         if self.accel_redirect_prefix and not re.match(r"^/[A-Za-z0-9_./-]*/$", self.accel_redirect_prefix):
             raise ValueError(f"accel_redirect_prefix must be a path like /_blobs/: {self.accel_redirect_prefix!r}")
         if self.port_per_process and self.port + self.processes > 65536:
@@ -264,6 +335,20 @@ class Settings:
             raise ValueError(f"base_url must be an http(s) URL: {self.base_url!r}")
         if self.content_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.content_base_url):
             raise ValueError(f"content_base_url must be an http(s) URL: {self.content_base_url!r}")
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ValueError("cors_origins is either * or a list of origins, not both")
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError("cors_allow_credentials cannot be used with cors_origins=* (browsers refuse it)")
+        for origin in self.cors_origins:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"cors_origins entries must be origins like https://app.example: {origin!r}")
+        if self.strip_metadata.strip().lower() not in ("gps", "all", "off"):
+            raise ValueError(f"strip_metadata must be gps, all or off: {self.strip_metadata!r}")
+        for quality in (self.resize_quality_jpeg, self.resize_quality_webp, self.resize_quality_avif):
+            if not 1 <= quality <= 100:
+                raise ValueError("resize_quality_* must be between 1 and 100")
+        if self.preview_max_side < 16 or self.preview_tool_timeout <= 0 or self.preview_tool_memory_bytes < 64 << 20:
+            raise ValueError("preview_max_side >= 16, preview_tool_timeout > 0, preview_tool_memory_bytes >= 64M")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

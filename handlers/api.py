@@ -8,9 +8,9 @@ import tornado.web
 
 from handlers.base import APIError, BaseHandler
 from handlers.bodies import MAX_BODY, parse_body
-from handlers.files import check_live, find_file
+from handlers.files import find_file
 from handlers.upload import RawUploadMixin
-from tornado_paste.core.records import FileRecord
+from tornado_paste.core.blocking import parse_sha256
 from tornado_paste.limits.retention import is_expired
 
 DEFAULT_PAGE = 20
@@ -34,14 +34,33 @@ def _is_decimal(text: str) -> bool:
 
 
 class FileListHandler(BaseHandler):
-    """``GET /api/v1/files?limit=&before=``: latest public files, newest first."""
+    """``GET /api/v1/files?limit=&before=``: latest public files, newest first;
+    ``?sha256=`` looks up the public file(s) holding those bytes.
+
+    ``before`` is an opaque cursor from a ``Link: rel="next"`` header (``core/cursor.py``): the
+    encrypted id of the page's last public file, so pages never show an id, nor the gaps between
+    ids that would count the private files in between.
+    """
 
     route_name = "api_list"
 
+    def _before(self) -> int | None:
+        raw = self.get_query_argument("before", None)
+        if raw is None or raw == "":
+            return None
+        before = self.services.cursors.decode(raw)
+        if before is None:
+            raise APIError(400, "bad_parameter", "'before' must be a cursor from this list's Link header")
+        return before
+
     async def get(self) -> None:
         media = self.api_type()
+        sha256 = self.get_query_argument("sha256", None)
+        if sha256 is not None:
+            await self.by_sha256(sha256, media)
+            return
         limit = _positive_int(self.get_query_argument("limit", None), "limit", DEFAULT_PAGE, MAX_PAGE)
-        before = _positive_int(self.get_query_argument("before", None), "before", None)
+        before = self._before()
         assert limit is not None
         store = self.services.store
         records = await store.latest(limit, before)
@@ -49,16 +68,36 @@ class FileListHandler(BaseHandler):
         links = self.services.links
         self.set_header("X-Total-Count", str(total))
         if len(records) == limit:
-            query = urllib.parse.urlencode({"limit": limit, "before": records[-1].id})
+            assert records[-1].id is not None and not records[-1].private
+            query = urllib.parse.urlencode({"limit": limit, "before": self.services.cursors.encode(records[-1].id)})
             self.set_header("Link", f'<{links.base}/api/v1/files?{query}>; rel="next"')
-        # Expired files the sweeper has not reached yet are not listed.
-        live = [links.card(r) for r in records if not is_expired(r)]
+        # Expired (or burned) files the sweeper has not reached yet are not listed, nor blocked ones.
+        blocks = self.services.blocks
+        live = [links.card(r) for r in records
+                if not is_expired(r) and not r.exhausted and not await blocks.is_blocked(r.sha256)]
         self.send_data({"files": live, "total": total}, media_type=media)
+
+    async def by_sha256(self, raw: str, media: str) -> None:
+        """The public record(s) holding these bytes: never a private (unlisted) one, an expired or a blocked one."""
+        sha256 = parse_sha256(raw)
+        if sha256 is None:
+            raise APIError(400, "bad_parameter", "'sha256' must be 64 hexadecimal digits")
+        record = await self.services.store.get_public_original(sha256)
+        found = []
+        if record is not None and not is_expired(record) and not record.exhausted \
+                and not await self.services.blocks.is_blocked(sha256):
+            found.append(self.services.links.card(record))
+        self.set_header("X-Total-Count", str(len(found)))
+        self.send_data({"files": found, "total": len(found)}, media_type=media)
 
 
 @tornado.web.stream_request_body
 class FileResourceHandler(RawUploadMixin):
-    """``/api/v1/files/<x>``: GET metadata (filehash or id), PATCH/DELETE with the manage token, PUT raw upload."""
+    """``/api/v1/files/<filehash>``: GET metadata, PATCH/DELETE with the manage token (the delete token);
+    ``PUT /api/v1/files/<name>`` raw upload.
+
+    Integer ids are no address: they are guessable, and their 404s used to mark the private ones.
+    """
 
     route_name = "api_file"
     _patch_body: bytearray | None = None
@@ -98,23 +137,14 @@ class FileResourceHandler(RawUploadMixin):
         card["policy"] = self.services.shares.policy.describe()
         self.send_data(card, media_type=media)
 
-    async def lookup(self, key: str) -> FileRecord:
-        if _is_decimal(key) and len(key) < 19:
-            record = await self.services.store.get_by_id(int(key))
-            # Integer ids are guessable; unlisted files are reachable only by their hash.
-            if record is None or record.private:
-                raise APIError(404, message="no such file")
-            return check_live(record)
-        return await find_file(self, key)
-
     async def get(self, key: str) -> None:
         media = self.api_type()
-        record = await self.lookup(key)
+        record = await find_file(self, key)
         self.send_data(self.services.links.card(record), media_type=media)
 
     async def delete(self, key: str) -> None:
         media = self.api_type()
-        record = await find_file(self, key)
+        record = await find_file(self, key, allow_blocked=True)  # a blocked file may still be deleted
         token = self.manage_token()
         if not token:
             raise APIError(401, "token_required", "send the delete token in X-Delete-Token or ?token=",

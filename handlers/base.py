@@ -9,10 +9,11 @@ from typing import Any
 import msgpack
 import tornado.web
 
+from handlers import cors
+from handlers.access_log import request_summary
 from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
-from handlers.redact import redact_uri
 from tornado_paste.limits.ratelimit import Decision, budget_for
 from tornado_paste.services import Services
 
@@ -38,6 +39,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if rate is not None:
             for name, value in rate.headers().items():
                 self.set_header(name, value)
+        cors.add_cors_headers(self)
 
     # -- negotiation ---------------------------------------------------------
     def api_type(self) -> str:
@@ -81,9 +83,7 @@ class BaseHandler(tornado.web.RequestHandler):
             super()._handle_request_exception(api)
 
     def _request_summary(self) -> str:
-        """What Tornado's access log, warnings and tracebacks say of a request: the URI's secret
-        query parameters (?token=...) redacted (handlers/redact.py)."""
-        return f"{self.request.method} {redact_uri(self.request.uri)} ({self.request.remote_ip})"
+        return request_summary(self)  # tokens in the query never reach a log line
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:
@@ -117,8 +117,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("ETag")
         if status_code != 416:
             self.clear_header("Content-Range")
-        # 410 Gone gets a page on every route a browser might follow (/i/ and /d/ links too).
-        if (self.html_errors or status_code == 410) and self.wants_html():
+        # 410 Gone and 451 (blocked) get a page on every route a browser might follow (/i/ and /d/ links too).
+        if (self.html_errors or status_code in (410, 451)) and self.wants_html():
             self.set_header("Content-Type", "text/html; charset=utf-8")
             set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
@@ -141,6 +141,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self._inflight = True
         self.services.inflight += 1
+        if cors.is_preflight(self):
+            cors.answer_preflight(self)  # before rate limits: a preflight is the browser asking, not the client
+            return
         self.check_rate_limit()
 
     def check_rate_limit(self) -> None:

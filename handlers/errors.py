@@ -19,6 +19,7 @@ STATUS_OF: list[tuple[type[errors.Refusal], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.Gone, 410),
+    (errors.Blocked, 451),
     (errors.Conflict, 409),
     (errors.Busy, 423),
     (errors.Unprocessable, 422),
@@ -36,8 +37,8 @@ DEFAULT_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     406: "not_acceptable", 409: "conflict", 410: "gone", 411: "length_required", 412: "precondition_failed",
     413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable", 422: "unprocessable",
-    429: "rate_limited", 431: "headers_too_large", 499: "client_closed", 500: "internal_error", 503: "unavailable",
-    507: "insufficient_storage",
+    429: "rate_limited", 431: "headers_too_large", 451: "blocked", 499: "client_closed", 500: "internal_error",
+    503: "unavailable", 507: "insufficient_storage",
 }
 
 RETRY_AFTER_SECONDS = 2

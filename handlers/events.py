@@ -8,21 +8,25 @@ not hold up a graceful shutdown.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import struct
 import urllib.parse
 from typing import Any
 
+import msgpack
 import tornado.iostream
 import tornado.websocket
 
 from handlers.base import APIError, BaseHandler
+from handlers.cors import allowed_origin
 from handlers.errors import status_of
 from handlers.files import FILEHASH_PATTERN
 from handlers.guard import unlocked
 from tornado_paste import errors
 from tornado_paste.core.ingest import token_matches
+from tornado_paste.events.cursors import check_cursor
 from tornado_paste.events.feed import COLLECTION_KEY, EventFeed
 from tornado_paste.events.subscribers import Event, Waiter
 from tornado_paste.limits.feedgate import FeedRefused, FeedSlot
@@ -141,6 +145,8 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
         parsed = urllib.parse.urlsplit(origin)
         if (parsed.scheme, parsed.netloc) == (public.scheme, public.netloc):
             return True
+        if allowed_origin(self.services.settings, origin) is not None:
+            return True  # an origin let in by cors_origins may open the feed too
         return super().check_origin(origin)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -184,7 +190,22 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
         feed = self.feed
         feed.subscribe(self)
         self.last_sent = feed.high if self.after is None else self.after
+        if self.after is not None:
+            check = await check_cursor(feed, self.after)
+            if check.ahead:  # events that never come: from now on, and say so
+                self.last_sent = check.current
+                self._control(check.reset_frame())
+            elif check.gap:  # trimmed events cannot be replayed: say so, then replay what is left
+                self._control(check.gap_frame())
         await self._replay()
+
+    def _control(self, frame: dict[str, Any]) -> None:
+        """A frame of the feed itself (``reset``, ``gap``), in the connection's format."""
+        payload = msgpack.packb(frame, use_bin_type=True) if self.binary else json.dumps(frame)
+        try:
+            self.write_message(payload, binary=self.binary)
+        except tornado.websocket.WebSocketClosedError:
+            self.on_close()
 
     async def _replay(self) -> None:
         """Send the backlog page by page, each page flushed before the next; then go live.
@@ -293,6 +314,15 @@ class EventPollHandler(BaseHandler):
         timeout = self._timeout()
         filehash = await _parse_scope(self)
         feed: EventFeed = self.services.events
+        gap = False
+        if after is not None:
+            check = await check_cursor(feed, after)
+            if check.ahead:
+                self.send_data({"error": {"code": "cursor_ahead", "message": f"cursor {after} is ahead of this "
+                                          f"server's event log; continue from the current cursor"},
+                                "cursor": check.current}, 400, media_type=media)
+                return
+            gap = check.gap
         slot = _take_feed_slot(self, "longpoll")
         self.waiter = Waiter(filehash, after or 0)
         try:
@@ -303,7 +333,10 @@ class EventPollHandler(BaseHandler):
         if self.waiter.abandoned:
             return  # the client went away; there is no one to answer
         self.set_header("Cache-Control", "no-store")
-        self.send_data({"events": [e.body for e in events], "cursor": cursor}, media_type=media)
+        answer: dict[str, Any] = {"events": [e.body for e in events], "cursor": cursor}
+        if gap:
+            answer["gap"] = True  # events after the client's cursor were trimmed: reload, then go on
+        self.send_data(answer, media_type=media)
 
     def on_connection_close(self) -> None:
         if self.waiter is not None:

@@ -12,6 +12,8 @@ serves the blob (Range included) from an ``internal`` location. A matching
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import urllib.parse
 from datetime import UTC, datetime
@@ -19,11 +21,15 @@ from typing import Any
 
 import tornado.httputil
 import tornado.web
+from anyascii import anyascii
 
 from handlers.base import APIError, BaseHandler
+from handlers.compression import compressible, send_as_is
+from handlers.conditional import if_match_fails, if_range_keeps_range
 from handlers.guard import gate_download
-from tornado_paste.core.records import FileRecord, is_active, kind_of
+from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
 from tornado_paste.limits.retention import is_expired
+from tornado_paste.previews.unfurl import is_unfurler
 from tornado_paste.shares.cards import collection_url
 from tornado_paste.shares.collections import is_code as is_collection_code
 
@@ -60,20 +66,36 @@ _FALLBACK_SAFE = frozenset(" ._-()+,@~!#&[]{}^'")
 
 def content_disposition(kind: str, filename: str) -> str:
     """RFC 6266: an ASCII ``filename`` fallback plus UTF-8 ``filename*``; no header injection."""
-    # The ASCII fallback keeps only characters no parser can read as syntax (no quote, backslash, ';', '=', '*', '%').
-    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_" for c in filename) or "file"
+    # The ASCII fallback: transliterated (résumé -> resume), then only characters no parser can read as
+    # syntax (no quote, backslash, ';', '=', '*', '%').
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in _FALLBACK_SAFE) else "_"
+                       for c in anyascii(filename)) or "file"
     encoded = urllib.parse.quote(filename, safe="")
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
-async def find_file(handler: BaseHandler, filehash: str) -> FileRecord:
-    """The record for a public filehash, or a 404."""
+async def find_file(handler: BaseHandler, filehash: str, allow_blocked: bool = False) -> FileRecord:
+    """The record for a public filehash, or a 404 (410 expired, 451 blocked)."""
     if not _FILEHASH_RE.match(filehash):
         raise APIError(404, message="no such file")
     record = await handler.services.store.get_by_filehash(filehash)
     if record is None:
         raise APIError(404, message="no such file")
-    return check_live(record)
+    check_live(record)
+    if not allow_blocked:
+        await check_available(handler, record)
+    return record
+
+
+async def check_available(handler: BaseHandler, record: FileRecord) -> FileRecord:
+    """451 Unavailable For Legal Reasons when the operator blocked these bytes (cached briefly per process)."""
+    await handler.services.blocks.check(record.sha256)
+    return record
+
+
+def repr_digest(sha256: str) -> str:
+    """RFC 9530 ``Repr-Digest`` of the stored bytes (the identity representation)."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256)).decode('ascii')}:"
 
 
 def check_live(record: FileRecord) -> FileRecord:
@@ -110,8 +132,15 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
 
     async def get(self, filehash: str, include_body: bool = True) -> None:  # type: ignore[override]
         self.record = await find_file(self, filehash)
-        await gate_download(self, self.record, include_body and self.sends_bytes())
+        headers = self.request.headers
+        if if_match_fails(headers.get("If-Match"), self.compute_etag()):
+            raise APIError(412, message="If-Match names no current version of this file")
         prefix = self.services.settings.accel_redirect_prefix
+        if not prefix and "Range" in headers and not if_range_keeps_range(headers.get("If-Range"),
+                                                                          self.compute_etag(), self._blob_modified()):
+            del headers["Range"]  # the validator is stale: the whole file, 200
+        # After the validators (a 412 carries no bytes), before the answer starts (X-Accel too).
+        await gate_download(self, self.record, include_body and self.sends_bytes())
         if prefix:
             self.accel_redirect(prefix)
             return
@@ -128,6 +157,14 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         if wanted and (wanted.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in wanted.split(",")]):
             return False
         return not range_unsatisfiable(self.request.headers.get("Range"), self.record.size)
+
+    def _blob_modified(self) -> datetime | None:
+        """The Last-Modified StaticFileHandler will send (the blob's mtime, in whole seconds)."""
+        try:
+            mtime = os.stat(self.get_absolute_path(self.root, self.record.sha256)).st_mtime
+        except OSError:
+            return None
+        return datetime.fromtimestamp(int(mtime), UTC)
 
     def accel_redirect(self, prefix: str) -> None:
         """Headers only; nginx serves the bytes (and Range) from ``<prefix><ab>/<cd>/<sha256>``."""
@@ -152,6 +189,11 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         """``download.<raw|download|range>.count`` and ``.bytes`` for bodies sent (not HEAD); 304s apart."""
         metrics = self.services.metrics
         status = self.get_status()
+        headers = self.request.headers
+        if is_unfurler(headers.get("User-Agent"), self.request.method, headers):
+            # A link preview (chat app, social site, prefetch, HEAD) is not a download.
+            metrics.incr("download.unfurl.count")
+            return
         if status == 304:
             metrics.incr("download.not_modified.count")
             return
@@ -164,9 +206,10 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         metrics.incr(f"download.{kind}.bytes", self.body_bytes(accel, ranged))
 
     def body_bytes(self, accel: bool, ranged: bool) -> int:
-        """Bytes of the body: ours from Content-Length; nginx's (X-Accel) from the file and the Range."""
+        """Bytes of the file sent (before any gzip): ours from the file or Content-Length (ranges, never
+        gzipped); nginx's (X-Accel) from the file and the Range."""
         if not accel:
-            return int(self._headers.get("Content-Length", 0))
+            return int(self._headers.get("Content-Length", 0)) if ranged else self.record.size
         size = self.record.size
         parsed = tornado.httputil._parse_request_range(self.request.headers.get("Range", "")) if ranged else None
         if not parsed:
@@ -180,6 +223,18 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
         return f"{root}/{path[:2]}/{path[2:4]}/{path}"
+
+    def get_content(self, abspath: str, start: int | None = None,  # type: ignore[override]
+                    end: int | None = None) -> Any:
+        """A small whole text file in one piece, so the gzip transform knows its full length and digest."""
+        settings = self.services.settings
+        if (start is None and end is None and settings.compress_responses
+                and self.record.size <= settings.compress_max_file_size
+                and compressible(self.record.mimetype)):
+            with open(abspath, "rb") as handle:
+                return handle.read()
+        send_as_is(self.request)  # too big to gzip whole on the loop (or a range): as stored
+        return super().get_content(abspath, start, end)
 
     def get_content_type(self) -> str:
         return served_type(self.record.mimetype)
@@ -202,6 +257,7 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             self.set_header("Cache-Control", "private, no-store")
         else:
             self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
+        self.set_header("Repr-Digest", repr_digest(record.sha256))
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
@@ -230,14 +286,18 @@ class DownloadHandler(BlobHandler):
 
 
 class ShortLinkHandler(BaseHandler):
-    """``/s/<code>`` -> 302 to the preview page."""
+    """``/s/<code>`` -> 302 to the preview page.
+
+    A code is a random capability stored in its record (``new_short_code``), looked up as it is:
+    nothing decodes it, so no code can be computed from another, nor from an id. The visibility
+    rules are ``find_file``'s: unknown 404, expired 410.
+    """
 
     route_name = "short"
     html_errors = True
 
     async def get(self, code: str) -> None:
-        file_id = self.services.shortener.decode(code)
-        record = await self.services.store.get_by_id(file_id) if file_id is not None else None
+        record = await self.services.store.get_by_short_code(code) if is_short_code(code) else None
         if record is None:
             # A collection's short link is its code.
             shares = self.services.shares.collections
@@ -247,6 +307,7 @@ class ShortLinkHandler(BaseHandler):
                 return
             raise APIError(404, message="no file has this short link")
         check_live(record)
+        await check_available(self, record)
         self.services.metrics.incr("short.hits")
         self.redirect(self.services.links.preview(record), status=302)
 

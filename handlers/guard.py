@@ -14,7 +14,6 @@ from typing import Any
 from handlers.base import APIError, BaseHandler
 from handlers.page_headers import set_page_headers
 from tornado_paste.core.records import CollectionRecord, FileRecord
-from tornado_paste.shares.unfurl import is_unfurler
 
 UNLOCK_HEADER = "X-Paste-Unlock"
 
@@ -76,6 +75,7 @@ async def gate_download(handler: BaseHandler, record: FileRecord, counts: bool) 
     if record.max_downloads is None or not counts:
         return
     headers: Any = handler.request.headers
-    if is_unfurler(headers.get("User-Agent"), handler.request.method, headers):
+    shares = handler.services.shares
+    if shares.files.is_unfurler(headers.get("User-Agent"), handler.request.method, headers):
         raise APIError(403, "unfurler_refused", "link previews do not use up a download of a limited file")
-    await handler.services.shares.files.claim_download(record)
+    await shares.files.claim_download(record)

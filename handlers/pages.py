@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import urllib.parse
 
 import segno
 
@@ -12,7 +13,9 @@ from handlers.files import find_file, served_type
 from handlers.guard import require_unlocked
 from handlers.page_headers import set_page_headers
 from tornado_paste.core.records import is_active
+from tornado_paste.limits.retention import is_expired
 from tornado_paste.previews.excerpt import text_excerpt
+from tornado_paste.previews.unfurl import duration_text, is_unfurler, meta_tags
 
 
 @functools.lru_cache(maxsize=512)
@@ -54,7 +57,17 @@ class PreviewHandler(BaseHandler):
         record = await find_file(self, filehash)
         require_unlocked(self, record)
         links = self.services.links
+        previews = self.services.previews
         card = links.card(record)
+        unfurler = is_unfurler(self.request.headers.get("User-Agent"), self.request.method, self.request.headers)
+        oembed_url = f"{links.base}/api/v1/oembed?" + urllib.parse.urlencode({"url": card["url_p"], "format": "json"})
+        set_page_headers(self)
+        if unfurler:
+            self.services.metrics.incr("unfurl.preview")
+            if record.private:
+                # Nothing of a private file for link previews: no name, no size, no picture.
+                self.render("unfurl_private.html", tags=meta_tags(card, None), oembed_url=oembed_url)
+                return
         # An active type (SVG, HTML, XML, scripts) is served as text/plain (handlers/files.py served_type):
         # an <img> of an SVG would show nothing, so the page shows such files as text.
         view = record.kind
@@ -62,17 +75,24 @@ class PreviewHandler(BaseHandler):
             view = "text" if served_type(record.mimetype).startswith("text/plain") else "binary"
         if record.max_downloads is not None:
             # Showing the bytes here (an <img>, an excerpt) would use up a download: only the button does.
-            view = "limited"
-            set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
-            self.render("preview.html", card=card, view=view, excerpt=None, parent=None, qr=qr_svg(card["url_s"]))
+            self.render("preview.html", card=card, view="limited", excerpt=None, highlighted=None, parent=None,
+                        poster=None, tags=meta_tags(card, None), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
+                        duration_text=duration_text)
             return
-        excerpt = await text_excerpt(self.services.blobs, record) if view == "text" else None
+        highlighted = await previews.text.highlighted(record) if view == "text" else None
+        excerpt = await text_excerpt(self.services.blobs, record) if view == "text" and not highlighted else None
+        # A poster is a derivative: an unguarded copy of a guarded file's picture (shares allow none).
+        poster_record = await previews.poster_for_page(record) if not record.guarded else None
+        poster = links.card(poster_record) if poster_record is not None else None
         parent = None
-        if record.parent_id is not None:
+        if record.parent_id is not None and not record.private:
+            # Only a public parent is named: a copy of a private file says nothing of it.
             parent_record = await self.services.store.get_by_id(record.parent_id)
-            parent = links.card(parent_record) if parent_record is not None else None
-        set_page_headers(self)
+            if parent_record is not None and not parent_record.private and not is_expired(parent_record):
+                parent = links.card(parent_record)
         if record.password_hash is not None:
             self.set_header("Cache-Control", "no-store")
-        self.render("preview.html", card=card, view=view, excerpt=excerpt, parent=parent, qr=qr_svg(card["url_s"]))
+        self.render("preview.html", card=card, view=view, excerpt=excerpt, highlighted=highlighted, parent=parent,
+                    poster=poster, tags=meta_tags(card, poster), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
+                    duration_text=duration_text)

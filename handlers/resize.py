@@ -1,8 +1,10 @@
-"""``GET /r/<filehash>?w=&h=&mode=&format=`` (crop-resize on upload is ``ImageService.resize_upload``).
+"""``GET /r/<filehash>?w=&h=&mode=&format=&upscale=`` (crop-resize on upload is ``ImageService.resize_upload``).
 
-Thin: parse, ask the image service (tornado_paste.images.service), render the answer.
+Thin: parse, ask the image service (tornado_paste.images.service) on behalf of the
+client's address (its fair share of the image executor), render the answer.
 Refusals are core exceptions mapped in handlers/errors.py (415 not an image or
-unsupported, 400 bad parameters/corrupt/too large, 503 + Retry-After busy).
+unsupported, 400 bad parameters/corrupt/too large, 429 + Retry-After when this
+client holds its share of the executor, 503 + Retry-After when it is full).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from handlers.base import APIError, BaseHandler
 from handlers.files import find_file
 from handlers.guard import require_unlocked
 from handlers.negotiation import JSON, MSGPACK, parse_accept
+from tornado_paste.images.formats import AUTO, negotiate
 
 _CARD_TYPES = {JSON: JSON, MSGPACK: MSGPACK, "application/x-msgpack": MSGPACK}
 # The derivative behind a given URL changes only if it is deleted (then /i/ answers 404 anyway).
@@ -43,13 +46,18 @@ class ResizeHandler(BaseHandler):
         images = self.services.images
         media = card_type(self.request.headers.get("Accept"))
         request = images.parse(self.get_query_argument("w", None), self.get_query_argument("h", None),
-                               self.get_query_argument("mode", None), self.get_query_argument("format", None))
+                               self.get_query_argument("mode", None), self.get_query_argument("format", None),
+                               self.get_query_argument("upscale", None))
         parent = await find_file(self, filehash)
         require_unlocked(self, parent)
         if parent.guarded:
             # A resized copy is a new, unguarded file: it would leak the bytes past the password or the count.
             raise APIError(403, "guarded_file", "a file with a password or a download limit has no resized copies")
-        derived = await images.derive(parent, request)
+        if request.format == AUTO:
+            # The answer depends on what the client decodes: caches must key it on Accept.
+            self.set_header("Vary", "Accept")
+            request = negotiate(request, self.request.headers.get("Accept"), parent.mimetype)
+        derived = await images.derive(parent, request, client=self.request.remote_ip or "unknown")
         links = self.services.links
         if media is None:
             self.set_header("Cache-Control", f"public, max-age={REDIRECT_MAX_AGE}")

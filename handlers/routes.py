@@ -8,12 +8,18 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
+from handlers.access_log import log_request
 from handlers.api import FileListHandler, FileResourceHandler, HealthHandler
 from handlers.base import NotFoundHandler
+from handlers.clients import ClientConfigHandler, ClientIndexHandler
+from handlers.compression import PasteGZip
+from handlers.deletion import DeletePageHandler
 from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
 from handlers.pages import PreviewHandler, QRCodeHandler
+from handlers.paste import PasteIndexHandler
+from handlers.previews import OEmbedHandler, PosterHandler
 from handlers.resize import ResizeHandler
 from handlers.shares_api import (
     CollectionFilesHandler,
@@ -31,7 +37,7 @@ from handlers.shares_upload import (
 )
 from handlers.shares_zip import CollectionZipHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
-from handlers.upload import IndexHandler, RawUploadHandler
+from handlers.upload import RawUploadHandler
 from tornado_paste.services import Services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,13 +48,16 @@ REQUEST = "([A-Za-z0-9_-]{16,64})"  # an upload-request link (tornado_paste/shar
 
 def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     return [
-        (r"/", IndexHandler),
+        (r"/", PasteIndexHandler),
         (rf"/p/{FH}", PreviewHandler),
         (rf"/p/{FH}/qr\.svg", QRCodeHandler),
         (rf"/i/{FH}", RawHandler),
         (rf"/d/{FH}", DownloadHandler),
         (r"/s/([A-Za-z0-9]{1,32})", ShortLinkHandler),
+        (rf"/delete/{FH}", DeletePageHandler),
         (rf"/r/{FH}", ResizeHandler),
+        (rf"/t/{FH}", PosterHandler),
+        (r"/api/v1/oembed", OEmbedHandler),
         (r"/api/v1/files", FileListHandler),
         (rf"/api/v1/files/{FH}/unlock", FileUnlockHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
@@ -66,6 +75,8 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/m/{FH}", ManageFilePageHandler),
         (rf"/m/c/{CODE}", ManageCollectionPageHandler),
         (r"/api/v1/openapi[.]yaml", OpenAPIHandler),
+        (r"/api/v1/clients/?", ClientIndexHandler),
+        (r"/api/v1/clients/([^/]+)", ClientConfigHandler),
         (r"/healthz", HealthHandler),
         (r"/ws", EventSocketHandler),
         (r"/api/v1/events", EventPollHandler),
@@ -101,7 +112,9 @@ def make_app(services: Services, **overrides: object) -> tornado.web.Application
         static_handler_class=StaticHandler,  # so static files are timed and counted too
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
-        compress_response=False,  # nginx gzips text; gzip here would break Range on /i/
+        log_function=log_request,  # the access log, with delete tokens redacted from query strings
     )
     settings.update(overrides)
-    return PasteApplication(routes(), **settings)
+    # Our own gzip transform (handlers/compression.py): never ranges, weak ETags, true Repr-Digest.
+    transforms = [PasteGZip] if services.settings.compress_responses else []
+    return PasteApplication(routes(), transforms=transforms, **settings)

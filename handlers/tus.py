@@ -33,7 +33,6 @@ from tornado_paste.tus.protocol import (
     ChecksumMismatch,
     TusError,
     parse_checksum,
-    parse_metadata,
     parse_nonnegative,
 )
 from tornado_paste.tus.service import PatchResult, PatchSession
@@ -61,10 +60,20 @@ class TusHandler(UploadGuard):
         super().set_default_headers()
         self.set_header("Tus-Resumable", TUS_VERSION)
         self.set_header("Cache-Control", "no-store")
+        # tus answers have no body: no Tornado default text/html (errors set their JSON type themselves).
+        self.clear_header("Content-Type")
+
+    def compute_etag(self) -> str | None:
+        return None  # an ETag of the empty body names nothing
 
     @property
     def tus(self) -> Any:
         return self.services.tus
+
+    @property
+    def client_address(self) -> str:
+        """Whom the per-client caps on open uploads count this request for."""
+        return self.request.remote_ip or "unknown"
 
     def upload_url(self, upload_id: str) -> str:
         return f"{self.services.links.base}/api/v1/tus/{upload_id}"
@@ -226,7 +235,7 @@ class TusCollectionHandler(TusHandler):
             raise APIError(400, "password_required", "this service requires a password on every upload; "
                            "send it with POST / (field password) or PUT (X-Paste-Password)")
         headers = self.request.headers
-        self.metadata = parse_metadata(headers.get("Upload-Metadata"))
+        self.metadata = self.tus.parse_metadata(headers.get("Upload-Metadata"))
         concat = (headers.get("Upload-Concat") or "").strip()
         length = parse_nonnegative(headers.get("Upload-Length"), "Upload-Length")
         defer = headers.get("Upload-Defer-Length")
@@ -244,7 +253,8 @@ class TusCollectionHandler(TusHandler):
         if (length is None) == (defer is None):
             raise APIError(400, "length_required", "send exactly one of Upload-Length and Upload-Defer-Length: 1")
         has_body = self.offset_stream_body()
-        self.created = await self.tus.create(length, self.metadata, "partial" if concat == "partial" else None)
+        self.created = await self.tus.create(length, self.metadata, "partial" if concat == "partial" else None,
+                                             client=self.client_address)
         if has_body or length == 0:
             await self.open_session(self.created.id, 0)
 
@@ -257,7 +267,7 @@ class TusCollectionHandler(TusHandler):
 
     async def post(self) -> None:
         if self.final_parts is not None:
-            outcome = await self.tus.create_final(self.final_parts, self.metadata)
+            outcome = await self.tus.create_final(self.final_parts, self.metadata, self.client_address)
             self.set_header("Upload-Concat", "final;" + " ".join(
                 urllib.parse.urlsplit(self.upload_url(p)).path for p in outcome.state.parts))
         else:

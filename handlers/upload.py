@@ -16,6 +16,7 @@ from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
 
 from handlers.base import APIError
+from handlers.deletion import delete_url
 from handlers.multipart import MalformedMultipart, _OtherParts, _Progress, _SmallValue, _UploadTarget
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
@@ -29,7 +30,7 @@ from tornado_paste.limits.admission import UploadRefused
 MULTIPART_OVERHEAD = 64 * 1024
 # How much of an already-refused body we read and drop so the client sees our answer.
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
-FORM_FIELDS = ("private", "w", "h", "mode", "format", "expires", "max_downloads", "burn", "password")
+FORM_FIELDS = ("private", "w", "h", "mode", "format", "upscale", "expires", "max_downloads", "burn", "password")
 # Raw PUT uploads send their password here (headers never reach a log).
 PASSWORD_HEADER = "X-Paste-Password"
 # What an upload can answer with (see UploadResponder.answer).
@@ -162,10 +163,10 @@ class UploadResponder(UploadGuard):
             self.upload.abort("bad_request")
             raise
         self.upload.extra = fields
+        # A dedupe hit (the public original of these bytes) keeps its own expiry: a record's lifetime
+        # is its uploader's choice alone, and nobody else's upload moves it (nor its limit or password).
         result = await self.upload.finish(filename, private=private, expires_at=expires_at)
         shares.check_created(result.created, fields)
-        if not result.created:
-            await retention.reconcile(result.record, expires_at)
         return result
 
     def clamp_expiry(self, expires_at: Any) -> Any:
@@ -185,6 +186,8 @@ class UploadResponder(UploadGuard):
     def answer(self, result: IngestResult, extra: dict[str, Any] | None = None) -> None:
         """201 + Location for a new file, 200 for known bytes; text for curl, 303 for forms."""
         card = self.services.links.card(result.record, result.delete_token)
+        if result.delete_token:
+            card["url_delete"] = delete_url(self.services.links, result.record, result.delete_token)
         card.update(extra or {})
         status = 201 if result.created else 200
         if result.created:
@@ -200,7 +203,8 @@ class UploadResponder(UploadGuard):
                                      and agent.startswith(("curl/", "wget/"))):
             self.set_status(status)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish(card["url_s"] + "\n")
+            # Line 1: the short link (what scripts read); line 2, for the uploader only: the delete link.
+            self.finish(card["url_s"] + "\n" + (card["url_delete"] + "\n" if "url_delete" in card else ""))
             return
         self.send_data(card, status)
 
@@ -300,8 +304,8 @@ class IndexHandler(UploadResponder):
         """Hook for features that act on form fields (crop-resize on upload)."""
         if self.field("w") is not None or self.field("h") is not None:
             # The derivative's card, with its original's inside; a refused resize refuses the upload.
-            derived = await self.services.images.resize_upload(result, self.field("w"), self.field("h"),
-                                                               self.field("mode"), self.field("format"))
+            fields = [self.field(name) for name in ("w", "h", "mode", "format", "upscale")]
+            derived = await self.services.images.resize_upload(result, *fields, self.request.remote_ip or "unknown")
             original = self.services.links.card(result.record, result.delete_token)
             self.answer(IngestResult(derived.record, derived.created, derived.delete_token),
                         extra={"original": original})
@@ -335,7 +339,6 @@ class RawUploadMixin(UploadResponder):
 @tornado.web.stream_request_body
 class RawUploadHandler(RawUploadMixin):
     """``PUT /<filename>``."""
-
     route_name = "upload_put"
 
     async def prepare(self) -> None:

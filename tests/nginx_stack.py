@@ -8,6 +8,7 @@ other directive is tested as shipped.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -221,3 +222,16 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["compose"]:
         sys.exit("usage: python -m tests.nginx_stack compose > deploy/compose/nginx.conf")
     sys.stdout.write(compose_nginx_conf())
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+            source: str | None = None, timeout: float = 60) -> tuple[http.client.HTTPResponse, bytes]:
+    """One HTTP exchange with the stack (from ``source``, a loopback address, when given); never raises on 4xx/5xx."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, path, body=body, headers={"Accept": "application/json", **(headers or {})})
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()

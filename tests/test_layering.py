@@ -15,6 +15,8 @@ from tests.helpers import ROOT
 PACKAGES = ("tornado_paste", "handlers")
 FEATURES = ("images", "tus", "events", "limits", "previews", "shares")
 MAX_LINES = 400
+# Entry points inside the package, above services (like run.py): the operators' CLI.
+ENTRY_POINTS = ("tornado_paste.admin",)
 
 
 def _modules() -> dict[str, Path]:
@@ -139,6 +141,8 @@ def test_only_services_wires_features():
     def rule(module: str, name: str) -> bool:
         if not module.startswith("tornado_paste") or not name.startswith("tornado_paste."):
             return False
+        if module.startswith(ENTRY_POINTS):
+            return False  # like run.py: above services, builds them
         if name.startswith("tornado_paste.services"):
             return True
         mine, theirs = _layer(module), _layer(name)
@@ -159,3 +163,14 @@ def test_every_subpackage_says_what_it_owns_and_may_import():
         if path.name == "__init__.py" and module.count(".") == 1 and module.startswith("tornado_paste."):
             doc = ast.get_docstring(ast.parse(path.read_text())) or ""
             assert "May import" in doc or "backend" in doc, f"{module}: say what it owns and may import"
+
+
+def test_the_client_knows_nothing_of_the_server():
+    """tornado_paste.client talks HTTP to a server like any client: no module of ours besides itself."""
+
+    def rule(module: str, name: str) -> bool:
+        return (module.startswith("tornado_paste.client") and name.split(".")[0] in ("tornado_paste", "handlers",
+                                                                                     "settings", "run")
+                and not name.startswith("tornado_paste.client"))
+
+    assert _violations(rule) == []

@@ -8,6 +8,10 @@
 - features: ``images``, ``tus``, ``events``, ``limits``, ``previews``, ``shares`` (they never import each other,
   except ``tus`` using ``limits.retention`` for file lifetimes).
 - ``services``: the one place that builds and wires them all.
+- ``admin``: the operators' command line, an entry point above ``services`` (like ``run.py``).
+
+Beside the layers, ``client`` is a command-line client of any tornado-paste server: it speaks
+HTTP and imports nothing else of ours.
 
 Each subpackage's docstring says what it owns and may import; ``tests/test_layering.py`` checks it.
 """

@@ -55,6 +55,13 @@ class Busy(Refusal):
     code = "locked"
 
 
+class Blocked(Refusal):
+    """The content is on the operator's blocklist (451, RFC 7725): refused on upload, on every link."""
+
+    code = "blocked"
+    reason = "blocked"
+
+
 class TooLarge(Refusal):
     code = "too_large"
     reason = "size"
@@ -104,10 +111,10 @@ class InsufficientStorage(Refusal):
 
 # Why an upload did not become a file: the only values of ``upload.refused.<reason>``.
 # Client faults: size, type, bad_request; the client went away or stalled: aborted, idle, slow;
-# admission limits: concurrency (per-client cap), capacity (byte budget); ours: storage (disk), error.
+# admission limits: concurrency (per-client cap), capacity (byte budget); the operator: blocked (blocklist);
+# ours: storage (disk), error.
 REFUSAL_REASONS = frozenset({"size", "type", "bad_request", "aborted", "idle", "slow", "concurrency", "capacity",
-                             "client_share",
-                             "storage", "error"})
+                             "client_share", "blocked", "storage", "error"})
 
 
 def reason_of(exc: BaseException) -> str:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from settings import Settings
+from tornado_paste.core.blocking import BlockGuard
 from tornado_paste.core.cards import Links
+from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
 from tornado_paste.core.secret import load_or_create_secret
-from tornado_paste.core.shortcode import Shortener
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.events.feed import EventFeed
 from tornado_paste.images.executor import BoundedExecutor
@@ -27,6 +28,11 @@ from tornado_paste.limits.controls import Limits, build_limits
 from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
+from tornado_paste.previews.highlight import TextPreviews
+from tornado_paste.previews.photos import MetadataStripper
+from tornado_paste.previews.sandbox import ToolLimits
+from tornado_paste.previews.service import PreviewConfig, PreviewService
+from tornado_paste.previews.unfurl import is_unfurler
 from tornado_paste.shares.collections import Collections
 from tornado_paste.shares.files import FileShares
 from tornado_paste.shares.passwords import Passwords
@@ -35,6 +41,7 @@ from tornado_paste.shares.requests import UploadRequests
 from tornado_paste.shares.service import Archives, Shares
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs.local import BlobStore
+from tornado_paste.tus.quota import TusLimits
 from tornado_paste.tus.service import TusService
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,8 @@ class Services:
     store: Backend
     blobs: BlobStore
     metrics: Metrics
-    shortener: Shortener
+    # Opaque ``before=`` cursors of the public list (never an id in the clear).
+    cursors: CursorCodec
     links: Links
     ingestor: Ingestor
     images: ImageService
@@ -56,6 +64,8 @@ class Services:
     events: EventFeed
     limits: Limits
     retention: Retention
+    blocks: BlockGuard
+    previews: PreviewService
     shares: Shares
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -128,26 +138,34 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     blobs = BlobStore(s.data_dir)
     blobs.ensure_dirs()
     secret = load_or_create_secret(s.data_dir)
-    shortener = Shortener(secret)
+    cursors = CursorCodec(secret)
     metrics = Metrics.from_settings(s)
     store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
     if metrics.enabled:
         instrument_store(store, metrics)
     ingestor = Ingestor(store, blobs, TypePolicy(s.allow_types, s.deny_types), metrics, s.max_upload_size,
                         s.sniff_bytes)
-    links = Links(s.public_base_url, shortener, s.content_base_url)
+    links = Links(s.public_base_url, s.content_base_url)
     images = build_image_service(s, store, ingestor, blobs, metrics)
     retention = build_retention(s, store, ingestor, blobs, metrics)
+    tus_limits = TusLimits(s.tus_max_uploads_per_client, s.tus_max_client_bytes, s.tus_max_uploads,
+                           s.tus_max_total_bytes, s.tus_max_metadata_size, s.tus_max_filename_bytes)
     tus = TusService(store.tus_state, ingestor, metrics, s.data_dir, expiry=s.tus_expiry, lease=s.tus_lock_lease,
                      sweep_interval=s.tus_sweep_interval, fsync_patches=s.tus_fsync_patches,
-                     io_pool=blobs.io_pool, retention=retention)
+                     io_pool=blobs.io_pool, retention=retention, limits=tus_limits)
     events = EventFeed(store.event_log, store, links, metrics, s)
     shares = build_shares(s, store, ingestor, links, blobs, retention, secret)
     shares.collections.publishers.append(events.record_collection)
-    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, shortener=shortener, links=links,
+    blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
+    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor)
+    services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention, shares=shares)
+                        retention=retention, blocks=blocks, previews=previews, shares=shares)
+    # Uploads ask the store itself: a block stops new copies at once, in every process.
+    ingestor.content_checks.append(lambda sha256: blocks.check(sha256, fresh=True))
+    ingestor.transforms.append(MetadataStripper(s.strip_metadata, blobs, metrics))
     ingestor.enrichers.append(images.enrich)
+    ingestor.enrichers.append(previews.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
     ingestor.listeners.append(shares.collections.on_file_event)
@@ -166,10 +184,24 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
     # Pillow refuses outright above twice its own (process-wide) guard; an operator who raises our
     # limit above Pillow's default must raise Pillow's with it. Lowering it is our explicit check's job.
     Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, settings.resize_max_source_pixels)
-    executor = BoundedExecutor(settings.resize_workers, settings.resize_max_pending, metrics)
-    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, settings.resize_max_side,
-                        settings.resize_max_source_pixels, settings.resize_max_frames,
-                        settings.resize_max_animation_pixels)
+    s = settings
+    executor = BoundedExecutor(s.resize_workers, s.resize_max_pending, metrics, max_per_client=s.resize_max_per_client)
+    return ImageService(store, store.derivatives, ingestor, blobs, metrics, executor, s.resize_max_side,
+                        s.resize_max_source_pixels, s.resize_max_frames, s.resize_max_animation_pixels,
+                        {"jpeg": s.resize_quality_jpeg, "webp": s.resize_quality_webp, "avif": s.resize_quality_avif},
+                        max_output_pixels=s.resize_max_output_pixels, cache_max_bytes=s.resize_cache_max_bytes,
+                        max_variants=s.resize_max_variants)
+
+
+def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
+                          metrics: Metrics, executor: BoundedExecutor) -> PreviewService:
+    """Posters, thumbnails and cover art: the images' bounded executor and pixel limit, the tools' own limits."""
+    s = settings
+    config = PreviewConfig(max_side=s.preview_max_side, max_pixels=s.resize_max_source_pixels,
+                           max_page_points=s.preview_pdf_max_page_points, page_wait=s.preview_page_wait,
+                           limits=ToolLimits(timeout=s.preview_tool_timeout, memory=s.preview_tool_memory_bytes))
+    text = TextPreviews(blobs, executor, metrics, s.highlight_max_bytes, s.highlight_cache_bytes)
+    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
@@ -189,7 +221,9 @@ def build_shares(settings: Settings, store: Backend, ingestor: Ingestor, links: 
     policy = SharePolicy(retention.policy, s.share_passwords_required, s.share_max_downloads)
     passwords = Passwords(secret, blobs.io_pool, s.share_unlock_ttl, s.share_attempts_per_client,
                           s.share_attempts_per_target)
-    files = FileShares(store.controls, store.expiry, ingestor, policy, passwords, s.share_burn_grace)
+    # The previews' unfurler check: a link preview never uses up a download.
+    files = FileShares(store.controls, store.expiry, ingestor, policy, passwords, s.share_burn_grace,
+                       unfurler=is_unfurler)
     collections = Collections(store, store.collections, ingestor, links, policy, passwords, s.collection_max_files,
                               s.share_burn_grace)
     requests = UploadRequests(collections, store.collections, s.max_upload_size)

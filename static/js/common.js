@@ -218,8 +218,17 @@ export function typeLabel(card) {
 
 /** A thumbnail through the resizer, falling back to the raw image when /r/ is not there. */
 export function thumbnail(card, size = 96) {
-  // A password or a download limit guards the bytes: a thumbnail would be refused, or use up a download.
-  if (card.type !== "image" || card.password || (card.max_downloads !== null && card.max_downloads !== undefined)) {
+  // A password or a download limit guards the bytes: a thumbnail or poster would be refused, or use up a download.
+  const guarded = card.password || (card.max_downloads !== null && card.max_downloads !== undefined);
+  if (card.type !== "image" && card.url_t && !guarded) {
+    // A video's poster, a PDF's first page, an album's cover (made on first request, then cached).
+    const poster = el("img", { className: "thumb thumb-poster", alt: "", loading: "lazy", decoding: "async",
+      width: size, height: size, src: `/t/${encodeURIComponent(card.filehash)}` });
+    poster.addEventListener("error", () => poster.replaceWith(
+      el("div", { className: `thumb thumb-icon type-${card.type}`, "aria-hidden": "true" }, typeLabel(card))));
+    return poster;
+  }
+  if (card.type !== "image" || guarded) {
     return el("div", { className: `thumb thumb-icon type-${card.type}`, "aria-hidden": "true" }, typeLabel(card));
   }
   const scale = Math.min(2, Math.ceil(window.devicePixelRatio || 1));

@@ -5,7 +5,6 @@ import { EventFeed } from "./feed.js";
 
 const page = document.getElementById("file-page");
 const filehash = page.dataset.filehash;
-const fileId = Number(page.dataset.id);
 const notice = document.getElementById("file-notice");
 
 document.documentElement.classList.add("js");
@@ -98,7 +97,8 @@ new EventFeed({
     if (!card) return;
     if (card.filehash === filehash && event.type === "file.deleted") {
       markDeleted();
-    } else if (derivatives && card.parent_id === fileId && event.type !== "file.deleted") {
+    } else if (derivatives && card.filehash !== filehash && card.variant && event.type !== "file.deleted") {
+      // This file's feed carries only its own events and its derivatives' (cards name no parent).
       const url = new URL(`/r/${encodeURIComponent(filehash)}`, location.href);
       url.search = new URLSearchParams({ w: card.width, h: card.height }).toString();
       derivativeEntry(`${card.width}x${card.height}`, {

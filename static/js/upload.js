@@ -367,7 +367,7 @@ const FEED_SIZE = 30;
 const STATE_TEXT = { connecting: "connecting", live: "live", polling: "live (polling)", offline: "offline" };
 
 function listed(card) {
-  return card && !card.private && card.parent_id === undefined;
+  return card && !card.private && card.variant === undefined; // originals only, not resized copies
 }
 
 function syncEmpty() {

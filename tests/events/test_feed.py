@@ -61,9 +61,10 @@ async def uploaded(upload, data: bytes, name: str = "f.txt", private: bool = Fal
 
 async def derive(services, parent_card: dict[str, Any]) -> FileRecord:
     """A stand-in for a resize result: a derivative record, published as the images feature will."""
+    parent = await services.store.get_by_filehash(parent_card["filehash"])
     record = FileRecord(filehash=uuid.uuid4().hex[:16] + ".png", sha256=uuid.uuid4().hex * 2, filename="small.png",
                         mimetype="image/png", size=10, uploaded_at=utcnow(), delete_token_hash="x",
-                        parent_id=parent_card["id"], variant={"w": 10, "h": 10})
+                        private=parent.private, parent_id=parent.id, variant={"w": 10, "h": 10})
     record = await services.store.insert_file(record)
     await services.ingestor.publish("file.derived", record)
     return record
@@ -136,7 +137,8 @@ async def test_per_file_filter(ws, upload, services):
     event = await read(conn)
     assert event["type"] == "file.derived"
     assert event["file"]["filehash"] == child.filehash
-    assert event["file"]["parent_id"] == mine["id"]
+    # The card says it is a copy, never whose (the per-file feed already tells its follower).
+    assert event["file"]["variant"] == {"w": 10, "h": 10} and "parent_id" not in event["file"]
 
 
 @pytest.mark.gen_test(timeout=60)

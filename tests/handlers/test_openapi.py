@@ -54,7 +54,8 @@ def test_document_is_served_and_valid(live):
     doc = yaml.safe_load(body)
     assert doc["openapi"].startswith("3.1")
     for path in ("/", "/{filename}", "/i/{filehash}", "/d/{filehash}", "/s/{code}", "/api/v1/files",
-                 "/api/v1/files/{key}", "/healthz", "/r/{filehash}", "/api/v1/events", "/api/v1/tus/"):
+                 "/api/v1/files/{key}", "/healthz", "/r/{filehash}", "/api/v1/events", "/api/v1/tus",
+                 "/delete/{filehash}", "/api/v1/clients", "/api/v1/clients/{name}"):
         assert path in doc["paths"], path
     status, _, _ = http_call(live.port, "GET", "/api/v1/openapi.yaml", headers={"If-None-Match": headers["etag"]})
     assert status == 304

@@ -102,7 +102,7 @@ async def test_put_raw_body_both_routes(fetch, services):
         card = body_of(response)
         assert card["size"] == len(data)
     assert card["filename"] == "résumé.txt"
-    first = await services.store.get_by_sha256(hashlib.sha256(b"raw body via /hello%20world.txt").hexdigest())
+    first = await services.store.get_public_original(hashlib.sha256(b"raw body via /hello%20world.txt").hexdigest())
     assert first.filename == "hello world.txt"
 
 
@@ -114,8 +114,11 @@ async def test_curl_gets_the_short_url_as_text(fetch, services):
     assert response.code == 201
     assert response.headers["Content-Type"].startswith("text/plain")
     text = response.body.decode()
-    assert text.endswith("\n") and text.count("\n") == 1
-    assert text.strip().startswith(services.settings.public_base_url + "/s/")
+    # Line 1 the short link (scripts read it), line 2 the delete link (only the uploader learns it).
+    assert text.endswith("\n") and text.count("\n") == 2
+    short, delete = text.splitlines()
+    assert short.startswith(services.settings.public_base_url + "/s/")
+    assert delete.startswith(services.settings.public_base_url + "/delete/")
     put = await fetch("/c.txt", method="PUT", body=b"for curl -T",
                       headers={"User-Agent": "curl/8.5.0", "Accept": "*/*"})
     assert put.body.decode().strip().startswith(services.settings.public_base_url + "/s/")
@@ -178,9 +181,10 @@ async def test_missing_file_part_is_400_and_leaves_nothing(fetch, services):
 
 
 @pytest.mark.gen_test
-async def test_not_multipart_is_415(fetch):
-    response = await fetch("/", method="POST", body=b"x=1",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+async def test_other_multipart_is_415(fetch):
+    # Any body that is not multipart is a raw paste (tests/previews/test_text.py); other multiparts are refused.
+    response = await fetch("/", method="POST", body=b"--b\r\n\r\nx\r\n--b--\r\n",
+                           headers={"Content-Type": "multipart/mixed; boundary=b"})
     assert response.code == 415
     assert body_of(response)["error"]["code"] == "unsupported_content_type"
 

@@ -140,8 +140,8 @@ def test_sweepers_in_two_processes_remove_expired_files_once(tmp_path):
         status, keep = _put(server.url, b"not expiring", "keep.txt?expires=30d")
         assert status == 201
         db = sqlite3.connect(str(data_dir / "paste.sqlite3"), timeout=5, isolation_level=None)
-        db.executemany("UPDATE files SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = ?",
-                       [(c["id"],) for c in cards])
+        db.executemany("UPDATE files SET expires_at = '2000-01-01T00:00:00+00:00' WHERE filehash = ?",
+                       [(c["filehash"],) for c in cards])
         db.close()
         assert _wait(lambda: {p.name for p in blob_files(data_dir)} == {keep["sha256"]}, timeout=30)
         for card in cards:

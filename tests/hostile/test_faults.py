@@ -102,7 +102,7 @@ async def test_mongodb_unreachable_answers_503_quickly(upload, fetch, services):
                  await fetch("/api/v1/files"),
                  await fetch("/api/v1/files/0123456789abcdef.txt"),
                  await fetch("/i/0123456789abcdef.txt"),
-                 await fetch("/s/" + services.shortener.encode(1))):
+                 await fetch("/s/AbCdEf12")):
         assert resp.code == 503, (resp.effective_url, resp.code, resp.body)
         assert resp.headers["Retry-After"] == "2"
         assert _error(resp)["code"] == "unavailable"

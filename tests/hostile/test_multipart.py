@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import resource
 import urllib.parse
 
@@ -65,7 +66,7 @@ async def test_malformed_multipart(http_port, settings, case):
 @pytest.mark.parametrize("ctype", [
     "multipart/form-data", "multipart/form-data; boundary=", 'multipart/form-data; boundary=""',
     "multipart/form-data; boundary=" + "x" * 200, "multipart/form-data; boundary=\u00e9", "multipart/mixed",
-    "multipart/form-data;;;;", "text/plain", "", "application/x-www-form-urlencoded",
+    "multipart/form-data;;;;", "multipart/related; boundary=b",
 ])
 async def test_bad_multipart_content_type(http_port, settings, ctype):
     before = footprint(settings.data_dir)
@@ -74,6 +75,17 @@ async def test_bad_multipart_content_type(http_port, settings, ctype):
         "POST", "/", [("Content-Type", ctype), ("Accept", "application/json")] if ctype else [], body))
     assert_json_error(resp, (400, 415))
     await settled(settings.data_dir, before)
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("ctype", ["text/plain", "", "application/x-www-form-urlencoded"])
+async def test_a_body_that_is_not_multipart_is_a_raw_paste_stored_as_sent(http_port, settings, ctype):
+    body = part(b"file", b"twelve", b"a.txt") + END
+    resp = await raw_exchange(http_port, request_bytes(
+        "POST", "/", [("Content-Type", ctype), ("Accept", "application/json")] if ctype else
+        [("Accept", "application/json")], body))
+    assert resp.status == 201, resp.raw[:300]
+    assert json.loads(resp.body)["size"] == len(body)
 
 
 @pytest.mark.gen_test

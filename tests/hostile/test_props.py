@@ -1,4 +1,5 @@
-"""Property-based tests: filename cleaning, Content-Disposition, short codes, and Range on the live server."""
+"""Property-based tests: filename cleaning, Content-Disposition, short codes and list cursors, and Range on the
+live server."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from hypothesis import strategies as st
 from handlers.files import content_disposition
 from tests.helpers import ServerProcess, multipart_body
 from tests.hostile_support import http_call
+from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.filenames import MAX_FILENAME_BYTES, clean_filename
-from tornado_paste.core.shortcode import MAX_CODE_LENGTH, Shortener
+from tornado_paste.core.records import (
+    PRIVATE_CODE_LENGTH,
+    PUBLIC_CODE_LENGTH,
+    SHORT_CODE_ALPHABET,
+    is_short_code,
+    new_short_code,
+)
 
 # Names people (and attackers) send: any Unicode, plus the characters that matter here.
 NASTY = st.sampled_from([*"/\\.\r\n\t\x00\x7f\u0085\u2028\u202e\ufeff\"';%: ", "..", "../", "\u0301", "\U0001f600"])
@@ -70,37 +78,50 @@ def test_content_disposition_is_a_safe_header(raw):
         assert urllib.parse.unquote(value.split("filename*=UTF-8''", 1)[1], errors="strict") == name
 
 
-# -- short codes -------------------------------------------------------------------------------
+# -- short codes and list cursors --------------------------------------------------------------
 SECRETS = st.binary(min_size=32, max_size=32)
 
 
 @settings(max_examples=200)
-@given(SECRETS, st.integers(min_value=1, max_value=2**53))
-def test_short_code_round_trip(secret, file_id):
-    shortener = Shortener(secret)
-    code = shortener.encode(file_id)
-    assert code.isascii() and code.isalnum() and 5 <= len(code) <= MAX_CODE_LENGTH
-    assert shortener.decode(code) == file_id
+@given(st.booleans())
+def test_short_codes_are_random_base62_of_the_right_length(private):
+    code = new_short_code(private)
+    assert len(code) == (PRIVATE_CODE_LENGTH if private else PUBLIC_CODE_LENGTH)
+    assert all(c in SHORT_CODE_ALPHABET for c in code) and is_short_code(code)
+    assert 62 ** PRIVATE_CODE_LENGTH > 2 ** 64
 
 
 @settings(max_examples=300)
-@given(SECRETS, st.one_of(st.text(max_size=40), st.text(alphabet=string.ascii_letters + string.digits, max_size=20)))
-def test_short_code_decode_accepts_only_canonical_codes(secret, code):
-    shortener = Shortener(secret)
-    decoded = shortener.decode(code)
-    if decoded is not None:
-        assert decoded >= 1
-        assert shortener.encode(decoded) == code, "a non-canonical spelling was accepted"
+@given(st.one_of(st.text(max_size=40), st.text(alphabet=string.ascii_letters + string.digits, max_size=20)))
+def test_only_code_shaped_strings_are_looked_up(code):
+    if is_short_code(code):
+        assert len(code) in (PUBLIC_CODE_LENGTH, PRIVATE_CODE_LENGTH)
+        assert code.isascii() and code.isalnum()
 
 
-@given(SECRETS, st.integers(min_value=1, max_value=2**40), st.integers(min_value=0, max_value=15),
+@settings(max_examples=200)
+@given(SECRETS, st.integers(min_value=1, max_value=2**63 - 1))
+def test_list_cursor_round_trip_and_opaque(secret, file_id):
+    codec = CursorCodec(secret)
+    cursor = codec.encode(file_id)
+    assert codec.decode(cursor) == file_id
+    assert codec.encode(file_id) != cursor  # a fresh nonce each time: equal ids do not look equal
+    assert CursorCodec(secret[::-1] + b"x").decode(cursor) is None  # another deployment's secret
+
+
+@given(SECRETS, st.integers(min_value=1, max_value=2**40), st.integers(min_value=0, max_value=63),
        st.characters(whitelist_categories=("Lu", "Ll", "Nd"), max_codepoint=127))
-def test_mutated_short_code_is_not_the_same_file(secret, file_id, position, char):
-    shortener = Shortener(secret)
-    code = shortener.encode(file_id)
-    mutated = code[: position % len(code)] + char + code[position % len(code) + 1:]
-    assume(mutated != code)
-    assert shortener.decode(mutated) in (None,) or shortener.decode(mutated) != file_id
+def test_mutated_cursor_is_refused(secret, file_id, position, char):
+    codec = CursorCodec(secret)
+    cursor = codec.encode(file_id)
+    mutated = cursor[: position % len(cursor)] + char + cursor[position % len(cursor) + 1:]
+    assume(mutated != cursor)
+    assert codec.decode(mutated) is None
+
+
+@given(SECRETS, st.text(max_size=80))
+def test_arbitrary_cursors_are_refused(secret, text):
+    assert CursorCodec(secret).decode(text) is None
 
 
 # -- Range on the live server (Tornado's StaticFileHandler behind /i/ and /d/) ------------------

@@ -77,3 +77,30 @@ def test_default_size_is_the_cpu_count():
         assert executor.workers == (os.cpu_count() or 1)
     finally:
         executor.shutdown()
+
+
+@pytest.mark.gen_test
+async def test_a_client_holding_its_share_is_refused_while_others_get_in():
+    from tornado_paste.images.executor import ClientShareFull
+
+    metrics = RecordingMetrics()
+    executor = BoundedExecutor(workers=3, max_pending=4, metrics=metrics, max_per_client=2)
+    gate = threading.Event()
+    try:
+        mine = [asyncio.ensure_future(executor.run_for("a", gate.wait, 10)) for _ in range(2)]
+        await wait_until(lambda: executor.jobs_of("a") == 2)
+        with pytest.raises(ClientShareFull) as refused:
+            await executor.run_for("a", threading.get_ident)
+        assert refused.value.code == "resize_busy" and refused.value.retry_after
+        assert metrics.counts == {"executor.client_rejected": 1}
+        # Another client, and jobs for nobody in particular, still get in.
+        assert await executor.run(lambda: 7) == 7
+        other = asyncio.ensure_future(executor.run_for("b", gate.wait, 10))
+        await wait_until(lambda: executor.jobs_of("b") == 1)
+        gate.set()
+        assert await asyncio.gather(*mine, other) == [True, True, True]
+        assert executor.jobs_of("a") == executor.jobs_of("b") == executor.outstanding == 0
+        assert await executor.run_for("a", lambda: 1) == 1  # the share is back
+    finally:
+        gate.set()
+        await executor.aclose()

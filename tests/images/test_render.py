@@ -62,8 +62,13 @@ def test_fit_keeps_everything_inside_the_box(tmp_path, fmt):
     (ResizeRequest(200, None), (200, 100)),
     (ResizeRequest(None, 50), (100, 50)),
     (ResizeRequest(200, None, "fit"), (200, 100)),
-    (ResizeRequest(800, 400, "fit"), (800, 400)),  # fit may enlarge, up to the max side
-    (ResizeRequest(50, 300, "fill"), (50, 300)),
+    (ResizeRequest(800, 400, "fit", upscale=True), (800, 400)),  # asked to, fit may enlarge, up to the max side
+    (ResizeRequest(50, 300, "fill", upscale=True), (50, 300)),
+    # Not asked to: never larger than the source, the asked shape scaled down until a side meets the source's.
+    (ResizeRequest(800, 400, "fit"), (400, 200)),
+    (ResizeRequest(50, 300, "fill"), (33, 200)),
+    (ResizeRequest(4000, None), (400, 200)),
+    (ResizeRequest(None, 201), (400, 200)),
 ])
 def test_one_side_follows_the_aspect_ratio(tmp_path, request_, size):
     _rendered, _data, im = run(tmp_path, stripes_bytes("PNG"), request_, "png")
@@ -250,6 +255,8 @@ def test_parameters_and_keys():
 
 def test_derived_side_over_the_limit_is_refused():
     with pytest.raises(BadResize):
+        imaging.plan_size(100, 1000, ResizeRequest(1000, None, upscale=True), MAX_SIDE)
+    with pytest.raises(BadResize):  # not enlarged, but the source itself is taller than the max side
         imaging.plan_size(100, 10000, ResizeRequest(4000, None), MAX_SIDE)
 
 

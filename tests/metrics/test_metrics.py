@@ -149,7 +149,7 @@ async def test_request_upload_download_and_store_metrics(sink, services, upload,
     # Refusals by reason.
     assert (await upload(b"x" * 5000, "big.bin")).code == 413
     assert (await upload(b"GIF89a" + b"\0" * 64, "a.gif")).code == 415
-    assert (await fetch("/", method="POST", body=b"x", headers={"Content-Type": "text/plain"})).code == 415
+    assert (await fetch("/", method="POST", body=b"x", headers={"Content-Type": "multipart/mixed"})).code == 415
     body, ctype = multipart_body({"private": "1"})
     assert (await fetch("/", method="POST", body=body, headers={"Content-Type": ctype})).code == 400
     assert (await fetch("/x.bin", method="PUT", body=b"y" * 5000)).code == 413  # refused on Content-Length
@@ -173,7 +173,8 @@ async def test_request_upload_download_and_store_metrics(sink, services, upload,
     }
     assert {k: t[k] for k in expected} == expected
     assert t["http.inflight"] >= 1
-    assert t["store.get_by_sha256.time"] >= 2
+    assert t["store.get_public_original.time"] >= 2
+    assert t["store.get_by_short_code.time"] == 1
     assert not [name for name in t if name.startswith("store.") and name.endswith(".errors")]
     # Low cardinality: no file hash, short code or path ever appears in a name.
     assert not [name for name in t if card["filehash"].split(".")[0] in name or "/" in name]

@@ -1,11 +1,13 @@
-"""The stand-in unfurler check (until tornado_paste/previews/ ships the shared one): chat and social
-previewers are unfurlers; browsers and command-line clients are people."""
+"""The download gate asks the previews' unfurler check (``tornado_paste.previews.unfurl.is_unfurler``,
+handed in by services): chat and social previewers are unfurlers, browsers and command-line clients
+are people. The check itself is tested in tests/previews/test_unfurl.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tornado_paste.shares.unfurl import is_unfurler
+from tornado_paste.previews.unfurl import is_unfurler
+from tornado_paste.shares.files import FileShares
 
 BOTS = [
     "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
@@ -14,7 +16,6 @@ BOTS = [
     "Twitterbot/1.0",
     "TelegramBot (like TwitterBot)",
     "WhatsApp/2.23.20.0",
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
 ]
 PEOPLE = [
@@ -30,15 +31,24 @@ PEOPLE = [
 ]
 
 
+def test_services_hand_the_previews_check_to_the_gate(services):
+    assert services.shares.files.unfurler is is_unfurler
+
+
 @pytest.mark.parametrize("agent", BOTS)
-def test_unfurlers(agent):
-    assert is_unfurler(agent, "GET", {})
+def test_unfurlers(services, agent):
+    assert services.shares.files.is_unfurler(agent, "GET", {})
 
 
 @pytest.mark.parametrize("agent", PEOPLE)
-def test_people(agent):
-    assert not is_unfurler(agent, "GET", {})
+def test_people(services, agent):
+    assert not services.shares.files.is_unfurler(agent, "GET", {})
 
 
-def test_prefetch_is_not_a_person_yet():
-    assert is_unfurler(PEOPLE[0], "GET", {"Sec-Purpose": "prefetch;prerender"})
+def test_prefetch_is_not_a_person_yet(services):
+    assert services.shares.files.is_unfurler(PEOPLE[0], "GET", {"Sec-Purpose": "prefetch;prerender"})
+
+
+def test_without_a_check_nobody_is_an_unfurler():
+    gate = FileShares(None, None, None, None, None)  # type: ignore[arg-type]
+    assert not gate.is_unfurler(BOTS[0], "GET", {})

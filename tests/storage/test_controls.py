@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from tests.storage.test_files import record
-from tornado_paste.core.records import utcnow
+from tornado_paste.core.records import new_short_code, utcnow
+from tornado_paste.storage.base import DuplicateContent
 
 
 @pytest.mark.gen_test
@@ -59,3 +60,25 @@ async def test_concurrent_claims_never_pass_the_limit(backend):
     results = await asyncio.gather(*(backend.controls.claim_download(saved.filehash) for _ in range(12)))
     assert sorted(r for r in results if r is not None) == [1, 2, 3, 4, 5]
     assert results.count(None) == 7
+
+
+@pytest.mark.gen_test
+async def test_visibility_changes_keep_one_public_original_per_content(backend):
+    """A private file made public while another public file holds its bytes is refused, unchanged;
+    a public original made private leaves the place to the next public upload (docs/security.md, 7)."""
+    public = await backend.insert_file(record(5, sha="5" * 64))
+    private = await backend.insert_file(record(6, private=True, sha="5" * 64))
+    with pytest.raises(DuplicateContent):
+        await backend.controls.update(private.filehash, {"private": False})
+    assert (await backend.get_by_filehash(private.filehash)).private
+    assert (await backend.get_public_original("5" * 64)).filehash == public.filehash
+    code = new_short_code(True)
+    hidden = await backend.controls.update(public.filehash, {"private": True, "short_code": code})
+    assert hidden.private and hidden.short_code == code
+    assert (await backend.get_by_short_code(code)).filehash == public.filehash
+    assert await backend.get_public_original("5" * 64) is None
+    shown = await backend.controls.update(private.filehash, {"private": False})
+    assert not shown.private
+    assert (await backend.get_public_original("5" * 64)).filehash == private.filehash
+    with pytest.raises(DuplicateContent):  # a short code is unique across records
+        await backend.controls.update(private.filehash, {"short_code": code})

@@ -11,11 +11,12 @@ from tornado_paste.core.records import FileRecord, utcnow
 from tornado_paste.storage import DuplicateContent
 
 
-def record(n: int, private: bool = False, sha: str | None = None) -> FileRecord:
+def record(n: int, private: bool = False, sha: str | None = None, parent_id: int | None = None) -> FileRecord:
     return FileRecord(
         filehash=f"{n:016x}.txt", sha256=sha or f"{n:064x}", filename=f"név {n}.txt", mimetype="text/plain",
         size=n, uploaded_at=utcnow() - timedelta(seconds=100 - n), delete_token_hash="ab" * 32,
-        private=private, width=None, height=None,
+        private=private, width=None, height=None, parent_id=parent_id,
+        variant={"w": 1, "h": 1} if parent_id is not None else None,
     )
 
 
@@ -33,7 +34,8 @@ async def test_insert_assigns_increasing_ids_and_round_trips(store):
     assert got == first
     assert got.uploaded_at.tzinfo is not None
     assert (await store.get_by_filehash(second.filehash)).id == second.id
-    assert (await store.get_by_sha256(second.sha256)).id == second.id
+    assert (await store.get_by_short_code(second.short_code)).id == second.id
+    assert (await store.get_public_original(second.sha256)).id == second.id
 
 
 @pytest.mark.gen_test
@@ -50,24 +52,67 @@ async def test_variant_and_dimensions_round_trip(store):
 async def test_unknown_lookups_return_none(store):
     assert await store.get_by_id(12345) is None
     assert await store.get_by_filehash("0" * 16 + ".txt") is None
-    assert await store.get_by_sha256("f" * 64) is None
+    assert await store.get_by_short_code("AAAAAAAA") is None
+    assert await store.get_public_original("f" * 64) is None
 
 
 @pytest.mark.gen_test
-async def test_same_sha256_is_refused(store):
-    await store.insert_file(record(4, sha="a" * 64))
+async def test_short_codes_are_stored_unique_and_random(store):
+    public, private = record(6), record(7, private=True)
+    assert (len(public.short_code), len(private.short_code)) == (8, 11)
+    saved = [await store.insert_file(public), await store.insert_file(private)]
+    for rec in saved:
+        got = await store.get_by_short_code(rec.short_code)
+        assert got == rec
+    clash = record(8)
+    clash.short_code = public.short_code
     with pytest.raises(DuplicateContent):
-        await store.insert_file(record(5, sha="a" * 64))
-    assert await store.count_sha256_refs("a" * 64) == 1
+        await store.insert_file(clash)
+    clash = record(9)
+    clash.filehash = private.filehash
+    with pytest.raises(DuplicateContent):
+        await store.insert_file(clash)
+    assert await store.get_by_filehash(record(8).filehash) is None
 
 
 @pytest.mark.gen_test
-async def test_concurrent_inserts_of_same_bytes_leave_one_record(store):
+async def test_sha256_is_unique_among_public_originals_only(store):
+    sha = "a" * 64
+    original = await store.insert_file(record(4, sha=sha))
+    with pytest.raises(DuplicateContent):
+        await store.insert_file(record(5, sha=sha))
+    # Private copies and derivatives of the same bytes are records of their own.
+    others = [await store.insert_file(record(n, private=True, sha=sha)) for n in (11, 12)]
+    others.append(await store.insert_file(record(13, sha=sha, parent_id=original.id)))
+    others.append(await store.insert_file(record(14, private=True, sha=sha, parent_id=original.id)))
+    assert len({r.id for r in [original, *others]}) == 5
+    assert await store.count_sha256_refs(sha) == 5
+    assert (await store.get_public_original(sha)).id == original.id
+    # Once the public original is gone, the private copies are never offered in its place...
+    assert await store.delete_file(original.id)
+    assert await store.get_public_original(sha) is None
+    assert await store.count_sha256_refs(sha) == 4
+    # ...and a new public original may be stored.
+    again = await store.insert_file(record(15, sha=sha))
+    assert (await store.get_public_original(sha)).id == again.id
+
+
+@pytest.mark.gen_test
+async def test_concurrent_inserts_of_same_public_bytes_leave_one_record(store):
     results = await asyncio.gather(*(store.insert_file(record(10 + i, sha="b" * 64)) for i in range(10)),
                                    return_exceptions=True)
     winners = [r for r in results if isinstance(r, FileRecord)]
     assert len(winners) == 1
     assert all(isinstance(r, DuplicateContent) for r in results if r not in winners)
+
+
+@pytest.mark.gen_test
+async def test_concurrent_inserts_of_same_private_bytes_each_stay(store):
+    results = await asyncio.gather(*(store.insert_file(record(30 + i, private=True, sha="c" * 64))
+                                     for i in range(10)))
+    assert len({r.id for r in results}) == 10
+    assert await store.count_sha256_refs("c" * 64) == 10
+    assert await store.get_public_original("c" * 64) is None
 
 
 @pytest.mark.gen_test
@@ -93,3 +138,14 @@ async def test_delete(store):
 @pytest.mark.gen_test
 async def test_ping(store):
     await store.ping()
+
+
+@pytest.mark.gen_test
+async def test_with_sha256_lists_every_record_of_those_bytes(store):
+    """Public and private records sharing a blob all answer (the operator's view), oldest first."""
+    first = await store.insert_file(record(70, sha="c" * 64))
+    second = await store.insert_file(record(71, private=True, sha="c" * 64))
+    await store.insert_file(record(72, sha="d" * 64))
+    assert [r.id for r in await store.with_sha256("c" * 64)] == [first.id, second.id]
+    assert [r.id for r in await store.with_sha256("c" * 64, limit=1)] == [first.id]
+    assert await store.with_sha256("e" * 64) == []

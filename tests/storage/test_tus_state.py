@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tornado_paste.core.records import TusState
+from tornado_paste.core.records import TusState, TusUsage
 from tornado_paste.storage.base import Locked
 
 
@@ -81,3 +81,32 @@ async def test_expired_and_sweep_skip_locked(tus_store):
     assert await tus_store.delete("b" * 32) is True
     assert await tus_store.delete("b" * 32) is False
     assert await tus_store.ids() == {"c" * 32}
+
+
+@pytest.mark.gen_test
+async def test_usage_counts_open_uploads_per_client(tus_store):
+    """Open = not ingested and not expired; a deferred length counts its bytes so far; finished frees it."""
+    assert await tus_store.usage(now=1500.0) == TusUsage(0, 0)
+    await tus_store.create(new_state("a" * 32, length=100, client="10.0.0.1"))
+    await tus_store.create(new_state("b" * 32, length=None, offset=30, client="10.0.0.1"))
+    await tus_store.create(new_state("c" * 32, length=7, client="10.0.0.2"))
+    await tus_store.create(new_state("d" * 32, length=50, client="10.0.0.1", expires_at=1000.0))  # expired
+    await tus_store.create(new_state("e" * 32, length=40, client=None))
+    assert (await tus_store.get("a" * 32)).client == "10.0.0.1"
+    assert await tus_store.usage(now=1500.0, client="10.0.0.1") == TusUsage(2, 130)
+    assert await tus_store.usage(now=1500.0, client="10.0.0.2") == TusUsage(1, 7)
+    assert await tus_store.usage(now=1500.0, client="10.0.0.9") == TusUsage(0, 0)
+    assert await tus_store.usage(now=1500.0) == TusUsage(4, 177)
+    assert await tus_store.usage(now=900.0, client="10.0.0.1") == TusUsage(3, 180)
+    # A finished partial upload still holds its bytes: it counts. An ingested one does not.
+    await tus_store.acquire("a" * 32, "me", now=1500.0, lease=30)
+    await tus_store.update("a" * 32, "me", done=True, offset=100)
+    assert await tus_store.usage(now=1500.0, client="10.0.0.1") == TusUsage(2, 130)
+    await tus_store.update("a" * 32, "me", filehash="0123456789abcdef.bin")
+    assert await tus_store.usage(now=1500.0, client="10.0.0.1") == TusUsage(1, 30)
+    # The deferred length, once known, counts instead of the offset; a terminated upload frees its slot.
+    await tus_store.acquire("b" * 32, "me", now=1500.0, lease=30)
+    await tus_store.update("b" * 32, "me", length=60)
+    assert await tus_store.usage(now=1500.0, client="10.0.0.1") == TusUsage(1, 60)
+    await tus_store.delete("b" * 32)
+    assert await tus_store.usage(now=1500.0, client="10.0.0.1") == TusUsage(0, 0)

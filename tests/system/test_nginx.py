@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from tests.helpers import require_tool
-from tests.nginx_stack import ACCEL_PREFIX, Stack
+from tests.nginx_stack import ACCEL_PREFIX, Stack, request
 
 pytestmark = pytest.mark.system
 
@@ -37,18 +37,6 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("nginx-stack"), backends=2, max_upload_size=LIMIT).start()
     yield s
     s.stop()
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-            source: str | None = None, timeout: float = 60) -> tuple[http.client.HTTPResponse, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
-                                      source_address=(source, 0) if source else None)
-    try:
-        conn.request(method, path, body=body, headers={"Accept": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        return response, response.read()
-    finally:
-        conn.close()
 
 
 def put(port: int, data: bytes, name: str = "f.bin") -> dict:

@@ -48,7 +48,7 @@ def test_websocket_through_nginx_sees_uploads_from_both_backends(stack):
 def test_long_poll_through_nginx_wakes_for_an_upload_on_another_backend(stack):
     import threading
 
-    from tests.system.test_nginx import request
+    from tests.nginx_stack import request
 
     response, body = request(stack.nginx_port, "GET", "/api/v1/events?timeout=1")
     assert response.status == 200, body

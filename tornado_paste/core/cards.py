@@ -1,6 +1,9 @@
 """The public face of a file: its links (built from the configured base URL, never the Host
 header) and its card — the JSON/msgpack answer with embed snippets (Markdown, HTML, BBCode)
-escaped for each syntax. Pure: no I/O, no HTTP."""
+escaped for each syntax. Pure: no I/O, no HTTP.
+
+A card names a file only by its capabilities (filehash, short code): never by the store's
+integer id, nor, for a derivative, by anything of its parent (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,9 @@ class Links:
     storage, its cookies, the pages' CSP) with the pages; everything else stays on ``base_url``.
     """
 
-    def __init__(self, base_url: str, shortener: Any, content_base_url: str = "") -> None:
+    def __init__(self, base_url: str, content_base_url: str = "") -> None:
         self.base = base_url.rstrip("/")
         self.content = (content_base_url or base_url).rstrip("/")
-        self.shortener = shortener
 
     def preview(self, rec: FileRecord) -> str:
         return f"{self.base}/p/{rec.filehash}"
@@ -33,11 +35,14 @@ class Links:
         return f"{self.content}/d/{rec.filehash}"
 
     def short(self, rec: FileRecord) -> str:
-        assert rec.id is not None
-        return f"{self.base}/s/{self.shortener.encode(rec.id)}"
+        return f"{self.base}/s/{rec.short_code}"
 
     def resize(self, rec: FileRecord) -> str:
         return f"{self.content}/r/{rec.filehash}"
+
+    def poster(self, rec: FileRecord) -> str:
+        """Poster (video), first-page thumbnail (PDF) or cover art (audio): 302 to the derivative's bytes."""
+        return f"{self.base}/t/{rec.filehash}"
 
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"
@@ -59,9 +64,8 @@ class Links:
             html_snippet = f'<a href="{url_s}">{html.escape(name)}</a>'
             bbcode = f"[url={url_s}]{_bb_escape(name)}[/url]"
         card: dict[str, Any] = {
-            "id": rec.id,
             "filehash": rec.filehash,
-            "short_code": self.shortener.encode(rec.id),
+            "short_code": rec.short_code,
             "filename": name,
             "size": rec.size,
             "size_human": human_size(rec.size),
@@ -86,8 +90,15 @@ class Links:
             card["width"] = rec.width
             card["height"] = rec.height
             card["url_r"] = self.resize(rec)
+        if rec.kind == "video" and rec.width and rec.height:
+            card["width"], card["height"] = rec.width, rec.height
+        if rec.media:
+            # What previews read at upload; ``error`` is the code of a refused probe, kept internal.
+            card["media"] = {k: v for k, v in rec.media.items() if k != "error"}
+        if rec.parent_id is None and (rec.kind in ("video", "pdf") or (rec.media or {}).get("cover")):
+            card["url_t"] = self.poster(rec)
         if rec.parent_id is not None:
-            card["parent_id"] = rec.parent_id
+            # A derivative says what it is (its size and format), never whose copy it is.
             card["variant"] = rec.variant
         if delete_token is not None:
             # One token, every power: delete (X-Delete-Token) and manage (X-Manage-Token, /m/ page).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from datetime import datetime
 
 MAX_FILENAME_BYTES = 200
 
@@ -25,6 +26,20 @@ def clean_filename(raw: str | bytes | None, default_ext: str = "") -> str:
     if not name:
         return "file" + default_ext
     return _truncate(name, MAX_FILENAME_BYTES)
+
+
+# What clients send as the name of piped input: curl -F file=@- and curl -T - say "-".
+STDIN_NAMES = frozenset({"-"})
+
+
+def upload_filename(raw: str | bytes | None, default_ext: str, now: datetime) -> str:
+    """The stored name of an upload: ``clean_filename``, except that piped input (``-``) is named
+    from its sniffed type and the time, ``paste-20261201-2130.png``."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if raw is not None and raw.strip() in STDIN_NAMES:
+        return f"paste-{now:%Y%m%d-%H%M}{default_ext}"
+    return clean_filename(raw, default_ext)
 
 
 def _truncate(name: str, limit: int) -> str:

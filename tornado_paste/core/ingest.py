@@ -2,88 +2,66 @@
 
 Every way in (multipart form, raw PUT, and later tus) feeds bytes into an
 ``Upload`` and calls ``finish``; nothing else creates file records from bytes.
+
+Dedupe is a storage matter, not an identity one: identical bytes are one blob, but an upload
+shares a *record* only when it is public and meets the public original of the same bytes (then
+it answers that card, 200, with its expiry untouched). Every other upload (private, a
+derivative, or public bytes held so far only by someone's private record) gets a record of its
+own: its own filehash, short code, visibility, expiry and delete token. So nobody learns, merges
+or extends someone else's record by uploading the same bytes. The blob lives as long as any
+record references it (``drop_blob_if_unreferenced``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tornado_paste import errors
-from tornado_paste.core.filenames import clean_filename
+from tornado_paste.core.filenames import upload_filename
 from tornado_paste.core.fsutil import unlink_quietly
 from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.policy import TypePolicy
-from tornado_paste.core.records import FileRecord, extension_for, new_filehash, utcnow
+from tornado_paste.core.records import FileRecord, extension_for, new_filehash, new_short_code, utcnow
 from tornado_paste.core.sniff import sniff
+from tornado_paste.core.uploads import (
+    Enricher,
+    Forbidden,
+    IngestError,
+    IngestResult,
+    Listener,
+    Quota,
+    TooLarge,
+    Transform,
+    Transformed,
+    TypeRefused,
+    UploadCancelled,
+    hash_token,
+    token_matches,
+)
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import DuplicateContent, FileStore
 from tornado_paste.storage.blobs.local import BlobStore, StagingDiscarded, StagingFile
 
+# The names of core/uploads.py are part of this module's interface too (one import for callers).
+__all__ = [
+    "INTERNAL_SOURCES", "NAME_ATTEMPTS", "Enricher", "Forbidden", "IngestError", "IngestResult", "Ingestor",
+    "Listener", "Quota", "TooLarge", "Transform", "Transformed", "TypeRefused", "Upload", "UploadCancelled",
+    "hash_token", "token_matches",
+]
+
 log = logging.getLogger(__name__)
-
-
-class IngestError(errors.BadRequest):
-    """An upload refused for a reason the client can act on. ``code`` names the reason."""
-
-
-class TooLarge(errors.TooLarge, IngestError):
-    pass
-
-
-class TypeRefused(errors.TypeRefused, IngestError):
-    pass
-
-
-class Forbidden(errors.Forbidden, IngestError):
-    pass
-
-
-class UploadCancelled(errors.ClientClosed, IngestError):
-    """The client went away (connection reset) after its last byte, before the upload was stored.
-
-    Nobody hears the answer; it maps to 499 (nginx's "client closed request") so that it counts as
-    neither a stored file nor a server error.
-    """
 
 
 # Files the service makes itself (resize results): measured by their feature, not as uploads.
 INTERNAL_SOURCES = frozenset({"derived"})
-
-
-@dataclass
-class IngestResult:
-    record: FileRecord
-    created: bool
-    # Only for the upload that created the record; a dedupe hit never learns it.
-    delete_token: str | None = None
-
-
-# Called before a new record is inserted (e.g. to add image dimensions).
-Enricher = Callable[[FileRecord, str], Awaitable[None]]
-# Called after a record changed: (event type, record).
-Listener = Callable[[str, FileRecord], Awaitable[None]]
-# Called with the upload's size once a chunk is added, before the chunk is staged; raises to refuse it
-# (an upload request's quota, reserved in the store as the bytes arrive).
-Quota = Callable[[int], Awaitable[None]]
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def token_matches(token: str | None, token_hash: str) -> bool:
-    if not token:
-        return False
-    return hmac.compare_digest(hash_token(token), token_hash)
+# Inserts tried with fresh random names when a filehash or short code was drawn twice.
+NAME_ATTEMPTS = 5
 
 
 class Upload:
@@ -199,7 +177,11 @@ class Ingestor:
         self.max_upload_size = max_upload_size
         self.sniff_bytes = sniff_bytes
         self.enrichers: list[Enricher] = []
+        # Run on uploads only (never on derivatives, which the service wrote itself).
+        self.transforms: list[Transform] = []
         self.listeners: list[Listener] = []
+        # Checks run once the bytes' sha256 is known, before anything is committed (the blocklist).
+        self.content_checks: list[Callable[[str], Awaitable[None]]] = []
         # Serialises commit/insert against delete of the same blob in this process.
         self.blob_locks = KeyedLocks()
 
@@ -253,11 +235,19 @@ class Ingestor:
         staging = upload.staging
         sha256 = await staging.finish()
         upload.check_cancelled()
+        for check in self.content_checks:
+            await check(sha256)
         mimetype = await sniff(staging.head)
         if not self.policy.permits(mimetype) or (upload.types is not None and not upload.types.permits(mimetype)):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
+        media: dict[str, Any] | None = None
+        if upload.metered and self.transforms:
+            sha256, media = await self._transform(upload, mimetype, sha256)
+            staging = upload.staging
 
-        existing = await self.store.get_by_sha256(sha256)
+        # Only a public original is ever shared, and only with a public, non-derivative upload.
+        shared = not private and parent_id is None
+        existing = await self.store.get_public_original(sha256) if shared else None
         if existing is not None and (existing.exhausted or (existing.expires_at is not None
                                                            and existing.expires_at <= utcnow())):
             # Expired (or past its download limit) but not swept yet: retire that record and store
@@ -278,7 +268,7 @@ class Ingestor:
                 fresh = not self.blobs.exists(sha256)
                 try:
                     result = await self._commit_and_record(upload, sha256, mimetype, existing, filename, private,
-                                                           expires_at, parent_id, variant)
+                                                           expires_at, parent_id, variant, media)
                 except BaseException:
                     if fresh:
                         # No record was written (store down, disk full, enricher failed): take back the
@@ -296,41 +286,72 @@ class Ingestor:
 
     async def _commit_and_record(self, upload: Upload, sha256: str, mimetype: str, existing: FileRecord | None,
                                  filename: str | None, private: bool, expires_at: datetime | None,
-                                 parent_id: int | None = None, variant: dict[str, Any] | None = None) -> IngestResult:
+                                 parent_id: int | None = None, variant: dict[str, Any] | None = None,
+                                 media: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
         await self.blobs.commit(staging, sha256)
         if existing is not None:  # the record was there but its blob was missing: repaired
             self._count_upload(upload, dedupe=True)
             return IngestResult(existing, created=False)
         token = secrets.token_urlsafe(24)
+        now = utcnow()
         record = FileRecord(
-            filehash=new_filehash(mimetype), sha256=sha256,
-            filename=clean_filename(filename, extension_for(mimetype)), mimetype=mimetype,
-            size=staging.size, uploaded_at=utcnow(), delete_token_hash=hash_token(token),
-            private=private, expires_at=expires_at, parent_id=parent_id, variant=variant,
+            filehash=new_filehash(mimetype), short_code=new_short_code(private), sha256=sha256,
+            filename=upload_filename(filename, extension_for(mimetype), now), mimetype=mimetype,
+            size=staging.size, uploaded_at=now, delete_token_hash=hash_token(token),
+            private=private, expires_at=expires_at, parent_id=parent_id, variant=variant, media=media,
             **upload.extra,
         )
         for enrich in self.enrichers:
             await enrich(record, self.blobs.path_for(sha256))
         # The last point to cancel: the caller takes the blob back. After the insert the upload stands.
         upload.check_cancelled()
-        try:
-            record = await self.store.insert_file(record)
-        except DuplicateContent:
-            # Another upload of the same bytes won the race: share its record.
-            winner = await self.store.get_by_sha256(sha256)
-            if winner is None:
-                raise
-            record, token, created = winner, None, False
-        else:
-            created = True
+        record, delete_token, created = await self._insert(record, token)
         # A delete in another process may have retired the blob between our link and our
         # insert; it re-checks the references after retiring, we re-check the blob after
         # inserting, so one of us always puts it back.
         if not self.blobs.exists(sha256):
             await self.blobs.commit(staging, sha256)
         self._count_upload(upload, dedupe=not created)
-        return IngestResult(record, created=created, delete_token=token)
+        return IngestResult(record, created=created, delete_token=delete_token)
+
+    async def _insert(self, record: FileRecord, token: str) -> tuple[FileRecord, str | None, bool]:
+        """Insert the new record: (record, its token, True); or, when another public upload of the
+        same bytes won the race to be their public original, (the winner, None, False)."""
+        for attempt in range(NAME_ATTEMPTS):
+            try:
+                return await self.store.insert_file(record), token, True
+            except DuplicateContent:
+                if record.public_original:
+                    winner = await self.store.get_public_original(record.sha256)
+                    if winner is not None:
+                        return winner, None, False
+                if attempt == NAME_ATTEMPTS - 1:
+                    raise
+                # A random name drawn twice (or the winner gone again): draw new names, try again.
+                record.filehash = new_filehash(record.mimetype)
+                record.short_code = new_short_code(record.private)
+        raise AssertionError("unreachable")
+
+    async def _transform(self, upload: Upload, mimetype: str, sha256: str) -> tuple[str, dict[str, Any] | None]:
+        """Run the transforms on the staged bytes; each new file replaces the staging (and the sha256)."""
+        loop = asyncio.get_running_loop()
+        media: dict[str, Any] = {}
+        for transform in self.transforms:
+            changed = await transform(mimetype, upload.staging.path)
+            if changed is None:
+                continue
+            try:
+                fresh = await loop.run_in_executor(self.blobs.io_pool, StagingFile.adopt, changed.path,
+                                                   self.sniff_bytes, self.blobs.io_pool)
+            except BaseException:
+                await loop.run_in_executor(self.blobs.io_pool, unlink_quietly, changed.path)
+                raise
+            upload.staging.discard()
+            upload.staging, sha256 = fresh, fresh.sha256
+            media.update(changed.media)
+            upload.check_cancelled()
+        return sha256, media or None
 
     def _count_upload(self, upload: Upload, dedupe: bool) -> None:
         """One accepted upload (new or deduplicated): count, bytes received, duration since begin()."""

@@ -88,8 +88,28 @@ def extension_for(mimetype: str) -> str:
 
 
 def new_filehash(mimetype: str) -> str:
-    """The public, unguessable name of a file: 16 random hex digits + extension."""
+    """The unguessable name of a file (a capability): 16 random hex digits (64 bits) + extension."""
     return secrets.token_hex(8) + extension_for(mimetype)
+
+
+# Short codes (``/s/<code>``) are random capabilities too, stored in the record; nothing derives
+# them from anything. Private files get more than 64 bits; public ones, which are listed anyway,
+# get shorter codes (about 47.6 bits), which are not sequential either.
+SHORT_CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+PUBLIC_CODE_LENGTH = 8
+PRIVATE_CODE_LENGTH = 11  # 62**11 > 2**65
+_CODE_LENGTHS = frozenset({PUBLIC_CODE_LENGTH, PRIVATE_CODE_LENGTH})
+
+
+def new_short_code(private: bool) -> str:
+    """A fresh random base62 short code (``secrets``): 11 characters for a private file, 8 for a public one."""
+    length = PRIVATE_CODE_LENGTH if private else PUBLIC_CODE_LENGTH
+    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(length))
+
+
+def is_short_code(text: str) -> bool:
+    """Whether ``text`` has the shape of a short code we issue (anything else is unknown without a lookup)."""
+    return len(text) in _CODE_LENGTHS and text.isascii() and text.isalnum()
 
 
 def kind_of(mimetype: str) -> str:
@@ -132,8 +152,13 @@ def iso8601(moment: datetime) -> str:
 class FileRecord:
     """One stored file as the metadata store keeps it.
 
-    ``sha256`` names the blob; several records never share it except through
-    derivatives (see the images issue), so dedupe is one unique index.
+    ``sha256`` names the blob, which several records may share: dedupe is a storage matter, not
+    an identity one. Records meet only as "the public original of these bytes" (``public_original``):
+    at most one per sha256 (a unique index in every backend), which a public upload of the same
+    bytes answers with. Every other upload gets a record of its own (see ``core/ingest.py``).
+
+    ``id`` is the store's internal integer key (derivative links, deletes, expiry updates); it is
+    never shown to clients. ``filehash`` and ``short_code`` are the public, unguessable names.
     """
 
     filehash: str
@@ -147,7 +172,7 @@ class FileRecord:
     width: int | None = None
     height: int | None = None
     expires_at: datetime | None = None
-    # Derivatives (crop-resize results) point to their original.
+    # Derivatives (crop-resize results) point to their original (internal: never in a card).
     parent_id: int | None = None
     variant: dict[str, Any] | None = None
     # Shares (tornado_paste/shares): a download limit with its exact count, an argon2 password hash,
@@ -156,7 +181,15 @@ class FileRecord:
     downloads: int = 0
     password_hash: str | None = None
     crc32: int | None = None
+    # What the previews feature read at upload (duration, codecs, page count, metadata removed...).
+    media: dict[str, Any] | None = None
     id: int | None = None
+    # The ``/s/`` code; drawn at random when not given (records read back carry theirs).
+    short_code: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.short_code:
+            self.short_code = new_short_code(self.private)
 
     @property
     def kind(self) -> str:
@@ -171,6 +204,11 @@ class FileRecord:
     def guarded(self) -> bool:
         """Its bytes are not for everyone with the link: a password or a download count stands in between."""
         return self.password_hash is not None or self.max_downloads is not None
+
+    @property
+    def public_original(self) -> bool:
+        """Public and not a derivative: the one record a public upload of the same bytes may share."""
+        return not self.private and self.parent_id is None
 
     def to_row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -291,6 +329,8 @@ class TusState:
     filehash: str | None = None
     # True once all bytes are in (a partial upload is complete without being ingested).
     done: bool = False
+    # The address that created it, for the per-client caps on open uploads. Internal: never answered.
+    client: str | None = None
 
     @property
     def deferred(self) -> bool:
@@ -303,6 +343,32 @@ class TusState:
     def from_doc(cls, doc: dict[str, Any]) -> TusState:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TusUsage:
+    """Open tus uploads (not ingested, not expired): how many, and their declared bytes (the bytes received
+    so far for a deferred length)."""
+
+    count: int = 0
+    declared: int = 0
+
+
+@dataclass(frozen=True)
+class DerivativeEntry:
+    """One entry of the derivative index: (parent, parameters key) -> derivative file id, as a cache entry.
+
+    ``size`` is the derivative's bytes and ``used_at`` (Unix seconds) when it was last answered, for the
+    least-recently-used eviction. A ``pinned`` entry (a resize made at upload, whose uploader holds its
+    delete token) is never evicted and counts in no cache total.
+    """
+
+    parent_id: int
+    key: str
+    file_id: int
+    size: int = 0
+    used_at: float = 0.0
+    pinned: bool = False
 
 
 @dataclass(frozen=True)

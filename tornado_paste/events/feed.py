@@ -99,6 +99,11 @@ class EventFeed:
             except Exception:
                 log.exception("subscriber shutdown failed")
 
+    @property
+    def buffered_from(self) -> int:
+        """Every event after this cursor is in the recent buffer (replays from here need no query)."""
+        return self._floor
+
     def wake(self) -> None:
         """Poll the log now (a local publish should not wait for the next tick)."""
         self._wake.set()

@@ -6,6 +6,12 @@ others. Here a job that finds ``workers + max_pending`` jobs already
 outstanding is refused at once with ``ExecutorSaturated`` (the handlers answer
 503 + Retry-After), so the client can back off and memory stays bounded.
 
+Fair shares: a job may name who it is for (``run_for(client, ...)``, any hashable
+key; the executor knows nothing of what it means). With ``max_per_client`` set,
+a client already holding that many running + waiting jobs is refused with
+``ClientShareFull`` (429 + Retry-After) while the others' jobs still get in,
+so one client cannot take every worker and queue slot and starve the rest.
+
 Threads, not processes: Pillow releases the GIL while it decodes, resamples
 and encodes to a file, so threads run image work in parallel without pickling
 images across process boundaries.
@@ -17,7 +23,7 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -49,12 +55,26 @@ class ExecutorSaturated(errors.Unavailable):
         super().__init__(message)
 
 
+class ClientShareFull(errors.TooMany):
+    """This client already has its share of the workers and the queue; the others are still served."""
+
+    code = "resize_busy"
+    reason = "concurrency"
+
+    def __init__(self, share: int) -> None:
+        super().__init__(f"you already have {share} image jobs running or waiting; retry when one is done")
+
+
 class BoundedExecutor:
     def __init__(self, workers: int = 0, max_pending: int = 16, metrics: Metrics | None = None,
-                 name: str = "images") -> None:
+                 name: str = "images", max_per_client: int = 0) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.max_pending = max_pending
+        # Running + waiting jobs one client may hold (0: no share, only the global bound).
+        self.max_per_client = max_per_client
         self.metrics = metrics or Metrics()
+        # client -> its jobs submitted and not yet finished (only clients with some).
+        self._per_client: dict[Hashable, int] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=name,
                                         initializer=_lower_priority)
         # Submitted and not yet finished. Decremented from the worker thread (the job may
@@ -72,34 +92,58 @@ class BoundedExecutor:
         """Jobs waiting for a thread (outstanding beyond the running ones)."""
         return max(0, self._outstanding - self.workers)
 
+    def jobs_of(self, client: Hashable) -> int:
+        """Running + waiting jobs submitted for ``client``."""
+        return self._per_client.get(client, 0)
+
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a worker; raise ExecutorSaturated instead of queuing unboundedly."""
+        return await self.run_for(None, fn, *args, **kwargs)
+
+    async def run_for(self, client: Hashable | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``run`` on behalf of ``client`` (None: nobody in particular, bound only by the global limit).
+
+        ClientShareFull when ``client`` already holds ``max_per_client`` jobs, else ExecutorSaturated when full.
+        """
         if self._closed:
             raise ExecutorSaturated("the image workers are shutting down")
+        shared = client is not None and self.max_per_client > 0
         with self._lock:
-            if self._outstanding >= self.workers + self.max_pending:
-                saturated = True
+            if shared and self._per_client.get(client, 0) >= self.max_per_client:
+                refused: errors.Refusal | None = ClientShareFull(self.max_per_client)
+            elif self._outstanding >= self.workers + self.max_pending:
+                refused = ExecutorSaturated()
             else:
-                saturated = False
+                refused = None
                 self._outstanding += 1
-        if saturated:
-            self.metrics.incr("executor.rejected")
-            raise ExecutorSaturated()
+                if shared:
+                    self._per_client[client] = self._per_client.get(client, 0) + 1
+        if refused is not None:
+            self.metrics.incr("executor.client_rejected" if isinstance(refused, ClientShareFull)
+                              else "executor.rejected")
+            raise refused
+        owner = client if shared else None
         self.metrics.gauge("executor.queue_depth", self.queue_depth)
         try:
             future = self._pool.submit(functools.partial(fn, *args, **kwargs))
         except BaseException:
-            self._release()
+            self._release(owner)
             raise
-        future.add_done_callback(lambda _f: self._release())
+        future.add_done_callback(lambda _f: self._release(owner))
         try:
             return await asyncio.wrap_future(future)
         finally:
             self.metrics.gauge("executor.queue_depth", self.queue_depth)
 
-    def _release(self) -> None:
+    def _release(self, client: Hashable | None = None) -> None:
         with self._lock:
             self._outstanding -= 1
+            if client is not None:
+                left = self._per_client.get(client, 1) - 1
+                if left > 0:
+                    self._per_client[client] = left
+                else:
+                    self._per_client.pop(client, None)
 
     def shutdown(self, wait: bool = True) -> None:
         self._closed = True

@@ -6,7 +6,8 @@ event loop. The steps, in the order that keeps the work small:
 1. ``Image.open`` reads only the header; width x height is checked against the
    source-pixel limit *before* anything is decoded (Pillow's own
    DecompressionBombWarning/Error are refusals too).
-2. The output size is planned from the header size and the EXIF orientation.
+2. The output size is planned from the header size and the EXIF orientation (``request.plan_size``:
+   never larger than the source unless the request says ``upscale``, within the output-area limit).
 3. JPEG: ``draft()`` lets libjpeg decode at 1/2, 1/4 or 1/8 scale (DCT scaling),
    then ``resize(..., reducing_gap=...)`` does a cheap integer ``reduce()``
    before the final Lanczos resample of only the needed box (centre crop for
@@ -51,11 +52,21 @@ from tornado_paste.images.errors import (
     TooManyFrames,
     UnsupportedImage,
 )
+from tornado_paste.images.request import (
+    FORMAT_ALIASES,
+    MODES,
+    OutputTooLarge,
+    ResizeRequest,
+    effective_request,
+    parse_request,
+    plan_size,
+)
 from tornado_paste.storage.blobs.local import StorageFull
 
 # The image vocabulary, importable from here as before the split.
-__all__ = ["BadResize", "CorruptImage", "FrameScan", "ImageError", "ImageTooLarge", "NotAnImage", "TooManyFrames",
-           "UnsupportedImage", "scan_animation", "scan_gif"]
+__all__ = ["FORMAT_ALIASES", "MODES", "BadResize", "CorruptImage", "FrameScan", "ImageError", "ImageTooLarge",
+           "NotAnImage", "OutputTooLarge", "ResizeRequest", "TooManyFrames", "UnsupportedImage", "effective_request",
+           "parse_request", "plan_size", "scan_animation", "scan_gif"]
 
 # Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; we refuse instead.
 # (Our explicit header check below is the real limit; this makes the warning fatal too.)
@@ -64,13 +75,10 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 # Sniffed MIME type -> Pillow format name we are willing to decode.
 SOURCE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
 # Output name (as in ?format=) -> (Pillow format, MIME type).
-OUTPUT_FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"),
-                  "webp": ("WEBP", "image/webp"), "gif": ("GIF", "image/gif")}
-FORMAT_ALIASES = {"jpg": "jpeg"}
-MODES = ("fill", "fit")
+OUTPUT_FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp"),
+                  "gif": ("GIF", "image/gif"), "avif": ("AVIF", "image/avif")}
 
-JPEG_QUALITY = 85
-WEBP_QUALITY = 82
+JPEG_QUALITY, WEBP_QUALITY, AVIF_QUALITY = 85, 82, 60  # defaults; settings.resize_quality_* per format
 # reduce() before the final resample while the box is at least this many times the output;
 # 3.0 is visually indistinguishable from a full Lanczos resample (Pillow's docs).
 REDUCING_GAP = 3.0
@@ -92,55 +100,10 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Inde
 
 
 @dataclass(frozen=True)
-class ResizeRequest:
-    """What the client asked for; ``None`` sides follow the aspect ratio, ``format`` None = the source's."""
-
-    w: int | None
-    h: int | None
-    mode: str = "fill"
-    format: str | None = None
-
-    def key(self, output_format: str) -> str:
-        """The cache key under a parent: requested values, with the format resolved."""
-        return f"w={self.w or ''}&h={self.h or ''}&mode={self.mode}&format={output_format}"
-
-
-@dataclass(frozen=True)
 class Rendered:
     width: int
     height: int
     frames: int
-
-
-def _side(raw: str | None, name: str, max_side: int) -> int | None:
-    if raw is None or raw.strip() == "":
-        return None
-    raw = raw.strip()
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise BadResize(f"'{name}' must be a whole number of pixels")
-    value = int(raw)
-    if value < 1:
-        raise BadResize(f"'{name}' must be at least 1")
-    if value > max_side:
-        raise BadResize(f"'{name}' must be at most {max_side}")
-    return value
-
-
-def parse_request(w: str | None, h: str | None, mode: str | None, fmt: str | None,
-                  max_side: int) -> ResizeRequest:
-    """Validate query/form values (strings) into a ResizeRequest; BadResize on anything off."""
-    width, height = _side(w, "w", max_side), _side(h, "h", max_side)
-    if width is None and height is None:
-        raise BadResize("give 'w', 'h' or both (pixels)")
-    mode = (mode or "fill").strip().lower() or "fill"
-    if mode not in MODES:
-        raise BadResize("'mode' must be fill or fit")
-    name = (fmt or "").strip().lower() or None
-    if name is not None:
-        name = FORMAT_ALIASES.get(name, name)
-        if name not in OUTPUT_FORMATS:
-            raise BadResize("'format' must be jpeg, png, webp or gif")
-    return ResizeRequest(width, height, mode, name)
 
 
 def output_format_for(request: ResizeRequest, source_mimetype: str) -> str:
@@ -149,29 +112,9 @@ def output_format_for(request: ResizeRequest, source_mimetype: str) -> str:
         if source_mimetype.startswith("image/"):
             raise UnsupportedImage(f"cannot resize {source_mimetype}; JPEG, PNG, GIF and WebP can be resized")
         raise NotAnImage(f"this file is {source_mimetype}, not an image")
-    if request.format:
+    if request.format and request.format != "auto":
         return request.format
     return SOURCE_FORMATS[source_mimetype].lower()
-
-
-def plan_size(src_w: int, src_h: int, request: ResizeRequest, max_side: int) -> tuple[int, int]:
-    """Output width x height for an upright source of src_w x src_h."""
-    w, h = request.w, request.h
-    if w is not None and h is not None:
-        if request.mode == "fill":
-            return w, h
-        scale = min(w / src_w, h / src_h)
-        return max(1, min(w, round(src_w * scale))), max(1, min(h, round(src_h * scale)))
-    if w is not None:
-        h = max(1, round(src_h * w / src_w))
-        if h > max_side:
-            raise BadResize(f"keeping the aspect ratio, the height would be {h} px (over {max_side})")
-        return w, h
-    assert h is not None
-    w = max(1, round(src_w * h / src_h))
-    if w > max_side:
-        raise BadResize(f"keeping the aspect ratio, the width would be {w} px (over {max_side})")
-    return w, h
 
 
 def open_image(path: str, max_pixels: int) -> Image.Image:
@@ -287,11 +230,12 @@ def _one_frame(frame: Image.Image, raw_target: tuple[int, int], request: ResizeR
 
 
 def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: str, max_pixels: int,
-           max_side: int, max_frames: int = DEFAULT_MAX_FRAMES, max_animation_pixels: int | None = None) -> Rendered:
+           max_side: int, max_frames: int = DEFAULT_MAX_FRAMES, max_animation_pixels: int | None = None,
+           max_output_pixels: int | None = None, quality: int | None = None) -> Rendered:
     """Read ``src_path``, crop-resize it, write the result to ``dst_path``. Blocking; for the executor.
 
     ``max_animation_pixels`` (default ``max_pixels``) bounds frames x max(canvas, output) pixels of an
-    animation kept as one; ``max_frames`` its frame count.
+    animation kept as one; ``max_frames`` its frame count; ``max_output_pixels`` the output's area.
     """
     fmt = OUTPUT_FORMATS[output_format][0]
     budget = max_pixels if max_animation_pixels is None else max_animation_pixels
@@ -301,7 +245,7 @@ def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: 
             stored = im.size
             orientation = orientation_of(im)
             upright = (stored[1], stored[0]) if orientation in _SWAPS_SIDES else stored
-            tw, th = plan_size(upright[0], upright[1], request, max_side)
+            tw, th = plan_size(upright[0], upright[1], request, max_side, max_output_pixels)
             raw_target = (th, tw) if orientation in _SWAPS_SIDES else (tw, th)
             icc = im.info.get("icc_profile") if im.mode != "CMYK" else None
             # Only GIF/WebP animations are kept: an MPO (camera JPEG with a preview image) or an APNG
@@ -322,7 +266,7 @@ def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: 
         except _DECODE_ERRORS as exc:
             raise CorruptImage(f"the image is damaged or truncated: {exc}") from None
         if not animated:
-            _save(first, None, [], loop, icc, dst_path, fmt)
+            _save(first, None, [], loop, icc, dst_path, fmt, quality)
             return Rendered(first.width, first.height, 1)
         # Frames are resized as the encoder asks for them (``append_images`` is a generator), not all
         # up front. Pillow's GIF writer still keeps every frame it was given (palette copies, 1 byte a
@@ -335,7 +279,7 @@ def render(src_path: str, dst_path: str, request: ResizeRequest, output_format: 
         if first is None:
             raise CorruptImage("the animation has no readable frame")
         # The durations list fills as the frames come: Pillow reads entry i after taking frame i.
-        _save(first, frames, durations, loop, icc, dst_path, fmt)
+        _save(first, frames, durations, loop, icc, dst_path, fmt, quality)
         return Rendered(first.width, first.height, counter.value)
     finally:
         im.close()
@@ -369,14 +313,16 @@ def _frames(im: Image.Image, raw_target: tuple[int, int], request: ResizeRequest
 
 
 def _save(first: Image.Image, rest: Iterator[Image.Image] | None, durations: list[int], loop: int | None,
-          icc: bytes | None, path: str, fmt: str) -> None:
+          icc: bytes | None, path: str, fmt: str, quality: int | None = None) -> None:
     params: dict[str, object] = {}
     if fmt == "JPEG":
-        params.update(quality=JPEG_QUALITY, progressive=True, optimize=True)
+        params.update(quality=quality or JPEG_QUALITY, progressive=True, optimize=True)
     elif fmt == "PNG":
         params.update(compress_level=6)
     elif fmt == "WEBP":
-        params.update(quality=WEBP_QUALITY, method=4)
+        params.update(quality=quality or WEBP_QUALITY, method=4)
+    elif fmt == "AVIF":
+        params.update(quality=quality or AVIF_QUALITY, speed=8)
     if icc and fmt != "GIF":
         params["icc_profile"] = icc  # colour profile is not personal metadata; dropping it shifts colours
     if rest is not None:

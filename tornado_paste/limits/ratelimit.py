@@ -30,7 +30,7 @@ def budget_for(route_name: str, method: str) -> str | None:
     """Which budget a request spends, from its handler's ``route_name`` and method (None: free)."""
     if route_name in EXEMPT_ROUTES:
         return None
-    if route_name == "resize":
+    if route_name in ("resize", "poster"):  # derivatives made on request share one budget
         return RESIZE
     if method.upper() in UPLOAD_METHODS:
         return UPLOAD

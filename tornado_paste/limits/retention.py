@@ -30,7 +30,7 @@ from tornado_paste.core.ingest import IngestError, Ingestor
 from tornado_paste.core.records import FileRecord, utcnow
 from tornado_paste.core.tasks import Periodic
 from tornado_paste.metrics.client import Metrics
-from tornado_paste.storage.base import ExpiryIndex, FileStore, StoreUnavailable
+from tornado_paste.storage.base import ExpiryIndex, FileStore
 from tornado_paste.storage.blobs.local import BlobStore
 
 log = logging.getLogger(__name__)
@@ -215,23 +215,15 @@ class Sweeper:
 
 
 class Retention:
-    """What handlers use: the policy, expiry updates on dedupe, and the sweeper."""
+    """What handlers use: the policy, the expiry index and the sweeper.
+
+    A record's expiry is set once, by its own upload: a repeat upload of the same bytes never
+    moves it (a public dedupe hit answers the existing card as it is; any other upload gets a
+    record of its own with its own lifetime). The blob lives as long as the longest-lived record
+    that references it: the sweeper removes a record, and the blob only once no record uses it.
+    """
 
     def __init__(self, policy: RetentionPolicy, index: ExpiryIndex, sweeper: Sweeper) -> None:
         self.policy = policy
         self.index = index
         self.sweeper = sweeper
-
-    async def reconcile(self, record: FileRecord, wanted: datetime | None) -> None:
-        """A repeat upload of known bytes keeps the file at least as long as it now asks."""
-        current = record.expires_at
-        if current is None or (wanted is not None and wanted <= current):
-            return
-        assert record.id is not None
-        try:
-            await self.index.set_expiry(record.id, wanted)
-        except StoreUnavailable as exc:
-            # The upload itself succeeded (known bytes); keeping the old expiry is the lesser evil.
-            log.warning("could not extend the expiry of file %s: %s", record.id, exc)
-            return
-        record.expires_at = wanted

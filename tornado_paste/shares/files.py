@@ -15,16 +15,20 @@ that kept what it got.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from tornado_paste import errors
 from tornado_paste.core.filenames import clean_filename
 from tornado_paste.core.ingest import Ingestor, token_matches
-from tornado_paste.core.records import FileRecord, extension_for, utcnow
+from tornado_paste.core.records import FileRecord, extension_for, new_short_code, utcnow
 from tornado_paste.shares.passwords import Passwords
 from tornado_paste.shares.policy import BadShareOption, SharePolicy
-from tornado_paste.storage.base import ExpiryIndex, FileControls
+from tornado_paste.storage.base import DuplicateContent, ExpiryIndex, FileControls
+
+# (user agent, method, headers) -> whether a link previewer, not a person, sent the request.
+Unfurler = Callable[[str | None, str | None, Mapping[str, str] | None], bool]
 
 MANAGE_FIELDS = frozenset({"filename", "private", "expires", "password", "max_downloads"})
 
@@ -43,13 +47,19 @@ class AlreadyStored(errors.Conflict):
 
 class FileShares:
     def __init__(self, controls: FileControls, expiry: ExpiryIndex, ingestor: Ingestor, policy: SharePolicy,
-                 passwords: Passwords, burn_grace: float = 60.0) -> None:
+                 passwords: Passwords, burn_grace: float = 60.0, unfurler: Unfurler | None = None) -> None:
         self.controls = controls
         self.expiry = expiry
         self.ingestor = ingestor
         self.policy = policy
         self.passwords = passwords
         self.burn_grace = burn_grace
+        # Who is a link previewer rather than a person (services passes the previews' ``is_unfurler``).
+        self.unfurler = unfurler
+
+    def is_unfurler(self, user_agent: str | None, method: str | None, headers: Mapping[str, str] | None) -> bool:
+        """A link preview fetch, which never uses up a download (nobody is told without the check wired)."""
+        return self.unfurler is not None and self.unfurler(user_agent, method, headers)
 
     # -- at upload -------------------------------------------------------------------------------
     async def new_file_fields(self, max_downloads: Any = None, burn: Any = None,
@@ -93,7 +103,11 @@ class FileShares:
         if "private" in changes:
             if not isinstance(changes["private"], bool):
                 raise BadShareOption("'private' must be true or false")
-            updates["private"] = changes["private"]
+            if changes["private"] != record.private:
+                updates["private"] = changes["private"]
+                if changes["private"]:
+                    # A private file's /s/ code is a stronger capability than the listed one it had.
+                    updates["short_code"] = new_short_code(True)
         if "expires" in changes:
             updates["expires_at"] = self.policy.expiry(record.size, changes["expires"])
         if "password" in changes:
@@ -109,15 +123,20 @@ class FileShares:
             updates["max_downloads"] = limit
         if not updates:
             return record
-        changed = await self.controls.update(record.filehash, updates)
+        try:
+            changed = await self.controls.update(record.filehash, updates)
+        except DuplicateContent as exc:
+            # Only one public file per content (the dedupe target): this one stays private.
+            raise AlreadyStored("these bytes are already public as another file; this one stays private") from exc
         if changed is None:
             raise errors.NotFound("no such file")
-        if changed.guarded and not record.guarded:
+        if (changed.guarded and not record.guarded) or changed.private != record.private:
             await self._drop_derivatives(changed)
         return changed
 
     async def _drop_derivatives(self, record: FileRecord) -> None:
-        """Resized copies would be the bytes without the password or the count: they go."""
+        """Resized copies and posters would be the bytes without the password or the count, or carry the
+        old visibility (a public copy of a now private file): they go, and are made again on demand."""
         if record.id is None:
             return
         for child in await self.expiry.children(record.id):

@@ -29,13 +29,11 @@ class Archives:
 
     async def plan(self, coll: CollectionRecord) -> ZipPlan:
         files = [f for f in await self.collections.visible_files(coll) if not f.guarded]
-        return ZipPlan([Entry(f.filename, f.size, f.sha256, f.uploaded_at, f.crc32) for f in files])
+        return ZipPlan([Entry(f.filename, f.size, f.sha256, f.uploaded_at, f.crc32, f.filehash) for f in files])
 
     async def keep_crc(self, plan: ZipPlan, index: int, crc: int) -> None:
-        """Keep a computed CRC-32 on the records of those bytes: the next archive needs no reading."""
-        record = await self.collections.files.get_by_sha256(plan.entries[index].sha256)
-        if record is not None:
-            await self.controls.update(record.filehash, {"crc32": crc})
+        """Keep a computed CRC-32 on the file's record: the next archive needs no reading."""
+        await self.controls.update(plan.entries[index].ref, {"crc32": crc})
 
     def stream(self, plan: ZipPlan, start: int, end: int) -> AsyncIterator[bytes]:
         async def keep(index: int, crc: int) -> None:

@@ -37,6 +37,8 @@ class Entry:
     sha256: str
     mtime: datetime
     crc32: int | None = None
+    # The caller's name for the file the bytes come from (a filehash): where a computed CRC-32 is kept.
+    ref: str = ""
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -71,7 +73,8 @@ class ZipPlan:
 
     def __init__(self, entries: list[Entry]) -> None:
         names = unique_names([e.name for e in entries])
-        self.entries = [Entry(n, e.size, e.sha256, e.mtime, e.crc32) for n, e in zip(names, entries, strict=True)]
+        self.entries = [Entry(n, e.size, e.sha256, e.mtime, e.crc32, e.ref)
+                        for n, e in zip(names, entries, strict=True)]
         self._names = [e.name.encode("utf-8") for e in self.entries]
         # (kind, index, start, length) in archive order: kinds "local", "data", "central", "end".
         self.pieces: list[tuple[str, int, int, int]] = []
@@ -162,7 +165,7 @@ class ZipPlan:
         return sorted(i for i in wanted if self.entries[i].crc32 is None)
 
     def with_crcs(self, crcs: dict[int, int]) -> None:
-        self.entries = [Entry(e.name, e.size, e.sha256, e.mtime, crcs.get(i, e.crc32))
+        self.entries = [Entry(e.name, e.size, e.sha256, e.mtime, crcs.get(i, e.crc32), e.ref)
                         for i, e in enumerate(self.entries)]
 
 

@@ -10,11 +10,21 @@ than the caller's (so handlers can answer 503).
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.core.records import CollectionRecord, FileRecord, LogEntry, Member, TusState
+from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.errors import Busy, Unavailable
+from tornado_paste.storage.sharing import CollectionStore, FileControls
+
+# FileControls and CollectionStore (shares' concerns) live in storage/sharing.py; they are named here too.
+__all__ = [
+    "Backend", "BlockEntry", "BlockList", "CollectionStore", "DerivativeIndex", "DuplicateContent", "EventLog",
+    "ExpiryIndex", "FileControls", "FileStats", "FileStore", "Inventory", "Locked", "StoreError",
+    "StoreUnavailable", "TusStateStore", "TypeTotals", "record_to_doc",
+]
 
 
 class StoreError(Exception):
@@ -29,7 +39,8 @@ class StoreUnavailable(StoreError, Unavailable):
 
 
 class DuplicateContent(StoreError):
-    """A unique key (sha256, filehash) is taken: the dedupe race was lost."""
+    """A unique key is taken: the public original of these bytes exists (the dedupe race was lost),
+    or, once in a blue moon, a random name (filehash, short code) was drawn twice."""
 
 
 class Locked(StoreError, Busy):
@@ -45,24 +56,44 @@ class FileStore(abc.ABC):
 
     @abc.abstractmethod
     async def insert_file(self, record: FileRecord) -> FileRecord:
-        """Store a new record, returning it with its new integer ``id``.
+        """Store a new record, returning it with its new integer ``id`` (internal, never shown).
 
-        Raises DuplicateContent when a record with the same sha256 exists.
+        Raises DuplicateContent when its filehash or short code is taken, or when it is a public
+        original (``record.public_original``) and the public original of the same sha256 exists.
+        Any number of other records may share a sha256 (private files, derivatives).
         """
 
     @abc.abstractmethod
-    async def get_by_id(self, file_id: int) -> FileRecord | None: ...
+    async def get_by_id(self, file_id: int) -> FileRecord | None:
+        """By internal id (derivative links, expiry): never reached from a client's input."""
 
     @abc.abstractmethod
     async def get_by_filehash(self, filehash: str) -> FileRecord | None: ...
 
     @abc.abstractmethod
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        """The record holding these bytes, if any (sha256 is unique across records)."""
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        """The record whose ``/s/`` code this is (codes are unique across records)."""
+
+    @abc.abstractmethod
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        """The public, non-derivative record holding these bytes, if any (at most one: the dedupe target).
+
+        Private records and derivatives with the same bytes are never returned.
+        """
+
+    @abc.abstractmethod
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        """Every record (public or private, originals and derivatives) holding these bytes, oldest first.
+
+        For operators (the admin CLI); a public answer must filter it (``get_public_original``).
+        """
 
     @abc.abstractmethod
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
-        """Public (non-private) records, newest first, with id < before_id when given."""
+        """Public (non-private) records, newest first, with id < before_id when given.
+
+        ``before_id`` is only ever the id of a public record (handlers take it from an encrypted cursor).
+        """
 
     @abc.abstractmethod
     async def count_public(self) -> int: ...
@@ -77,24 +108,39 @@ class FileStore(abc.ABC):
 
 
 class DerivativeIndex(abc.ABC):
-    """(parent id, parameters key) -> derivative file id.
+    """(parent id, parameters key) -> derivative file id, with what the derivative cache needs to evict.
 
     Kept apart from the file records: two parameter sets may produce the same
     bytes, which then share one record. The (parent_id, key) pair is unique, so a
     second process that computed the same derivative reuses the first writer's.
+    Each entry also keeps the derivative's size and when it was last used: the
+    derivatives are a cache under a byte budget and a per-parent cap, evicted
+    least recently used first (``least_recent``); pinned entries never are.
     """
 
     async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
 
-
-    @abc.abstractmethod
     async def get(self, parent_id: int, key: str) -> int | None:
         """The derivative's file id, if one was recorded."""
+        found = await self.entry(parent_id, key)
+        return found.file_id if found is not None else None
 
     @abc.abstractmethod
-    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
-        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins)."""
+    async def entry(self, parent_id: int, key: str) -> DerivativeEntry | None:
+        """The whole entry (file id, size, last use), if one was recorded."""
+
+    @abc.abstractmethod
+    async def claim(self, parent_id: int, key: str, file_id: int, size: int = 0, used_at: float = 0.0,
+                    pinned: bool = False) -> int:
+        """Record ``file_id`` unless an entry exists; return the id that holds the entry (first writer wins).
+
+        ``size`` and ``used_at`` start the entry's accounting; an existing entry is left as it is.
+        """
+
+    @abc.abstractmethod
+    async def touch(self, parent_id: int, key: str, used_at: float) -> None:
+        """Note a use of the entry: its ``used_at`` moves forward to ``used_at`` (never back)."""
 
     @abc.abstractmethod
     async def discard(self, parent_id: int, key: str, file_id: int) -> None:
@@ -107,6 +153,22 @@ class DerivativeIndex(abc.ABC):
     @abc.abstractmethod
     async def forget(self, file_id: int) -> None:
         """Drop every entry where ``file_id`` is the parent or the derivative."""
+
+    @abc.abstractmethod
+    async def count(self, parent_id: int) -> int:
+        """How many evictable (unpinned) entries ``parent_id`` has."""
+
+    @abc.abstractmethod
+    async def total_bytes(self) -> int:
+        """The sum of ``size`` over every evictable (unpinned) entry."""
+
+    @abc.abstractmethod
+    async def least_recent(self, limit: int, parent_id: int | None = None) -> list[DerivativeEntry]:
+        """Up to ``limit`` evictable entries (of ``parent_id`` when given), least recently used first."""
+
+    @abc.abstractmethod
+    async def refs(self, file_id: int) -> int:
+        """How many entries (pinned or not, any parent) point to ``file_id``."""
 
 
 class TusStateStore(abc.ABC):
@@ -157,6 +219,14 @@ class TusStateStore(abc.ABC):
     async def ids(self) -> set[str]:
         """Every known upload id (for the orphan-file sweep)."""
 
+    @abc.abstractmethod
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        """Open uploads (not ingested: ``filehash`` unset; not expired: ``expires_at >= now``), of ``client``
+        when given, else of everyone: their count and the sum of their lengths (the offset while deferred).
+
+        A finished partial upload still counts (its bytes wait for a final concatenation on disk).
+        """
+
 
 class EventLog(abc.ABC):
     """Append-only, cursor-ordered event storage shared by every process of a deployment.
@@ -206,85 +276,67 @@ class ExpiryIndex(abc.ABC):
         """Derivatives (crop-resize results) of a file: they go when it goes."""
 
 
-class FileControls(abc.ABC):
-    """What a file's manage token changes (name, visibility, expiry, password, download limit), and
-    the exact download count: one atomic conditional increment, so N+1 simultaneous downloads of a
-    file limited to N, in any number of processes, see exactly N successes."""
+@dataclass(frozen=True)
+class BlockEntry:
+    """One blocked sha256: uploads of these bytes and every link to a copy answer 451."""
 
-    # The fields ``update`` may change.
-    FIELDS = frozenset({"filename", "private", "expires_at", "password_hash", "max_downloads", "crc32"})
-
-    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
-        """Create this concern's columns/indexes if missing; the backend's ``open`` calls it."""
-
-    @abc.abstractmethod
-    async def update(self, filehash: str, changes: dict[str, Any]) -> FileRecord | None:
-        """Set the given ``FIELDS`` of a file; the record as it is now, or None if unknown."""
-
-    @abc.abstractmethod
-    async def claim_download(self, filehash: str) -> int | None:
-        """Count one download of a file with a limit, only while ``downloads < max_downloads``.
-
-        Returns the new count, or None when the limit is reached (or the file has no limit, or is gone).
-        """
+    sha256: str
+    reason: str
+    ts: float
 
 
-class CollectionStore(abc.ABC):
-    """Collections, their ordered members, and the atomic quota of upload requests."""
-
-    FIELDS = frozenset({"title", "private", "expires_at", "password_hash", "max_downloads", "request",
-                        "max_files", "max_bytes", "request_hash"})
+class BlockList(abc.ABC):
+    """Blocked content hashes (lowercase hex sha256), shared by every process of a deployment."""
 
     async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
 
     @abc.abstractmethod
-    async def create(self, collection: CollectionRecord) -> None:
-        """Store a new collection; DuplicateContent if its code (or request hash) is taken."""
+    async def block(self, sha256s: Iterable[str], reason: str, ts: float) -> int:
+        """Block every hash (idempotent: a blocked one keeps its first reason); returns how many were new."""
 
     @abc.abstractmethod
-    async def get(self, code: str) -> CollectionRecord | None: ...
+    async def unblock(self, sha256: str) -> bool:
+        """True when the hash was blocked."""
 
     @abc.abstractmethod
-    async def get_by_request(self, request_hash: str) -> CollectionRecord | None: ...
+    async def is_blocked(self, sha256: str) -> bool: ...
 
     @abc.abstractmethod
-    async def update(self, code: str, changes: dict[str, Any]) -> CollectionRecord | None:
-        """Set the given ``FIELDS``; the collection as it is now, or None if unknown."""
+    async def entries(self, limit: int = 1000) -> list[BlockEntry]:
+        """Blocked hashes, most recently blocked first."""
 
     @abc.abstractmethod
-    async def delete(self, code: str) -> bool:
-        """Remove a collection and its memberships (never the files); True when it existed."""
+    async def count(self) -> int: ...
+
+
+@dataclass
+class TypeTotals:
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Inventory:
+    """What is stored, counted by the store (``FileStats.summary``)."""
+
+    files: int = 0
+    bytes: int = 0
+    private: int = 0
+    derivatives: int = 0
+    derivative_bytes: int = 0
+    by_type: dict[str, TypeTotals] = field(default_factory=dict)
+
+
+class FileStats(abc.ABC):
+    """Aggregates over the file records, for operators (``python -m tornado_paste.admin stats``)."""
+
+    async def open(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Create this concern's tables/indexes if missing; the backend's ``open`` calls it."""
 
     @abc.abstractmethod
-    async def add_member(self, code: str, filehash: str, added_at: datetime, by_owner: bool,
-                         owned: bool) -> tuple[Member, bool]:
-        """Append a file at the end (the next position); an existing membership is returned as it is,
-        except that ``by_owner``/``owned`` only ever turn on. Returns (member, created)."""
-
-    @abc.abstractmethod
-    async def remove_member(self, code: str, filehash: str) -> bool: ...
-
-    @abc.abstractmethod
-    async def members(self, code: str) -> list[Member]:
-        """In position order."""
-
-    @abc.abstractmethod
-    async def containing(self, filehash: str) -> list[str]:
-        """Codes of every collection that holds the file."""
-
-    @abc.abstractmethod
-    async def reserve(self, code: str, files: int, nbytes: int) -> bool:
-        """Add to ``used_files``/``used_bytes`` in one atomic conditional update: only if neither passes
-        its maximum (None = unbounded). Negative amounts give back and always succeed (never below 0)."""
-
-    @abc.abstractmethod
-    async def claim_download(self, code: str) -> int | None:
-        """As ``FileControls.claim_download``, for the collection's archive."""
-
-    @abc.abstractmethod
-    async def expired(self, now: datetime, limit: int) -> list[CollectionRecord]:
-        """Collections whose ``expires_at`` is at or before ``now``."""
+    async def summary(self) -> Inventory:
+        """Every record counted: all of them, the private ones, the derivatives, and by MIME type."""
 
 
 class Backend(FileStore):
@@ -300,6 +352,8 @@ class Backend(FileStore):
     expiry: ExpiryIndex
     controls: FileControls
     collections: CollectionStore
+    blocklist: BlockList
+    stats: FileStats
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -1,7 +1,8 @@
 """Every storage concern in process memory: one process only, lost on restart (tests, tools).
 
 It follows the same contract as SQLite and MongoDB (``tests/storage/`` runs one
-suite against all three), including unique sha256/filehash and the tus lease.
+suite against all three), including unique filehash/short code, sha256 unique among public
+originals, and the tus lease.
 """
 
 from __future__ import annotations
@@ -9,22 +10,27 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from tornado_paste.core.records import CollectionRecord, FileRecord, LogEntry, Member, TusState
+from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.storage.base import (
     Backend,
-    CollectionStore,
+    BlockEntry,
+    BlockList,
     DerivativeIndex,
     DuplicateContent,
     EventLog,
     ExpiryIndex,
-    FileControls,
+    FileStats,
+    Inventory,
     Locked,
     StoreUnavailable,
     TusStateStore,
+    TypeTotals,
 )
+from tornado_paste.storage.memory_sharing import MemoryCollectionStore, MemoryFileControls
 
 
 class MemoryStore(Backend):
@@ -38,6 +44,8 @@ class MemoryStore(Backend):
         self.expiry = MemoryExpiryIndex(self)
         self.controls = MemoryFileControls(self)
         self.collections = MemoryCollectionStore()
+        self.blocklist = MemoryBlockList()
+        self.stats = MemoryFileStats(self)
 
     async def open(self) -> None:
         self.opened = True
@@ -51,7 +59,9 @@ class MemoryStore(Backend):
 
     async def insert_file(self, record: FileRecord) -> FileRecord:
         for other in self.files.values():
-            if other.sha256 == record.sha256 or other.filehash == record.filehash:
+            if other.filehash == record.filehash or other.short_code == record.short_code:
+                raise DuplicateContent(record.filehash)
+            if record.public_original and other.public_original and other.sha256 == record.sha256:
                 raise DuplicateContent(record.sha256)
         record.id = next(self._ids)
         self.files[record.id] = dataclasses.replace(record)
@@ -66,8 +76,14 @@ class MemoryStore(Backend):
     async def get_by_filehash(self, filehash: str) -> FileRecord | None:
         return self._copy(next((r for r in self.files.values() if r.filehash == filehash), None))
 
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        return self._copy(next((r for r in self.files.values() if r.sha256 == sha256), None))
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        return self._copy(next((r for r in self.files.values() if r.short_code == code), None))
+
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        return self._copy(next((r for r in self.files.values() if r.public_original and r.sha256 == sha256), None))
+
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        return [dataclasses.replace(r) for _i, r in sorted(self.files.items()) if r.sha256 == sha256][:limit]
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         ids = sorted((i for i, r in self.files.items() if not r.private and (before_id is None or i < before_id)),
@@ -86,26 +102,47 @@ class MemoryStore(Backend):
 
 class MemoryDerivativeIndex(DerivativeIndex):
     def __init__(self) -> None:
-        self.entries: dict[tuple[int, str], int] = {}
+        self.entries: dict[tuple[int, str], DerivativeEntry] = {}
 
     async def open(self) -> None:
         return None
 
-    async def get(self, parent_id: int, key: str) -> int | None:
+    async def entry(self, parent_id: int, key: str) -> DerivativeEntry | None:
         return self.entries.get((parent_id, key))
 
-    async def claim(self, parent_id: int, key: str, file_id: int) -> int:
-        return self.entries.setdefault((parent_id, key), file_id)
+    async def claim(self, parent_id: int, key: str, file_id: int, size: int = 0, used_at: float = 0.0,
+                    pinned: bool = False) -> int:
+        new = DerivativeEntry(parent_id, key, file_id, size, used_at, pinned)
+        return self.entries.setdefault((parent_id, key), new).file_id
+
+    async def touch(self, parent_id: int, key: str, used_at: float) -> None:
+        found = self.entries.get((parent_id, key))
+        if found is not None and used_at > found.used_at:
+            self.entries[(parent_id, key)] = dataclasses.replace(found, used_at=used_at)
 
     async def discard(self, parent_id: int, key: str, file_id: int) -> None:
-        if self.entries.get((parent_id, key)) == file_id:
+        found = self.entries.get((parent_id, key))
+        if found is not None and found.file_id == file_id:
             del self.entries[(parent_id, key)]
 
     async def children(self, parent_id: int) -> list[int]:
-        return sorted({f for (p, _k), f in self.entries.items() if p == parent_id})
+        return sorted({e.file_id for (p, _k), e in self.entries.items() if p == parent_id})
 
     async def forget(self, file_id: int) -> None:
-        self.entries = {k: f for k, f in self.entries.items() if file_id not in (k[0], f)}
+        self.entries = {k: e for k, e in self.entries.items() if file_id not in (e.parent_id, e.file_id)}
+
+    async def count(self, parent_id: int) -> int:
+        return sum(1 for e in self.entries.values() if e.parent_id == parent_id and not e.pinned)
+
+    async def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries.values() if not e.pinned)
+
+    async def least_recent(self, limit: int, parent_id: int | None = None) -> list[DerivativeEntry]:
+        found = [e for e in self.entries.values() if not e.pinned and parent_id in (None, e.parent_id)]
+        return sorted(found, key=lambda e: (e.used_at, e.parent_id, e.key))[:limit]
+
+    async def refs(self, file_id: int) -> int:
+        return sum(1 for e in self.entries.values() if e.file_id == file_id)
 
 
 class MemoryTusStateStore(TusStateStore):
@@ -176,6 +213,11 @@ class MemoryTusStateStore(TusStateStore):
     async def ids(self) -> set[str]:
         return set(self.uploads)
 
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        found = [s for s in self.uploads.values() if s.filehash is None and s.expires_at >= now
+                 and (client is None or s.client == client)]
+        return TusUsage(len(found), sum(s.offset if s.length is None else s.length for s in found))
+
 
 class MemoryEventLog(EventLog):
     def __init__(self) -> None:
@@ -226,121 +268,46 @@ class MemoryExpiryIndex(ExpiryIndex):
         return [dataclasses.replace(r) for r in self.store.files.values() if r.parent_id == parent_id]
 
 
-class MemoryFileControls(FileControls):
+class MemoryBlockList(BlockList):
+    def __init__(self) -> None:
+        self.blocked: dict[str, BlockEntry] = {}
+
+    async def block(self, sha256s: Iterable[str], reason: str, ts: float) -> int:
+        added = 0
+        for sha256 in sha256s:
+            if sha256 not in self.blocked:
+                self.blocked[sha256] = BlockEntry(sha256, reason, ts)
+                added += 1
+        return added
+
+    async def unblock(self, sha256: str) -> bool:
+        return self.blocked.pop(sha256, None) is not None
+
+    async def is_blocked(self, sha256: str) -> bool:
+        return sha256 in self.blocked
+
+    async def entries(self, limit: int = 1000) -> list[BlockEntry]:
+        return sorted(self.blocked.values(), key=lambda e: (-e.ts, e.sha256))[:limit]
+
+    async def count(self) -> int:
+        return len(self.blocked)
+
+
+class MemoryFileStats(FileStats):
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    def _find(self, filehash: str) -> FileRecord | None:
-        return next((r for r in self.store.files.values() if r.filehash == filehash), None)
-
-    async def update(self, filehash: str, changes: dict[str, Any]) -> FileRecord | None:
-        unknown = set(changes) - self.FIELDS
-        if unknown:
-            raise ValueError(f"not a field a manage token changes: {sorted(unknown)}")
-        record = self._find(filehash)
-        if record is None:
-            return None
-        for name, value in changes.items():
-            setattr(record, name, value)
-        return dataclasses.replace(record)
-
-    async def claim_download(self, filehash: str) -> int | None:
-        record = self._find(filehash)
-        if record is None or record.max_downloads is None or record.downloads >= record.max_downloads:
-            return None
-        record.downloads += 1
-        return record.downloads
-
-
-class MemoryCollectionStore(CollectionStore):
-    def __init__(self) -> None:
-        self.items: dict[str, CollectionRecord] = {}
-        self.rows: dict[str, list[Member]] = {}
-        self.positions: dict[str, int] = {}
-
-    async def create(self, collection: CollectionRecord) -> None:
-        taken = collection.code in self.items or (collection.request_hash is not None and any(
-            c.request_hash == collection.request_hash for c in self.items.values()))
-        if taken:
-            raise DuplicateContent(collection.code)
-        self.items[collection.code] = copy.deepcopy(collection)
-        self.rows[collection.code] = []
-
-    async def get(self, code: str) -> CollectionRecord | None:
-        found = self.items.get(code)
-        return copy.deepcopy(found) if found is not None else None
-
-    async def get_by_request(self, request_hash: str) -> CollectionRecord | None:
-        found = next((c for c in self.items.values() if c.request_hash == request_hash), None)
-        return copy.deepcopy(found) if found is not None else None
-
-    async def update(self, code: str, changes: dict[str, Any]) -> CollectionRecord | None:
-        unknown = set(changes) - self.FIELDS
-        if unknown:
-            raise ValueError(f"not a collection field: {sorted(unknown)}")
-        found = self.items.get(code)
-        if found is None:
-            return None
-        wanted = changes.get("request_hash")
-        if wanted is not None and any(c.request_hash == wanted and c.code != code for c in self.items.values()):
-            raise DuplicateContent(wanted)
-        for name, value in changes.items():
-            setattr(found, name, copy.deepcopy(value))
-        return copy.deepcopy(found)
-
-    async def delete(self, code: str) -> bool:
-        self.rows.pop(code, None)
-        return self.items.pop(code, None) is not None
-
-    async def add_member(self, code: str, filehash: str, added_at: datetime, by_owner: bool,
-                         owned: bool) -> tuple[Member, bool]:
-        rows = self.rows.setdefault(code, [])
-        for member in rows:
-            if member.filehash == filehash:
-                member.by_owner = member.by_owner or by_owner
-                member.owned = member.owned or owned
-                return dataclasses.replace(member), False
-        self.positions[code] = self.positions.get(code, 0) + 1
-        member = Member(code, filehash, self.positions[code], added_at, by_owner, owned)
-        rows.append(member)
-        return dataclasses.replace(member), True
-
-    async def remove_member(self, code: str, filehash: str) -> bool:
-        rows = self.rows.get(code, [])
-        kept = [m for m in rows if m.filehash != filehash]
-        self.rows[code] = kept
-        return len(kept) < len(rows)
-
-    async def members(self, code: str) -> list[Member]:
-        return [dataclasses.replace(m) for m in sorted(self.rows.get(code, []), key=lambda m: m.position)]
-
-    async def containing(self, filehash: str) -> list[str]:
-        return sorted(code for code, rows in self.rows.items() if any(m.filehash == filehash for m in rows))
-
-    async def reserve(self, code: str, files: int, nbytes: int) -> bool:
-        found = self.items.get(code)
-        if found is None:
-            return False
-        if files <= 0 and nbytes <= 0:
-            found.used_files = max(0, found.used_files + files)
-            found.used_bytes = max(0, found.used_bytes + nbytes)
-            return True
-        if found.max_files is not None and found.used_files + files > found.max_files:
-            return False
-        if found.max_bytes is not None and found.used_bytes + nbytes > found.max_bytes:
-            return False
-        found.used_files += files
-        found.used_bytes += nbytes
-        return True
-
-    async def claim_download(self, code: str) -> int | None:
-        found = self.items.get(code)
-        if found is None or found.max_downloads is None or found.downloads >= found.max_downloads:
-            return None
-        found.downloads += 1
-        return found.downloads
-
-    async def expired(self, now: datetime, limit: int) -> list[CollectionRecord]:
-        found = sorted((c for c in self.items.values() if c.expires_at is not None and c.expires_at <= now),
-                       key=lambda c: c.expires_at or now)
-        return [copy.deepcopy(c) for c in found[:limit]]
+    async def summary(self) -> Inventory:
+        inventory = Inventory()
+        for record in self.store.files.values():
+            inventory.files += 1
+            inventory.bytes += record.size
+            inventory.private += int(record.private)
+            if record.parent_id is not None:
+                inventory.derivatives += 1
+                inventory.derivative_bytes += record.size
+            totals = inventory.by_type.setdefault(record.mimetype, TypeTotals())
+            totals.files += 1
+            totals.bytes += record.size
+        inventory.by_type = dict(sorted(inventory.by_type.items()))
+        return inventory

@@ -23,8 +23,13 @@ once, in 8 MiB reads on an executor thread (never on the event loop).
 When the last byte is in, the staged file goes through ``Ingestor.finish_prestaged``:
 the same sniff, policy, dedupe, commit, record, event and metrics as ``POST /``.
 
+Open uploads are capped per client and in all (count, declared bytes), lengths must
+fit on the disk and metadata is bounded: ``quota``. Each upload records the client
+that created it (an internal field) so the caps are counted in the store.
+
 Neighbours: ``protocol`` (vocabulary, refusals, header parsing), ``session``
-(one PATCH), ``files`` (blocking file work, the staged-file adapter); the
+(one PATCH), ``concat`` (final uploads), ``quota`` (the caps), ``files`` (blocking
+file work, the staged-file adapter); the
 state's persistence is ``storage``'s ``TusStateStore``.
 """
 
@@ -43,13 +48,15 @@ from collections import OrderedDict
 from typing import Any
 
 from tornado_paste.core.ingest import IngestError, Ingestor, IngestResult, TooLarge
+from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.params import truthy
 from tornado_paste.core.records import TusState
 from tornado_paste.core.tasks import Periodic
 from tornado_paste.limits.retention import Retention
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import Locked, TusStateStore
-from tornado_paste.tus.files import TusStaged, concatenate, hash_file, read_head, remove_orphans
+from tornado_paste.tus.concat import create_final
+from tornado_paste.tus.files import TusStaged, hash_file, read_head, remove_orphans
 from tornado_paste.tus.protocol import (
     OffsetMismatch,
     TusError,
@@ -58,6 +65,7 @@ from tornado_paste.tus.protocol import (
     UploadLocked,
     UploadNotFound,
 )
+from tornado_paste.tus.quota import TusLimits, TusQuota
 from tornado_paste.tus.session import PatchResult, PatchSession
 
 log = logging.getLogger(__name__)
@@ -76,7 +84,7 @@ class TusService:
     def __init__(self, state: TusStateStore, ingestor: Ingestor, metrics: Metrics, data_dir: str,
                  expiry: float = 24 * 3600.0, lease: float = 30.0, sweep_interval: float = 300.0,
                  fsync_patches: bool = False, io_pool: Any = None,
-                 retention: Retention | None = None) -> None:
+                 retention: Retention | None = None, limits: TusLimits | None = None) -> None:
         self.state = state
         # The file retention service (expires vocabulary, default lifetime); None: files keep no expiry.
         self.retention = retention
@@ -87,6 +95,9 @@ class TusService:
         self.ingestor = ingestor
         self.metrics = metrics
         self.dir = os.path.join(os.path.abspath(data_dir), "tus")
+        self.quota = TusQuota(state, limits or TusLimits(), metrics, self.dir)
+        # One creation at a time per client in this process, so its cap is never raced from here.
+        self._creating = KeyedLocks()
         self.expiry = expiry
         self.lease = lease
         self.sweep_interval = sweep_interval
@@ -99,9 +110,19 @@ class TusService:
         return self.ingestor.max_upload_size
 
     def path_for(self, upload_id: str) -> str:
-        if not _ID_RE.match(upload_id):
+        if not self.is_upload_id(upload_id):
             raise UploadNotFound("no such upload")
         return os.path.join(self.dir, upload_id)
+
+    @staticmethod
+    def is_upload_id(upload_id: str) -> bool:
+        return bool(_ID_RE.match(upload_id))
+
+    owner_tag = staticmethod(_owner_tag)
+
+    def parse_metadata(self, header: str | None) -> dict[str, str]:
+        """``Upload-Metadata``, parsed and within the size limits."""
+        return self.quota.metadata(header)
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -149,99 +170,44 @@ class TusService:
         return True
 
     # -- creation ------------------------------------------------------------
-    async def create(self, length: int | None, metadata: dict[str, str], concat: str | None = None) -> TusState:
+    async def create(self, length: int | None, metadata: dict[str, str], concat: str | None = None,
+                     client: str | None = None) -> TusState:
+        """A new upload for ``client``; refused (leaving nothing behind) past the caps of ``quota``."""
         if length is not None and length > self.max_size:
             raise TooLarge(f"Upload-Length exceeds Tus-Max-Size ({self.max_size} bytes)")
-        self._check_metadata(metadata)
-        now = time.time()
-        state = TusState(id=secrets.token_hex(16), length=length, metadata=metadata, created_at=now,
-                         expires_at=now + self.expiry, concat=concat)
-        os.makedirs(self.dir, exist_ok=True)
-        # The file exists from the start, so HEAD/DELETE/sweep never meet a missing one.
-        with open(self.path_for(state.id), "wb"):
-            pass
-        try:
-            await self.state.create(state)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path_for(state.id))
-            raise
+        self.check_metadata(metadata)
+        async with self._creating.hold(client or ""):
+            await self.quota.admit(client, length)
+            now = time.time()
+            state = TusState(id=secrets.token_hex(16), length=length, metadata=metadata, created_at=now,
+                             expires_at=now + self.expiry, concat=concat, client=client)
+            os.makedirs(self.dir, exist_ok=True)
+            # The file exists from the start, so HEAD/DELETE/sweep never meet a missing one.
+            with open(self.path_for(state.id), "wb"):
+                pass
+            try:
+                await self.state.create(state)
+                # Another process may have created one for the same client meanwhile: within the caps still?
+                await self.quota.admit(client, length, already_counted=True)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.state.delete(state.id)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path_for(state.id))
+                raise
         self.metrics.incr("tus.created")
         return state
 
-    def _check_metadata(self, metadata: dict[str, str]) -> None:
+    def check_metadata(self, metadata: dict[str, str]) -> None:
         """Refuse a bad ``expires`` now, not after 4 GB (same vocabulary as ``POST /``: 1h|1d|7d|30d|never)."""
         retention = self.retention
         if retention is not None:
             retention.policy.check(metadata.get("expires"))
 
-    async def create_final(self, part_ids: list[str], metadata: dict[str, str]) -> PatchResult:
-        """Concatenation: a final upload made of finished partial uploads, ingested at once."""
-        if not part_ids:
-            raise TusError("Upload-Concat: final needs at least one partial upload")
-        if len(set(part_ids)) != len(part_ids):
-            raise TusError("Upload-Concat: final lists a partial upload twice")
-        self._check_metadata(metadata)
-        owner = _owner_tag()
-        held: list[str] = []
-        renewer = asyncio.ensure_future(self._renew_leases(held, owner))
-        try:
-            parts: list[TusState] = []
-            for part_id in part_ids:
-                if not _ID_RE.match(part_id):
-                    raise TusError(f"{part_id!r} is not an upload of this server")
-                try:
-                    part = await self.state.acquire(part_id, owner, time.time(), self.lease)
-                except Locked:
-                    raise UploadLocked(f"partial upload {part_id} is busy; retry shortly") from None
-                if part is None:
-                    raise TusError(f"partial upload {part_id} does not exist")
-                held.append(part_id)
-                if part.concat != "partial":
-                    raise TusError(f"upload {part_id} was not created with Upload-Concat: partial")
-                if not part.done or part.length is None or part.offset != part.length:
-                    raise TusError(f"partial upload {part_id} is not finished")
-                parts.append(part)
-            total = sum(p.length or 0 for p in parts)
-            if total > self.max_size:
-                raise TooLarge(f"the concatenated upload exceeds Tus-Max-Size ({self.max_size} bytes)")
-            now = time.time()
-            final = TusState(id=secrets.token_hex(16), length=total, metadata=metadata, created_at=now,
-                             expires_at=now + self.expiry, concat="final", parts=part_ids,
-                             lock_owner=owner, lock_until=now + self.lease)
-            await self.state.create(final)
-            held.append(final.id)
-            self.metrics.incr("tus.created")
-            path = self.path_for(final.id)
-            try:
-                sha256, head, size = await asyncio.get_running_loop().run_in_executor(
-                    None, concatenate, [self.path_for(p) for p in part_ids], path, self.ingestor.sniff_bytes)
-            except BaseException:
-                await self._remove(final.id)
-                raise
-            if size != total:
-                await self._remove(final.id)
-                raise TusError("a partial upload's bytes are missing")
-            final.offset = size
-            await self.state.update(final.id, owner, offset=size)
-            result = await self._ingest(final, owner, TusStaged(path, size, head, sha256))
-            for part_id in part_ids:  # their bytes live on in the blob; the parts are spent
-                await self._remove(part_id)
-            held[:] = [final.id]
-            return PatchResult(final, result)
-        finally:
-            renewer.cancel()
-            for held_id in held:
-                with contextlib.suppress(Exception):
-                    await self.state.release(held_id, owner)
-
-    async def _renew_leases(self, ids: list[str], owner: str) -> None:
-        """Keep the leases of ``ids`` (a list that grows) alive while a long concatenation runs."""
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            for upload_id in list(ids):
-                with contextlib.suppress(Exception):
-                    await self.state.renew(upload_id, owner, time.time() + self.lease)
+    async def create_final(self, part_ids: list[str], metadata: dict[str, str],
+                           client: str | None = None) -> PatchResult:
+        """Concatenation: a final upload made of finished partial uploads, ingested at once (``concat``)."""
+        return await create_final(self, part_ids, metadata, client)
 
     # -- PATCH ---------------------------------------------------------------
     async def _lock(self, upload_id: str, owner: str, busy: str, missing: str) -> TusState:
@@ -258,7 +224,7 @@ class TusService:
     async def begin_patch(self, upload_id: str, offset: int, checksum: tuple[str, bytes] | None = None,
                           new_length: int | None = None) -> PatchSession:
         """Take the upload's lock and open it for appending at ``offset`` (which must be the current one)."""
-        owner = _owner_tag()
+        owner = self.owner_tag()
         state = await self._lock(upload_id, owner, "another request is writing to this upload; retry after HEAD",
                                  "no such upload (never created, terminated, or expired and removed)")
         try:
@@ -280,9 +246,13 @@ class TusService:
                 if new_length > self.max_size:
                     raise TooLarge(f"Upload-Length exceeds Tus-Max-Size ({self.max_size} bytes)")
                 if state.length is None:
+                    await self.quota.admit_length(state, new_length)
                     await self.state.update(upload_id, owner, length=new_length)
                     state.length = new_length
-            session = PatchSession(self, state, owner, checksum, self._running_hash(upload_id, state.offset))
+            # A deferred length may grow only within its client's byte cap.
+            room = await self.quota.deferred_room(state, self.max_size) if state.length is None else None
+            session = PatchSession(self, state, owner, checksum, self._running_hash(upload_id, state.offset),
+                                   max_total=room)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.state.release(upload_id, owner)
@@ -330,10 +300,10 @@ class TusService:
             head = await loop.run_in_executor(None, read_head, path, head_size)
         else:
             sha256, head = await loop.run_in_executor(None, hash_file, path, new_offset, head_size)
-        result = await self._ingest(state, session.owner, TusStaged(path, new_offset, head, sha256))
+        result = await self.ingest_staged(state, session.owner, TusStaged(path, new_offset, head, sha256))
         return PatchResult(state, result)
 
-    async def _ingest(self, state: TusState, owner: str, staged: TusStaged) -> IngestResult:
+    async def ingest_staged(self, state: TusState, owner: str, staged: TusStaged) -> IngestResult:
         meta = state.metadata
         filename = meta.get("filename") or meta.get("name")
         retention = self.retention
@@ -344,10 +314,8 @@ class TusService:
                 staged, filename, private=truthy(meta.get("private")), expires_at=expires_at, source="tus")
         except (IngestError, TusError):
             # Refused for good (type or size policy): nothing of it may remain.
-            await self._remove(state.id)
+            await self.remove_upload(state.id)
             raise
-        if retention is not None and not result.created:
-            await retention.reconcile(result.record, expires_at)
         # Committed or deduped: the blob has the bytes (or already had them). Mark the upload done
         # before the staged bytes go, so no HEAD ever sees a finished upload without its bytes.
         self._hashes.pop(state.id, None)
@@ -360,12 +328,12 @@ class TusService:
 
     # -- termination and expiry ------------------------------------------------
     async def terminate(self, upload_id: str) -> None:
-        await self._lock(upload_id, _owner_tag(), "a PATCH is writing to this upload; retry shortly",
+        await self._lock(upload_id, self.owner_tag(), "a PATCH is writing to this upload; retry shortly",
                          "no such upload")
-        await self._remove(upload_id)
+        await self.remove_upload(upload_id)
         self.metrics.incr("tus.terminated")
 
-    async def _remove(self, upload_id: str) -> None:
+    async def remove_upload(self, upload_id: str) -> None:
         await self.state.delete(upload_id)
         self._hashes.pop(upload_id, None)
         with contextlib.suppress(FileNotFoundError):

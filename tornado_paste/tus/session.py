@@ -53,7 +53,7 @@ class PatchSession:
     """Bytes of one PATCH (or creation-with-upload body), written beyond the committed offset."""
 
     def __init__(self, service: PatchOwner, state: TusState, owner: str, checksum: tuple[str, bytes] | None,
-                 running: Any | None) -> None:
+                 running: Any | None, max_total: int | None = None) -> None:
         self.service = service
         self.state = state
         self.owner = owner
@@ -62,7 +62,8 @@ class PatchSession:
         self._checksum = checksum
         self._check = CHECKSUMS[checksum[0]]() if checksum else None
         self._running = running  # sha256 of bytes [0, base) continued here, or None
-        limit = state.length if state.length is not None else service.max_size
+        # A deferred length: up to the size limit, or ``max_total`` (its client's byte cap) when lower.
+        limit = state.length if state.length is not None else min(service.max_size, max_total or service.max_size)
         self.room = limit - self.base
         self.closed = False
         self.lost = False

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from tornado_paste.core.records import FileRecord
-from tornado_paste.storage.base import FileControls
+from tornado_paste.storage.base import DuplicateContent, FileControls
 
 if TYPE_CHECKING:
     from tornado_paste.storage.mongo.store import MongoStore
@@ -25,9 +26,19 @@ class MongoFileControls(FileControls):
             raise ValueError(f"not a field a manage token changes: {sorted(unknown)}")
         files = self.store.files
         if changes:
-            doc = await self.store.call(files.find_one_and_update(
-                {"filehash": filehash}, {"$set": dict(changes)}, projection={"_id": False},
-                return_document=ReturnDocument.AFTER))
+            values = dict(changes)
+            if "private" in values:
+                # The dedupe arbiter's flag follows the visibility (a derivative never has it).
+                current = await self.store.call(files.find_one({"filehash": filehash}, {"parent_id": True}))
+                if current is None:
+                    return None
+                values["public_original"] = not values["private"] and current.get("parent_id") is None
+            try:
+                doc = await self.store.call(files.find_one_and_update(
+                    {"filehash": filehash}, {"$set": values}, projection={"_id": False, "public_original": False},
+                    return_document=ReturnDocument.AFTER))
+            except DuplicateKeyError as exc:  # public_original_sha256_unique or short_code_unique
+                raise DuplicateContent(str(exc)) from exc
         else:
             doc = await self.store.call(files.find_one({"filehash": filehash}, {"_id": False}))
         return FileRecord.from_row(doc) if doc else None

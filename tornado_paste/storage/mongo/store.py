@@ -1,8 +1,10 @@
 """MongoDB metadata store through PyMongo's asyncio API (``AsyncMongoClient``).
 
-Integer ids come from a ``counters`` collection (one atomic ``$inc``), so
-short codes stay short; ``sha256`` and ``filehash`` have unique indexes,
-created at start-up, which is what makes concurrent dedupe safe.
+Integer ids (internal, never shown) come from a ``counters`` collection (one atomic ``$inc``).
+``filehash`` and ``short_code`` have unique indexes; ``sha256`` is unique only among public
+originals (a partial unique index on documents with ``public_original: true``), which is what
+makes concurrent public uploads of the same bytes end with one record. All are created at
+start-up, after the migration of documents written before short codes were stored (see ``open``).
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ import inspect
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
-from tornado_paste.core.records import FileRecord
+from tornado_paste.core.records import FileRecord, new_short_code
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable, record_to_doc
+from tornado_paste.storage.mongo.blocklist import MongoBlockList
 from tornado_paste.storage.mongo.collections import MongoCollectionStore
 from tornado_paste.storage.mongo.controls import MongoFileControls
 from tornado_paste.storage.mongo.derivatives import MongoDerivativeIndex
 from tornado_paste.storage.mongo.events import MongoEventLog
 from tornado_paste.storage.mongo.expiry import MongoExpiryIndex
+from tornado_paste.storage.mongo.stats import MongoFileStats
 from tornado_paste.storage.mongo.tus_state import MongoTusStateStore
+
+# 2: random short codes in the documents; sha256 unique among public originals only.
+SCHEMA_VERSION = 2
 
 
 class MongoStore(Backend):
@@ -36,6 +43,8 @@ class MongoStore(Backend):
         self.expiry = MongoExpiryIndex(self)
         self.controls = MongoFileControls(self)
         self.collections = MongoCollectionStore(self)
+        self.blocklist = MongoBlockList(self)
+        self.stats = MongoFileStats(self)
 
     @classmethod
     def from_url(cls, url: str, database: str = "tornado_paste", timeout: float = 2.0) -> MongoStore:
@@ -58,13 +67,54 @@ class MongoStore(Backend):
             raise StoreUnavailable(f"mongodb: {exc}") from exc
 
     async def open(self) -> None:
-        await self.call(self.files.create_index([("sha256", ASCENDING)], unique=True, name="sha256_unique"))
-        await self.call(self.files.create_index([("filehash", ASCENDING)], unique=True, name="filehash_unique"))
+        schema = await self.call(self.counters.find_one({"_id": "schema"}))
+        if schema is None or schema.get("version", 1) < SCHEMA_VERSION:
+            await self._migrate_v1()
+        files = self.files
+        await self.call(files.create_index([("filehash", ASCENDING)], unique=True, name="filehash_unique"))
+        await self.call(files.create_index([("short_code", ASCENDING)], unique=True, name="short_code_unique"))
+        # The dedupe arbiter first (its key differs from version 1's): no moment without one.
+        await self.call(files.create_index([("public_original", ASCENDING), ("sha256", ASCENDING)], unique=True,
+                                           partialFilterExpression={"public_original": True},
+                                           name="public_original_sha256_unique"))
+        # Version 1's sha256 index was unique across every record. It goes before the plain one is made:
+        # MongoDB refuses a second index on the same key under another name.
+        if "sha256_unique" in await self.call(files.index_information()):
+            await self._drop_index("sha256_unique")
+        await self.call(files.create_index([("sha256", ASCENDING)], name="sha256"))
+        await self.call(self.counters.update_one({"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}},
+                                                 upsert=True))
         await self.call(self.files.create_index([("id", ASCENDING)], unique=True, name="id_unique"))
         await self.call(self.files.create_index([("private", ASCENDING), ("id", DESCENDING)], name="public_latest"))
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.controls,
-                        self.collections):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats,
+                        self.controls, self.collections):
             await concern.open()
+
+    async def _drop_index(self, name: str) -> None:
+        try:
+            await self.files.drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != 27:  # IndexNotFound: another process starting at the same time dropped it
+                raise StoreUnavailable(f"mongodb: {exc}") from exc
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"mongodb: {exc}") from exc
+
+    async def _migrate_v1(self) -> None:
+        """Documents of version 1 had no ``short_code`` (Sqids of the id) and no ``public_original``.
+
+        Each gets a random code (old ``/s/`` links stop working) and its flag; every update is
+        conditional, so processes starting together migrate each document once. Before the
+        unique index on ``short_code`` exists, two documents without one would collide in it.
+        """
+        files = self.files
+        await self.call(files.update_many({"public_original": {"$exists": False}, "private": False,
+                                           "parent_id": None}, {"$set": {"public_original": True}}))
+        await self.call(files.update_many({"public_original": {"$exists": False}},
+                                          {"$set": {"public_original": False}}))
+        legacy = files.find({"short_code": {"$exists": False}}, {"_id": False, "id": True, "private": True})
+        for doc in await self.call(legacy.to_list(length=None)):
+            await self.call(files.update_one({"id": doc["id"], "short_code": {"$exists": False}},
+                                             {"$set": {"short_code": new_short_code(bool(doc.get("private")))}}))
 
     async def close(self) -> None:
         result = self.client.close()
@@ -87,6 +137,7 @@ class MongoStore(Backend):
         new_id = await self.next_id("files")
         doc = record_to_doc(record)
         doc["id"] = new_id
+        doc["public_original"] = record.public_original
         try:
             await self.call(self.files.insert_one(doc))
         except DuplicateKeyError as exc:
@@ -104,8 +155,15 @@ class MongoStore(Backend):
     async def get_by_filehash(self, filehash: str) -> FileRecord | None:
         return await self._one({"filehash": filehash})
 
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        return await self._one({"sha256": sha256})
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        return await self._one({"short_code": code})
+
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        return await self._one({"public_original": True, "sha256": sha256})
+
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        cursor = self.files.find({"sha256": sha256}, {"_id": False}).sort("id", ASCENDING).limit(limit)
+        return [FileRecord.from_row(d) for d in await self.call(cursor.to_list(length=limit))]
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         query: dict[str, Any] = {"private": False}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, ReturnDocument
 
-from tornado_paste.core.records import TusState
+from tornado_paste.core.records import TusState, TusUsage
 from tornado_paste.storage.base import Locked, TusStateStore
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ class MongoTusStateStore(TusStateStore):
 
     async def open(self) -> None:
         await self._call(self.uploads.create_index([("expires_at", ASCENDING)], name="tus_expires"))
+        await self._call(self.uploads.create_index([("client", ASCENDING), ("filehash", ASCENDING)],
+                                                   name="tus_client"))
 
     async def create(self, state: TusState) -> None:
         doc = state.to_doc()
@@ -82,3 +84,14 @@ class MongoTusStateStore(TusStateStore):
     async def ids(self) -> set[str]:
         docs = await self._call(self.uploads.find({}, {"_id": True}).to_list(length=None))
         return {d["_id"] for d in docs}
+
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        match: dict[str, Any] = {"filehash": None, "expires_at": {"$gte": now}}
+        if client is not None:
+            match["client"] = client
+        cursor = await self._call(self.uploads.aggregate([
+            {"$match": match},
+            {"$group": {"_id": None, "count": {"$sum": 1}, "declared": {"$sum": {"$ifNull": ["$length", "$offset"]}}}},
+        ]))
+        docs = await self._call(cursor.to_list(length=1))
+        return TusUsage(int(docs[0]["count"]), int(docs[0]["declared"])) if docs else TusUsage()

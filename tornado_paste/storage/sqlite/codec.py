@@ -10,13 +10,10 @@ from typing import Any
 from tornado_paste.core.records import FileRecord
 
 COLUMNS = (
-    "filehash", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
+    "filehash", "short_code", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
     "private", "width", "height", "expires_at", "parent_id", "variant",
-    "max_downloads", "downloads", "password_hash", "crc32",
+    "media", "max_downloads", "downloads", "password_hash", "crc32",
 )
-# Columns added after the first schema, with their SQL types (``ALTER TABLE`` on older databases).
-ADDED_COLUMNS = {"max_downloads": "INTEGER", "downloads": "INTEGER NOT NULL DEFAULT 0", "password_hash": "TEXT",
-                 "crc32": "INTEGER"}
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -30,6 +27,7 @@ def encode_record(record: FileRecord) -> tuple[Any, ...]:
     row["expires_at"] = iso(record.expires_at)
     row["private"] = int(record.private)
     row["variant"] = json.dumps(record.variant) if record.variant is not None else None
+    row["media"] = json.dumps(record.media) if record.media is not None else None
     return tuple(row[c] for c in COLUMNS)
 
 
@@ -37,8 +35,9 @@ def decode_record(row: sqlite3.Row | None) -> FileRecord | None:
     if row is None:
         return None
     values = dict(row)
-    if values.get("variant"):
-        values["variant"] = json.loads(values["variant"])
+    for key in ("variant", "media"):
+        if values.get(key):
+            values[key] = json.loads(values[key])
     for key in ("uploaded_at", "expires_at"):
         if values.get(key):
             values[key] = datetime.fromisoformat(values[key])

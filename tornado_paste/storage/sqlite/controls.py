@@ -10,7 +10,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from tornado_paste.core.records import FileRecord
-from tornado_paste.storage.base import FileControls
+from tornado_paste.storage.base import DuplicateContent, FileControls
 from tornado_paste.storage.sqlite.codec import decode_record, iso
 
 if TYPE_CHECKING:
@@ -33,7 +33,10 @@ class SQLiteFileControls(FileControls):
                 conn.execute(f"UPDATE files SET {assignments} WHERE filehash = ?", (*values.values(), filehash))
             return decode_record(conn.execute("SELECT * FROM files WHERE filehash = ?", (filehash,)).fetchone())
 
-        return await self.store.run(apply)
+        try:
+            return await self.store.run(apply)
+        except sqlite3.IntegrityError as exc:  # files_public_original or short_code's UNIQUE
+            raise DuplicateContent(str(exc)) from exc
 
     async def claim_download(self, filehash: str) -> int | None:
         def claim(conn: sqlite3.Connection) -> int | None:

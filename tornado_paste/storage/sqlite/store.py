@@ -15,40 +15,21 @@ from typing import Any, TypeVar
 
 from tornado_paste.core.records import FileRecord
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable
-from tornado_paste.storage.sqlite.codec import ADDED_COLUMNS, COLUMNS, decode_record, encode_record
+from tornado_paste.storage.sqlite.blocklist import SQLiteBlockList
+from tornado_paste.storage.sqlite.codec import COLUMNS, decode_record, encode_record
 from tornado_paste.storage.sqlite.collections import SQLiteCollectionStore
 from tornado_paste.storage.sqlite.controls import SQLiteFileControls
 from tornado_paste.storage.sqlite.derivatives import SQLiteDerivativeIndex
 from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
+from tornado_paste.storage.sqlite.schema import create_schema
+from tornado_paste.storage.sqlite.stats import SQLiteFileStats
 from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    filehash TEXT NOT NULL UNIQUE,
-    sha256 TEXT NOT NULL UNIQUE,
-    filename TEXT NOT NULL,
-    mimetype TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    uploaded_at TEXT NOT NULL,
-    delete_token_hash TEXT NOT NULL,
-    private INTEGER NOT NULL DEFAULT 0,
-    width INTEGER,
-    height INTEGER,
-    expires_at TEXT,
-    parent_id INTEGER,
-    variant TEXT,
-    max_downloads INTEGER,
-    downloads INTEGER NOT NULL DEFAULT 0,
-    password_hash TEXT,
-    crc32 INTEGER
-);
-CREATE INDEX IF NOT EXISTS files_public_id ON files (private, id);
-"""
 
+# Columns added after the first release: a database made before them gets them at open.
 class SQLiteStore(Backend):
     """Every concern's table in one database file, used through one connection on one thread."""
 
@@ -63,6 +44,8 @@ class SQLiteStore(Backend):
         self.expiry = SQLiteExpiryIndex(self)
         self.controls = SQLiteFileControls(self)
         self.collections = SQLiteCollectionStore(self)
+        self.blocklist = SQLiteBlockList(self)
+        self.stats = SQLiteFileStats(self)
 
     # -- plumbing ------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -100,11 +83,7 @@ class SQLiteStore(Backend):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.executescript(SCHEMA)
-            have = {row[1] for row in conn.execute("PRAGMA table_info(files)")}
-            for column, kind in ADDED_COLUMNS.items():  # a database from before these columns
-                if column not in have:
-                    conn.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+            create_schema(conn)
         except BaseException:
             conn.close()  # open() is retried: don't leak a half-set-up connection
             raise
@@ -115,8 +94,8 @@ class SQLiteStore(Backend):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         if self._conn is None:
             await self.run_raw(self._connect)
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.controls,
-                        self.collections):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats,
+                        self.controls, self.collections):
             await concern.open()
 
     async def run_raw(self, fn: Callable[[], T]) -> T:
@@ -169,8 +148,19 @@ class SQLiteStore(Backend):
     async def get_by_filehash(self, filehash: str) -> FileRecord | None:
         return await self._one("filehash = ?", filehash)
 
-    async def get_by_sha256(self, sha256: str) -> FileRecord | None:
-        return await self._one("sha256 = ?", sha256)
+    async def get_by_short_code(self, code: str) -> FileRecord | None:
+        return await self._one("short_code = ?", code)
+
+    async def get_public_original(self, sha256: str) -> FileRecord | None:
+        # The same terms as the partial unique index files_public_original, which answers it.
+        return await self._one("sha256 = ? AND private = 0 AND parent_id IS NULL", sha256)
+
+    async def with_sha256(self, sha256: str, limit: int = 100) -> list[FileRecord]:
+        def query(conn: sqlite3.Connection) -> list[FileRecord]:
+            rows = conn.execute("SELECT * FROM files WHERE sha256 = ? ORDER BY id LIMIT ?", (sha256, limit))
+            return [r for r in map(decode_record, rows.fetchall()) if r is not None]
+
+        return await self.run(query)
 
     async def latest(self, limit: int, before_id: int | None = None) -> list[FileRecord]:
         def query(conn: sqlite3.Connection) -> list[FileRecord]:

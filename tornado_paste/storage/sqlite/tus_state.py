@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from tornado_paste.core.records import TusState
+from tornado_paste.core.records import TusState, TusUsage
 from tornado_paste.storage.base import Locked, TusStateStore
 
 if TYPE_CHECKING:
@@ -25,10 +25,12 @@ CREATE TABLE IF NOT EXISTS tus_uploads (
     lock_owner TEXT,
     lock_until REAL NOT NULL DEFAULT 0,
     filehash TEXT,
-    done INTEGER NOT NULL DEFAULT 0
+    done INTEGER NOT NULL DEFAULT 0,
+    client TEXT
 );
 CREATE INDEX IF NOT EXISTS tus_uploads_expires ON tus_uploads (expires_at);
 """
+_CLIENT_INDEX = "CREATE INDEX IF NOT EXISTS tus_uploads_client ON tus_uploads (client, filehash)"
 
 _JSON_COLUMNS = ("metadata", "parts")
 
@@ -60,7 +62,13 @@ class SQLiteTusStateStore(TusStateStore):
         self.store = store  # ``run(fn)`` executes fn(connection) on its thread
 
     async def open(self) -> None:
-        await self.store.run(lambda c: c.executescript(_SCHEMA))
+        def migrate(c: sqlite3.Connection) -> None:
+            c.executescript(_SCHEMA)
+            if "client" not in {row[1] for row in c.execute("PRAGMA table_info(tus_uploads)")}:
+                c.execute("ALTER TABLE tus_uploads ADD COLUMN client TEXT")  # a table from before the caps
+            c.execute(_CLIENT_INDEX)
+
+        await self.store.run(migrate)
 
     async def create(self, state: TusState) -> None:
         row = _to_row(state.to_doc())
@@ -123,3 +131,12 @@ class SQLiteTusStateStore(TusStateStore):
 
     async def ids(self) -> set[str]:
         return await self.store.run(lambda c: {r[0] for r in c.execute("SELECT id FROM tus_uploads")})
+
+    async def usage(self, now: float, client: str | None = None) -> TusUsage:
+        where, args = "filehash IS NULL AND expires_at >= ?", (now,)
+        if client is not None:
+            where, args = where + " AND client = ?", (now, client)
+        row = await self.store.run(lambda c: c.execute(
+            f'SELECT COUNT(*), COALESCE(SUM(COALESCE(length, "offset")), 0) FROM tus_uploads WHERE {where}',
+            args).fetchone())
+        return TusUsage(int(row[0]), int(row[1]))

@@ -96,3 +96,38 @@ async def test_passwords_required_by_the_operator(api, fetch, put_file):
     assert status == 400 and body["error"]["code"] == "password_required"
     tus = await fetch("/api/v1/tus/", method="POST", body=b"", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "3"})
     assert tus.code == 400  # tus cannot carry a password
+
+
+async def test_visibility_changes_keep_dedupe_privacy(api, put_file, services):
+    """One public file per content (docs/security.md, finding 7): a private file made public while another
+    public file holds its bytes stays private (409); a file made private gets a private file's longer,
+    new short code, and its public copies (derivatives) go with the old visibility."""
+    _, public = await put_file(b"the same bytes twice", "pub.txt")
+    _, private = await put_file(b"the same bytes twice", "priv.txt", "?private=1")
+    assert private["filehash"] != public["filehash"] and len(private["short_code"]) == 11
+    status, body, _ = await api("PATCH", f"/api/v1/files/{private['filehash']}", {"private": False},
+                                headers={"X-Manage-Token": private["manage_token"]})
+    assert status == 409 and body["error"]["code"] == "already_stored"
+    assert (await api("GET", f"/api/v1/files/{private['filehash']}"))[1]["private"] is True
+    status, hidden, _ = await api("PATCH", f"/api/v1/files/{public['filehash']}", {"private": True},
+                                  headers={"X-Manage-Token": public["manage_token"]})
+    assert status == 200 and hidden["private"] is True
+    assert len(hidden["short_code"]) == 11 and hidden["short_code"] != public["short_code"]
+    assert (await api("GET", f"/s/{public['short_code']}"))[0] == 404
+    status, shown, _ = await api("PATCH", f"/api/v1/files/{private['filehash']}", {"private": False},
+                                 headers={"X-Manage-Token": private["manage_token"]})
+    assert status == 200 and shown["private"] is False and shown["short_code"] == private["short_code"]
+    assert (await services.store.get_public_original(public["sha256"])).filehash == private["filehash"]
+    # Unchanged visibility draws no new code.
+    status, same, _ = await api("PATCH", f"/api/v1/files/{private['filehash']}", {"private": False},
+                                headers={"X-Manage-Token": private["manage_token"]})
+    assert status == 200 and same["short_code"] == private["short_code"]
+
+
+async def test_a_guarded_private_upload_is_always_a_file_of_its_own(put_file):
+    _, public = await put_file(b"public bytes, then a limited private copy", "a.txt")
+    status, limited = await put_file(b"public bytes, then a limited private copy", "b.txt",
+                                     "?private=1&max_downloads=2")
+    assert status == 201 and limited["filehash"] != public["filehash"] and limited["max_downloads"] == 2
+    status, body = await put_file(b"public bytes, then a limited private copy", "c.txt", "?max_downloads=2")
+    assert status == 409 and body["error"]["code"] == "already_stored"  # the public original is not theirs

@@ -98,7 +98,7 @@ def test_text_page_highlights_and_anchors_lines(page, ui_server, context):
     assert page.eval_on_selector_all(".line.hl", "(lines) => lines.map((l) => l.id)") == ["L5", "L6", "L7"]
     # Line numbers are drawn by CSS: copying gives the code alone.
     page.locator("#copy-code").click()
-    page.wait_for_function("document.getElementById('copy-code').textContent === 'Copied!'")
+    page.wait_for_function("() => document.getElementById('copy-code').textContent === 'Copied!'")
     assert page.evaluate("navigator.clipboard.readText()") == SOURCE
     assert page.locator("#L2 a.ln").evaluate("(a) => getComputedStyle(a, '::before').content") == '"2"'
     # A fresh visit to a single-line anchor marks it too.

@@ -55,7 +55,9 @@ class Links:
         """The public JSON/msgpack card of a file."""
         url_p, url_i, url_s = self.preview(rec), self.raw(rec), self.short(rec)
         name = rec.filename
-        if rec.kind == "image":
+        # A guarded image (shares: a password, a download limit) is linked, never inlined: every reader of
+        # a page embedding it would fetch the bytes (and use up a download, or meet a 401).
+        if rec.kind == "image" and not rec.guarded:
             markdown = f"![{_md_escape(name)}]({url_i})"
             html_snippet = f'<a href="{url_p}"><img src="{url_i}" alt="{html.escape(name)}"></a>'
             bbcode = f"[url={url_p}][img]{url_i}[/img][/url]"

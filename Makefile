@@ -22,7 +22,7 @@ DEBIAN_PACKAGES += wrk
 DEBIAN_PACKAGES += docker-compose
 DEBIAN_PACKAGES += chromium
 
-.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm tools-axe vendor-swagger-ui run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
 .PHONY: bench-soak
 
 setup: setup-runtime setup-python
@@ -59,6 +59,36 @@ $(STATSD_STAMP):
 
 tools-statsd: $(STATSD_STAMP)
 
+# axe-core for the accessibility tests (tests/system/test_a11y.py injects .tools/node_modules/axe-core/axe.min.js).
+AXE_VERSION := 4.14.1
+AXE_STAMP   := .tools/.axe-core-$(AXE_VERSION)
+
+$(AXE_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --ignore-scripts --loglevel=error axe-core@$(AXE_VERSION)
+	touch $@
+
+tools-axe: $(AXE_STAMP)
+
+# The API reference viewer (GET /api/v1/docs): swagger-ui-dist, pinned, copied into static/vendor/
+# (not committed: 1.7 MB of someone else's build; --ignore-scripts: its @scarf/scarf dependency would
+# phone home on install). Without it the page still links the raw YAML.
+SWAGGER_UI_VERSION := 5.35.0
+SWAGGER_UI_DIR     := static/vendor/swagger-ui
+SWAGGER_UI_STAMP   := $(SWAGGER_UI_DIR)/.version-$(SWAGGER_UI_VERSION)
+SWAGGER_UI_FILES   := swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css LICENSE NOTICE
+
+$(SWAGGER_UI_STAMP):
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
+	npm install --prefix .tools --no-audit --no-fund --omit=optional --ignore-scripts --loglevel=error swagger-ui-dist@$(SWAGGER_UI_VERSION)
+	rm -rf $(SWAGGER_UI_DIR) && mkdir -p $(SWAGGER_UI_DIR)
+	cd .tools/node_modules/swagger-ui-dist && cp $(SWAGGER_UI_FILES) $(CURDIR)/$(SWAGGER_UI_DIR)/
+	touch $@
+
+vendor-swagger-ui: $(SWAGGER_UI_STAMP)
+
 # Redocly's OpenAPI linter (tests/handlers/test_openapi_lint.py) and tus-js-client, served to the
 # cross-origin browser test (tests/system/test_cors_browser.py): pinned, in the repo-local .tools/.
 REDOCLY_VERSION := 2.77.0
@@ -78,7 +108,7 @@ $(TUS_JS_STAMP):
 	npm install --prefix .tools --no-audit --no-fund --omit=optional --loglevel=error tus-js-client@$(TUS_JS_VERSION)
 	touch $@
 
-tools-npm: $(STATSD_STAMP) $(REDOCLY_STAMP) $(TUS_JS_STAMP)
+tools-npm: $(STATSD_STAMP) $(REDOCLY_STAMP) $(TUS_JS_STAMP) $(AXE_STAMP)
 
 setup-runtime:
 	$(call apt_install,$(RUNTIME_PACKAGES))
@@ -87,10 +117,10 @@ setup-runtime:
 setup-system:
 	$(call apt_install,$(DEBIAN_PACKAGES))
 
-run: setup-runtime setup-python
+run: setup-runtime setup-python vendor-swagger-ui
 	$(PY) run.py $(ARGS)
 
-test: setup-python setup-system tools-npm
+test: setup-python setup-system tools-npm vendor-swagger-ui
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -127,4 +157,4 @@ bench-soak: setup-python
 	$(PY) bench/soak.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache static/vendor

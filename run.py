@@ -28,6 +28,7 @@ import tornado.web
 from handlers.routes import make_app
 from handlers.wire import GuardedHTTPServer
 from settings import Settings
+from tornado_paste.metrics.logs import configure_logging, flush_repeats
 from tornado_paste.services import build_services
 
 log = logging.getLogger("tornado_paste")
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statsd-host", help="StatsD host; empty disables metrics")
     p.add_argument("--statsd-port", type=int, help="StatsD port (default 8125)")
     p.add_argument("--statsd-prefix", help="metric name prefix (default tornado_paste)")
+    p.add_argument("--metrics-host", help="host segment of per-process gauge names (default: short hostname)")
+    p.add_argument("--log-format", choices=("text", "json"), help="text lines or JSON lines (default text)")
     p.add_argument("--log-level", default=os.environ.get("TORNADO_PASTE_LOG_LEVEL", "INFO"))
     return p
 
@@ -85,8 +88,8 @@ def make_server(app: tornado.web.Application, settings: Settings) -> tornado.htt
     )
 
 
-async def serve(settings: Settings, sockets: list[socket.socket]) -> int:
-    services = build_services(settings)
+async def serve(settings: Settings, sockets: list[socket.socket], worker: int = 0) -> int:
+    services = build_services(settings, worker=worker)
     await services.start()
     services.blobs.sweep_staging(settings.stale_tmp_age)
     server = make_server(make_app(services), settings)
@@ -237,13 +240,21 @@ def main(argv: list[str] | None = None) -> int:
 
         return admin_main(argv[1:])
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from_args(args)
     except (ValueError, KeyError) as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
+    # Text or JSON lines, secrets redacted, repeated warnings rate-limited (tornado_paste/metrics/logs.py).
+    handler = configure_logging(args.log_level, settings.log_format, settings.log_repeat_interval)
+    try:
+        return run(settings)
+    finally:
+        flush_repeats(handler)
+
+
+def run(settings: Settings) -> int:
+    """Bind, fork the workers if asked, and serve until told to stop."""
     limit_malloc_arenas(settings.malloc_arena_max)
     # Before the services are built: the feeds' cap is a share of the limit in force (tornado_paste/feedgate.py).
     log.info("open-file limit: %s", raise_open_files_limit(settings.max_open_files))
@@ -257,12 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     if index is None:
         return status
     if len(groups) == 1:
-        return asyncio.run(serve(settings, groups[0]))
+        return asyncio.run(serve(settings, groups[0], index))
     for other, group in enumerate(groups):
         if other != index:
             for sock in group:
                 sock.close()
-    return asyncio.run(serve(settings.replace(port=settings.port + index), groups[index]))
+    return asyncio.run(serve(settings.replace(port=settings.port + index), groups[index], index))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ def parse_list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     # --- network ---
-    # Listen address and port.
+    # Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).
     address: str = "127.0.0.1"
+    # TCP port to listen on (the first of N with --port-per-process).
     port: int = 8000
     # Public URL every link is built from; empty means http://<address>:<port>.
     base_url: str = ""
@@ -79,8 +80,11 @@ class Settings:
     # --- uploads ---
     # Largest file accepted (bytes; k/M/G suffixes in flags and the environment).
     max_upload_size: int = 1 << 30
-    # fnmatch patterns on the sniffed MIME type; empty allow list = allow all.
+    # Only files whose sniffed MIME type matches one of these fnmatch patterns (image/*) are accepted;
+    # empty: every type.
     allow_types: tuple[str, ...] = ()
+    # Files whose sniffed MIME type matches one of these fnmatch patterns are refused (415), even when
+    # allow_types matches them too.
     deny_types: tuple[str, ...] = ()
     # Bytes of a file's head given to libmagic.
     sniff_bytes: int = 64 * 1024
@@ -92,10 +96,23 @@ class Settings:
     blocklist_cache_ttl: float = 2.0
 
     # --- metrics ---
-    # StatsD daemon (empty host disables metrics), its UDP port, and the prefix of every metric name.
+    # Host of the StatsD daemon metrics are sent to; empty disables metrics.
     statsd_host: str = ""
+    # UDP port of the StatsD daemon.
     statsd_port: int = 8125
+    # Prefix of every metric name (tornado_paste.http.upload_form.time ...).
     statsd_prefix: str = "tornado_paste"
+    # Host segment of per-process gauge names (<prefix>.proc.<host>.<port>-<worker>.*); empty = short hostname.
+    metrics_host: str = ""
+    # Seconds between two scans of the blob directory for the blobs.bytes / blobs.count gauges (0 = off).
+    metrics_blob_scan_interval: float = 300.0
+
+    # --- logging ---
+    # text: one readable line per record; json: one JSON object per line (request id, route, status, ...).
+    log_format: str = "text"
+    # The same warning or error is written at most once per this many seconds; the next says how many were
+    # suppressed (0 = write every one).
+    log_repeat_interval: float = 60.0
 
     # --- images ---
     # Longest side (px) a derivative may have; larger w/h are refused with 400.
@@ -126,10 +143,11 @@ class Settings:
     # --- previews ---
     # Posters (video), first-page thumbnails (PDF) and cover art (audio): longest side in px (never upscaled).
     preview_max_side: int = 1280
-    # Limits of each ffprobe/ffmpeg/pdfinfo/pdftoppm run on an uploaded file: wall-clock seconds (the
-    # process group is killed; CPU time is capped too) and address space (RLIMIT_AS; ffmpeg maps ~300 MiB
-    # of libraries before reading a byte).
+    # Wall-clock seconds each ffprobe/ffmpeg/pdfinfo/pdftoppm run on an uploaded file may take (then its
+    # process group is killed; CPU time is capped too).
     preview_tool_timeout: float = 20.0
+    # Address space each of those tool runs may map (RLIMIT_AS; ffmpeg maps ~300 MiB of libraries before
+    # reading a byte).
     preview_tool_memory_bytes: int = 1 << 30
     # PDF pages larger than this many points (1/72 in) a side are not drawn (422 media_too_large).
     preview_pdf_max_page_points: float = 14400.0
@@ -138,13 +156,15 @@ class Settings:
     # Photo metadata removed at upload (JPEG losslessly, PNG by chunk): gps (location only: the GPS IFD
     # and location-bearing XMP), all (EXIF but orientation, XMP, IPTC, comments; ICC kept) or off.
     strip_metadata: str = "gps"
-    # Encoder quality of derivatives per output format (1-100; PNG and GIF are lossless).
+    # Encoder quality (1-100) of JPEG derivatives (PNG and GIF are lossless).
     resize_quality_jpeg: int = 85
+    # Encoder quality (1-100) of WebP derivatives.
     resize_quality_webp: int = 82
+    # Encoder quality (1-100) of AVIF derivatives.
     resize_quality_avif: int = 60
-    # Text previews: bytes highlighted (the rest is a link to the raw file), and the in-process cache of
-    # highlighted pages (bytes of HTML, keyed by sha256).
+    # Text previews: bytes of a file highlighted on its page (the rest is a link to the raw file).
     highlight_max_bytes: int = 256 * 1024
+    # Text previews: bytes of highlighted HTML each process caches (keyed by sha256).
     highlight_cache_bytes: int = 32 << 20
 
     # --- deployment ---
@@ -160,16 +180,22 @@ class Settings:
     malloc_arena_max: int = 2
 
     # --- reliability ---
-    # Token buckets per client IP (rate = requests/second refilled, burst = bucket size; 0 = unlimited).
-    # Per process: with N processes a client gets up to N times these (see docs/reliability.md).
+    # Uploads per second one client IP gets back in its token bucket (0 = unlimited). Per process: with N
+    # processes a client gets up to N times every rate limit (see docs/reliability.md).
     ratelimit_upload_rate: float = 5.0
+    # Uploads one client IP may send in a burst (the size of its upload bucket).
     ratelimit_upload_burst: int = 100
+    # Resize requests (/r/) per second one client IP gets back (0 = unlimited).
     ratelimit_resize_rate: float = 20.0
+    # Resize requests one client IP may send in a burst.
     ratelimit_resize_burst: int = 300
+    # Reads (pages, files, API) per second one client IP gets back (0 = unlimited).
     ratelimit_read_rate: float = 200.0
+    # Reads one client IP may send in a burst.
     ratelimit_read_burst: int = 2000
-    # Clients tracked per process (least recently seen forgotten first) and IPs never limited.
+    # Client IPs whose buckets a process keeps; beyond that the least recently seen is forgotten.
     ratelimit_max_clients: int = 100_000
+    # Client IPs never rate-limited (a monitoring host, a benchmark client).
     ratelimit_exempt: tuple[str, ...] = ()
     # Uploads one client IP may have in progress at once (0 = no cap).
     upload_max_per_client: int = 32
@@ -195,16 +221,20 @@ class Settings:
     # The longest any file or collection may live, whatever it asks (seconds; 0 = only the size policy).
     # Manage links may extend or shorten a lifetime within it.
     expires_max: float = 0.0
-    # Size policy: files near max_upload_size live min_age, tiny files max_age (0 max_age = no policy).
+    # Size policy: seconds a file as big as max_upload_size is kept (smaller files get more, up to
+    # retention_max_age).
     retention_min_age: float = 30 * 86400.0
+    # Size policy: seconds a tiny file is kept; 0 turns the size policy off.
     retention_max_age: float = 365 * 86400.0
-    # How often the sweeper looks for expired files (0 disables it), and for blobs without a record.
+    # Seconds between the sweeper's looks for expired files (0 disables the sweeper).
     retention_sweep_interval: float = 60.0
+    # Seconds between the sweeper's looks for blobs no record refers to (left by a crash).
     retention_orphan_interval: float = 3600.0
     # A blob written or reused this recently is never reaped (covers an upload between commit and insert).
     retention_grace: float = 300.0
-    # Start-up: store connection attempts and the first back-off delay (doubling, capped at 30 s).
+    # Start-up: how many times to try connecting to the store before giving up.
     store_start_retries: int = 5
+    # Start-up: seconds before the second connection attempt (doubling each time, capped at 30 s).
     store_start_backoff: float = 0.5
 
     # --- shares ---
@@ -214,8 +244,9 @@ class Settings:
     share_max_downloads: int = 0
     # Seconds an unlocked password grant (cookie or X-Paste-Unlock header) lasts.
     share_unlock_ttl: float = 600.0
-    # Password attempts per minute one client may make, and all clients together on one file or collection.
+    # Password attempts per minute one client may make (on any file or collection).
     share_attempts_per_client: int = 10
+    # Password attempts per minute all clients together may make on one file or collection.
     share_attempts_per_target: int = 30
     # Seconds a file that reached its download limit keeps its bytes (a download nginx is still sending)
     # before the sweeper removes it; it answers 410 from the moment the limit is reached.
@@ -233,14 +264,17 @@ class Settings:
     # fsync every PATCH before committing its offset (survives power loss mid-upload, costs throughput);
     # off: a process crash loses nothing, a power loss resumes from what reached the disk.
     tus_fsync_patches: bool = False
-    # Unfinished uploads one client IP may have open, and their declared bytes in all (beyond: 429; 0 = no cap).
+    # Unfinished tus uploads one client IP may have open (one more: 429; 0 = no cap).
     tus_max_uploads_per_client: int = 8
+    # Declared bytes of one client IP's unfinished tus uploads in all (beyond: 429; 0 = no cap).
     tus_max_client_bytes: int = 4 << 30
-    # Unfinished uploads of all clients together, and their declared bytes (beyond: 503; 0 = no cap).
+    # Unfinished tus uploads of all clients together (one more: 503; 0 = no cap).
     tus_max_uploads: int = 1000
+    # Declared bytes of all clients' unfinished tus uploads together (beyond: 503; 0 = no cap).
     tus_max_total_bytes: int = 0
-    # Upload-Metadata header size, and a filename after base64 decoding (beyond: 400 metadata_too_large).
+    # Largest Upload-Metadata header, in bytes (beyond: 400 metadata_too_large).
     tus_max_metadata_size: int = 4096
+    # Longest filename in Upload-Metadata after base64 decoding, in bytes (beyond: 400 metadata_too_large).
     tus_max_filename_bytes: int = 255
 
     # --- compression ---
@@ -266,28 +300,32 @@ class Settings:
     ui_upload_concurrency: int = 3
 
     # --- realtime ---
-    # The event log (WebSocket / long-poll feeds) keeps events this long and at most this many.
+    # Seconds the event log (WebSocket / long-poll feeds) keeps an event before trimming it.
     events_max_age: float = 7 * 24 * 3600.0
+    # Events the event log keeps at most (the oldest are trimmed first).
     events_max_count: int = 100_000
     # How often each process's single reader polls the shared log for other processes' events.
     events_poll_interval: float = 0.25
     # Recent events each process keeps in memory so reconnecting clients catch up without a query.
     events_buffer: int = 1024
-    # Server pings; a peer that has not answered within the timeout is closed.
+    # Seconds between the server's pings on each WebSocket (0: no pings).
     events_ws_ping_interval: float = 20.0
+    # Seconds a WebSocket peer has to answer a ping before it is closed.
     events_ws_ping_timeout: float = 20.0
     # Frames a WebSocket may have waiting for its socket before it is cut off as a slow consumer.
     events_ws_send_queue: int = 256
     # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
     events_ws_send_buffer_size: int = 0
-    # Open WebSockets / waiting long-polls one client IP may hold in this process (0 = no cap); one more: 429.
+    # WebSockets one client IP may hold open in this process (0 = no cap); one more: 429.
     events_ws_max_per_client: int = 32
+    # Long-polls one client IP may have waiting in this process (0 = no cap); one more: 429.
     events_longpoll_max_per_client: int = 16
     # Share of the process's open-file limit WebSockets and long-polls may hold in all (0 = no cap); one
     # more: 503. The rest stays for uploads, downloads, probes, blobs and the store.
     events_fd_share: float = 0.5
-    # Long-poll: wait when no ?timeout= is given, and the cap (below nginx's 60 s read timeout).
+    # Seconds a long-poll waits for events when the request gives no ?timeout=.
     events_longpoll_timeout: float = 25.0
+    # Longest ?timeout= a long-poll may ask for (below nginx's 60 s read timeout).
     events_longpoll_max_timeout: float = 55.0
 
     # ------------------------------------------------------------------
@@ -349,6 +387,8 @@ class Settings:
                 raise ValueError("resize_quality_* must be between 1 and 100")
         if self.preview_max_side < 16 or self.preview_tool_timeout <= 0 or self.preview_tool_memory_bytes < 64 << 20:
             raise ValueError("preview_max_side >= 16, preview_tool_timeout > 0, preview_tool_memory_bytes >= 64M")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json: {self.log_format!r}")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

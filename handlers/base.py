@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import urllib.parse
+import uuid
 from typing import Any
 
 import msgpack
 import tornado.web
+import tornado.websocket
 
 from handlers import cors
 from handlers.access_log import request_summary
@@ -15,22 +19,51 @@ from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
 from tornado_paste.limits.ratelimit import Decision, budget_for
+from tornado_paste.metrics.logs import ACCESS, REQUEST_ID, redact_query
 from tornado_paste.services import Services
 
 log = logging.getLogger("tornado_paste.access")
 app_log = logging.getLogger("tornado.application")
+# A request id we take from nginx or the client (X-Request-Id); anything else is replaced by our own.
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+def _head_as_get(self: tornado.web.RequestHandler, *args: Any, **kwargs: Any) -> Any:
+    """HEAD runs the GET handler; Tornado sends its status and headers and drops the body."""
+    return self.get(*args, **kwargs)
+
 
 class BaseHandler(tornado.web.RequestHandler):
     # A name for metrics and logs; low cardinality (never the path).
     route_name = "other"
-    # Pages answer browsers with HTML errors; everything else is JSON.
+    # Pages answer browsers with HTML errors; everything else is JSON (but see wants_error_page).
     html_errors = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # HEAD wherever GET is allowed (`curl -I` on /s/, /p/, /r/ ...). StaticFileHandler's own
+        # head() (/i/, /d/, /static/) is kept; WebSockets have no HEAD.
+        rh = tornado.web.RequestHandler
+        if (cls.get is not rh.get and cls.head is rh.head
+                and not issubclass(cls, tornado.websocket.WebSocketHandler)):
+            cls.head = _head_as_get  # type: ignore[method-assign]
 
     @property
     def services(self) -> Services:
         return self.application.settings["services"]
 
+    _request_id: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The id of this request: the X-Request-Id nginx (or the client) sent, else a new one."""
+        if self._request_id is None:
+            given = self.request.headers.get("X-Request-Id", "")
+            self._request_id = given if REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        return self._request_id
+
     def set_default_headers(self) -> None:
+        # Echoed on every answer, errors included (they clear() the headers and come back here).
+        self.set_header("X-Request-Id", self.request_id)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
         self.clear_header("Server")
@@ -62,6 +95,17 @@ class BaseHandler(tornado.web.RequestHandler):
     def wants_html(self) -> bool:
         return prefers(self.request.headers.get("Accept"), (JSON, "text/html")) == "text/html"
 
+    def wants_error_page(self, status_code: int) -> bool:
+        """The site's styled error page instead of JSON, for a client that prefers HTML: on pages,
+        for 410 Gone and 451 (blocked) anywhere, and for a 404 on any GET outside /api/ (a deleted
+        file's /i/ or /d/ link, a mistyped path)."""
+        if not self.wants_html():
+            return False
+        if self.html_errors or status_code in (410, 451):  # gone, or blocked by the operator
+            return True
+        return (status_code == 404 and self.request.method in ("GET", "HEAD")
+                and not self.request.path.startswith("/api/"))
+
     # -- errors --------------------------------------------------------------
     def allowed_methods(self) -> list[str]:
         """Methods this handler class implements (for ``Allow`` on 405)."""
@@ -88,6 +132,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, APIError) and value.status_code < 500:
             return  # a refused request is not a server problem
+        if isinstance(value, APIError) and value.__cause__ is not None:
+            return  # a mapped core error: _handle_request_exception logged it once already
         if isinstance(value, tornado.web.HTTPError):
             super().log_exception(typ, value, tb)  # one line, through _request_summary
             return
@@ -117,11 +163,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear_header("ETag")
         if status_code != 416:
             self.clear_header("Content-Range")
-        # 410 Gone and 451 (blocked) get a page on every route a browser might follow (/i/ and /d/ links too).
-        if (self.html_errors or status_code in (410, 451)) and self.wants_html():
+        if self.wants_error_page(status_code):
             self.set_header("Content-Type", "text/html; charset=utf-8")
             set_page_headers(self)
             self.set_header("Cache-Control", "no-store")
+            self.set_header("X-Robots-Tag", "noindex")
             self.render("error.html", status=status_code, code=code, message=message)
             return
         body = {"error": {"code": code, "message": message}}
@@ -139,6 +185,8 @@ class BaseHandler(tornado.web.RequestHandler):
     rate_decision: Decision | None = None
 
     def prepare(self) -> None:
+        # Every line logged while this request is handled (its own task) carries its id.
+        REQUEST_ID.set(self.request_id)
         self._inflight = True
         self.services.inflight += 1
         if cors.is_preflight(self):
@@ -180,13 +228,35 @@ class BaseHandler(tornado.web.RequestHandler):
     def on_finish(self) -> None:
         self._leave()
         metrics = self.services.metrics
+        # The request's own clock (from the first byte read), not a handler-side stopwatch.
+        millis = self.request.request_time() * 1000
+        status = self.get_status()
         if metrics.enabled:
-            # The request's own clock (from the first byte read), not a handler-side stopwatch.
-            status = self.get_status()
             route = self.route_name
-            metrics.timing(f"http.{route}.time", self.request.request_time() * 1000)
+            metrics.timing(f"http.{route}.time", millis)
             metrics.incr(f"http.{route}.status.{status // 100}xx")
             metrics.incr(f"http.{route}.code.{status}")
+        if log.isEnabledFor(logging.INFO):
+            self.log_access(status, millis)
+
+    def log_access(self, status: int, millis: float) -> None:
+        """One line per answered request: id, route, method, path, redacted query, status, duration, client.
+
+        Never a header: X-Delete-Token, Authorization and cookies stay out; query values of secret-looking
+        names (token, secret, password, key) are replaced.
+        """
+        request = self.request
+        query = ""
+        if request.query:
+            query = urllib.parse.urlencode(redact_query(urllib.parse.parse_qsl(request.query, keep_blank_values=True)),
+                                           safe="[]")
+        fields = {"request_id": self.request_id, "route": self.route_name, "method": request.method,
+                  "path": request.path, "query": query, "status": status, "duration_ms": round(millis, 1),
+                  "client": request.remote_ip}
+        target = request.path + (f"?{query}" if query else "")
+        # Tornado's own access format (which this line replaces), plus the route.
+        log.info("%d %s %s (%s) %.2fms %s", status, request.method, target, request.remote_ip, millis,
+                 self.route_name, extra={ACCESS: fields})
 
 
 class NotFoundHandler(BaseHandler):

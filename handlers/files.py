@@ -262,6 +262,8 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
         self.set_header("Content-Security-Policy", csp)
         self.set_header("Cross-Origin-Resource-Policy", "cross-origin")
+        if record.private:
+            self.set_header("X-Robots-Tag", "noindex, nofollow")  # unlisted: never in a search index
         settings = self.services.settings
         if settings.content_base_url:
             # The pages (another origin now) fetch files too: the resize form follows /r/'s redirect

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import urllib.parse
 
 import segno
@@ -30,6 +31,13 @@ def qr_svg_document(url: str) -> bytes:
     out = io.BytesIO()
     segno.make(url, error="m").save(out, kind="svg", scale=4, dark="#000", light="#fff", border=2)
     return out.getvalue()
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(head, end) of a link, the end being its last two segments (``/s/<code>``, ``/p/<filehash>``):
+    pages let a link wrap between the two, never inside the end (static/js/cards.js urlText)."""
+    cut = url.rfind("/", 0, max(0, url.rfind("/")))
+    return (url[:cut], url[cut:]) if cut > 0 else ("", url)
 
 
 class QRCodeHandler(BaseHandler):
@@ -62,6 +70,9 @@ class PreviewHandler(BaseHandler):
         unfurler = is_unfurler(self.request.headers.get("User-Agent"), self.request.method, self.request.headers)
         oembed_url = f"{links.base}/api/v1/oembed?" + urllib.parse.urlencode({"url": card["url_p"], "format": "json"})
         set_page_headers(self)
+        if record.private:
+            # Unlisted: reachable by its link, never listed; a search engine that finds the link must not index it.
+            self.set_header("X-Robots-Tag", "noindex, nofollow")
         if unfurler:
             self.services.metrics.incr("unfurl.preview")
             if record.private:
@@ -78,7 +89,7 @@ class PreviewHandler(BaseHandler):
             self.set_header("Cache-Control", "no-store")
             self.render("preview.html", card=card, view="limited", excerpt=None, highlighted=None, parent=None,
                         poster=None, tags=meta_tags(card, None), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
-                        duration_text=duration_text)
+                        duration_text=duration_text, split_url=split_url)
             return
         highlighted = await previews.text.highlighted(record) if view == "text" else None
         excerpt = await text_excerpt(self.services.blobs, record) if view == "text" and not highlighted else None
@@ -95,4 +106,21 @@ class PreviewHandler(BaseHandler):
             self.set_header("Cache-Control", "no-store")
         self.render("preview.html", card=card, view=view, excerpt=excerpt, highlighted=highlighted, parent=parent,
                     poster=poster, tags=meta_tags(card, poster), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
-                    duration_text=duration_text)
+                    duration_text=duration_text, split_url=split_url)
+
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+# Vendored by `make vendor-swagger-ui` (pinned swagger-ui-dist); absent in a bare checkout.
+SWAGGER_UI = "vendor/swagger-ui/swagger-ui-bundle.js"
+
+
+class APIReferenceHandler(BaseHandler):
+    """``/api/v1/docs``: docs/openapi.yaml rendered by Swagger UI (served from static/, under the page CSP)."""
+
+    route_name = "api_docs"
+    html_errors = True
+
+    def get(self) -> None:
+        set_page_headers(self)
+        viewer = os.path.exists(os.path.join(STATIC_DIR, SWAGGER_UI))
+        self.render("api.html", viewer=viewer)

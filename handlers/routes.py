@@ -17,7 +17,7 @@ from handlers.deletion import DeletePageHandler
 from handlers.events import EventPollHandler, EventSocketHandler
 from handlers.files import FILEHASH_PATTERN, DownloadHandler, RawHandler, ShortLinkHandler, StaticHandler
 from handlers.openapi import OpenAPIHandler
-from handlers.pages import PreviewHandler, QRCodeHandler
+from handlers.pages import APIReferenceHandler, PreviewHandler, QRCodeHandler
 from handlers.paste import PasteIndexHandler
 from handlers.previews import OEmbedHandler, PosterHandler
 from handlers.resize import ResizeHandler
@@ -75,6 +75,7 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/m/{FH}", ManageFilePageHandler),
         (rf"/m/c/{CODE}", ManageCollectionPageHandler),
         (r"/api/v1/openapi[.]yaml", OpenAPIHandler),
+        (r"/api/v1/docs", APIReferenceHandler),
         (r"/api/v1/clients/?", ClientIndexHandler),
         (r"/api/v1/clients/([^/]+)", ClientConfigHandler),
         (r"/healthz", HealthHandler),

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Print the README's configuration table from settings.py (its comments are the descriptions).
+"""The configuration table of docs/configuration.md, generated from settings.py (the comment above
+each field is its description; every field needs its own).
 
-    python scripts/settings_table.py            # the markdown table
-    python scripts/settings_table.py --check README.md   # exit 1 if README's table differs
+    python scripts/settings_table.py                                  # print the markdown table
+    python scripts/settings_table.py --write docs/configuration.md    # rewrite the table in place
+    python scripts/settings_table.py --check docs/configuration.md    # exit 1 if it differs or a row is unclear
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's settings.py, whichever checkout the environment's editable install names.
+sys.path.insert(0, str(ROOT))
 
 from run import build_parser  # noqa: E402
 from settings import ENV_PREFIX, Settings  # noqa: E402
@@ -92,16 +96,36 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def unclear_rows() -> list[str]:
+    """Fields without a description of their own (none, or one shared with another field)."""
+    notes = comments_by_field()
+    seen: dict[str, str] = {}
+    problems = []
+    for f in fields(Settings):
+        text = notes.get(f.name, ("", ""))[1]
+        if not text:
+            problems.append(f"{f.name}: no comment above it in settings.py")
+        elif text in seen:
+            problems.append(f"{f.name}: the same description as {seen[text]} (give each field its own comment)")
+        else:
+            seen[text] = f.name
+    return problems
+
+
 def main() -> int:
     generated = f"{BEGIN}\n{table()}\n{END}"
     if len(sys.argv) == 3 and sys.argv[1] == "--check":
-        readme = Path(sys.argv[2]).read_text()
-        start, end = readme.find(BEGIN), readme.find(END)
-        current = readme[start: end + len(END)] if start >= 0 and end >= 0 else ""
+        doc = Path(sys.argv[2]).read_text()
+        start, end = doc.find(BEGIN), doc.find(END)
+        current = doc[start: end + len(END)] if start >= 0 and end >= 0 else ""
+        problems = unclear_rows()
+        for problem in problems:
+            print(problem)
         if current != generated:
-            print("README's configuration table is out of date: run scripts/settings_table.py --write README.md")
+            print(f"{sys.argv[2]}'s configuration table is out of date: run "
+                  f"scripts/settings_table.py --write {sys.argv[2]}")
             return 1
-        return 0
+        return 1 if problems else 0
     if len(sys.argv) == 3 and sys.argv[1] == "--write":
         path = Path(sys.argv[2])
         readme = path.read_text()

@@ -1,4 +1,5 @@
-"""Screenshots of the upload page (with cards and a live feed) and a preview page, for the README.
+"""Screenshots of the upload page (with cards and a live feed), a preview page and the upload page on a
+phone, for the README and docs/ui.md.
 
     .venv/bin/python scripts/ui_screenshots.py [OUT_DIR]     # default: docs/
 
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.helpers, and this checkout's run.py
 
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402
 from tests.uikit import CHROMIUM_ARGS  # noqa: E402
@@ -82,6 +84,28 @@ def main(out_dir: Path) -> None:
                     page.screenshot(path=str(out_dir / f"ui-preview-{scheme}.png"), full_page=True,
                                     animations="disabled")
                     context.close()
+                # A phone (375 px, touch: 44 px targets) with two cards and a pasted text waiting for a yes.
+                context = browser.new_context(base_url=server.url, viewport={"width": 375, "height": 812},
+                                              is_mobile=True, has_touch=True, device_scale_factor=1)
+                context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+                page = context.new_page()
+                page.goto("/")
+                page.set_input_files("#file", [
+                    {"name": "boarding-pass.pdf", "mimeType": "application/pdf",
+                     "buffer": b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages"
+                               b"/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\nphone"},
+                    {"name": "kitchen.jpg", "mimeType": "image/jpeg",
+                     "buffer": landscape(800, 600, (60, 120, 90), (250, 230, 160))},
+                ])
+                page.locator("#uploads .item.done").nth(1).wait_for()
+                page.evaluate("navigator.clipboard.writeText('meeting notes: ship the phone layout')")
+                page.locator("body").press("Control+v")
+                page.locator("#uploads .item.pending").wait_for()
+                page.evaluate("window.scrollTo(0, 0)")
+                page.wait_for_function("() => [...document.images].every((img) => img.complete)")
+                page.wait_for_timeout(300)
+                page.screenshot(path=str(out_dir / "ui-upload-phone.png"), full_page=True, animations="disabled")
+                context.close()
                 browser.close()
         finally:
             server.stop()

@@ -154,6 +154,19 @@ class MetricsStack:
             log.close()
         self.procs.clear()
 
+    def stop_statsd(self) -> None:
+        """Stop the StatsD daemon (a fault: the metrics go silent); ``start_statsd`` brings it back."""
+        for entry in list(self.procs):
+            name, proc, log = entry
+            if name == "statsd":
+                proc.terminate()
+                proc.wait(10)
+                log.close()
+                self.procs.remove(entry)
+
+    def start_statsd(self, timeout: float = 30.0) -> None:
+        self._start_statsd(timeout)
+
     def __enter__(self) -> MetricsStack:
         return self.start()
 

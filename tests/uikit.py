@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ServerProcess, require_tool
+from tests.helpers import IN_CI, ROOT, ServerProcess, require_tool
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -78,8 +78,9 @@ class PageProblems:
             self.errors.append(f"csp: {message.text}")
 
     def _dialog(self, dialog: Any) -> None:
-        # Confirmations (delete) are accepted; an alert would mean a script ran that should not have.
-        if dialog.type != "confirm":
+        # Confirmations (delete) and "leave the page?" (beforeunload, during uploads) are accepted;
+        # an alert would mean a script ran that should not have.
+        if dialog.type not in ("confirm", "beforeunload"):
             self.errors.append(f"unexpected {dialog.type}: {dialog.message}")
         dialog.accept()
 
@@ -150,6 +151,17 @@ def api_get(server: ServerProcess, path: str) -> tuple[int, Any]:
         return exc.code, None
 
 
+def api_upload(server: ServerProcess, name: str, data: bytes, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    """Upload as another client would (multipart POST, JSON card), not through this page."""
+    from tests.helpers import multipart_body
+
+    body, ctype = multipart_body(fields, {"file": (name, data, "application/octet-stream")})
+    request = urllib.request.Request(server.url + "/", data=body, method="POST",
+                                     headers={"Content-Type": ctype, "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def card_of(server: ServerProcess, filehash: str) -> dict[str, Any]:
     status, card = api_get(server, f"/api/v1/files/{filehash}")
     assert status == 200, (status, filehash)
@@ -161,3 +173,92 @@ def done_card(page: Any, name: str) -> Any:
     card = page.locator("#uploads .item.done").filter(has=page.locator(".item-name", has_text=name)).first
     card.wait_for()
     return card
+
+
+def throttle(page: Any, bytes_per_second: int) -> Any:
+    """Slow this page's uploads down through the DevTools protocol (downloads stay fast)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
+    return cdp
+
+
+def wav_bytes(seconds: float = 0.3, rate: int = 8000) -> bytes:
+    """A short, real WAV (libmagic: audio/x-wav), a different tone on every call."""
+    import math
+    import wave
+
+    n = next(_colors)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(rate)
+        w.writeframes(bytes(int(128 + 100 * math.sin(2 * math.pi * (200 + n) * i / rate))
+                            for i in range(int(seconds * rate))))
+    return out.getvalue()
+
+
+# A real WebM recorded by the browser itself (canvas -> MediaRecorder), put into the page's file input.
+RECORD_WEBM = """(name) => new Promise((resolve, reject) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 64; canvas.height = 48;
+    const g = canvas.getContext("2d");
+    const recorder = new MediaRecorder(canvas.captureStream(15), {mimeType: "video/webm"});
+    const chunks = [];
+    let frame = 0;
+    const timer = setInterval(() => { g.fillStyle = `hsl(${frame++ * 30} 80% 50%)`; g.fillRect(0, 0, 64, 48); }, 50);
+    recorder.ondataavailable = (e) => chunks.push(e.data);
+    recorder.onerror = reject;
+    recorder.onstop = () => {
+        clearInterval(timer);
+        const dt = new DataTransfer();
+        dt.items.add(new File(chunks, name, {type: "video/webm"}));
+        const input = document.getElementById("file");
+        input.files = dt.files;
+        input.dispatchEvent(new Event("change"));
+        resolve();
+    };
+    recorder.start();
+    setTimeout(() => recorder.stop(), 600);
+})"""
+
+
+def expire_file(server: ServerProcess, filehash: str) -> None:
+    """Move a file's expiry into the past in the server's SQLite store (it then answers 410)."""
+    import sqlite3
+
+    with sqlite3.connect(server.data_dir / "paste.sqlite3") as db:
+        changed = db.execute("UPDATE files SET expires_at = ? WHERE filehash = ?",
+                             ("2001-01-01T00:00:00+00:00", filehash)).rowcount
+    assert changed == 1, filehash
+
+
+# -- axe-core -------------------------------------------------------------------------------------
+AXE_JS = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.0-2.2 A and AA, plus axe's best practices.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_source() -> str:
+    """axe-core's browser bundle from .tools/ (``make tools-axe``); skip locally, fail under CI=true."""
+    if not AXE_JS.exists():
+        reason = f"axe-core not installed at {AXE_JS} (run `make tools-axe`)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return AXE_JS.read_text()
+
+
+def axe_violations(page: Any, source: str) -> list[str]:
+    """Inject axe-core (through DevTools, so the page's CSP stays as it is) and run it on the page."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(source)
+    result = page.evaluate("""async (tags) => {
+        const found = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+        return found.violations.map((v) => `${v.id} (${v.impact}): ${v.help} -> ` +
+            v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")} ${n.failureSummary.replace(/\\s+/g, " ")}`)
+                .join(" | "));
+    }""", AXE_TAGS)
+    return list(result)

@@ -26,6 +26,7 @@ from tornado_paste.images.executor import BoundedExecutor
 from tornado_paste.images.service import ImageService
 from tornado_paste.limits.controls import Limits, build_limits
 from tornado_paste.limits.retention import Retention, RetentionPolicy, Sweeper
+from tornado_paste.metrics.capacity import BlobUsage, register_capacity
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.metrics.instrumentation import instrument_store
 from tornado_paste.previews.highlight import TextPreviews
@@ -72,6 +73,8 @@ class Services:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Requests between prepare and finish (graceful shutdown waits for them).
     inflight: int = 0
+    # The blob-directory scan behind the blobs.* gauges (worker 0 with metrics on; else None).
+    blob_usage: BlobUsage | None = None
     _steps_done: int = 0
     _reopen: asyncio.Task | None = None
 
@@ -132,14 +135,17 @@ class Services:
         await self.store.close()
 
 
-def build_services(settings: Settings, store: Backend | None = None) -> Services:
-    """Wire the core together: the one place that knows every feature. ``store`` lets tests inject a backend."""
+def build_services(settings: Settings, store: Backend | None = None, worker: int = 0) -> Services:
+    """Wire the core together: the one place that knows every feature. ``store`` lets tests inject a backend.
+
+    ``worker`` is the process's index under ``--processes`` (its per-process gauges carry it).
+    """
     s = settings
     blobs = BlobStore(s.data_dir)
     blobs.ensure_dirs()
     secret = load_or_create_secret(s.data_dir)
     cursors = CursorCodec(secret)
-    metrics = Metrics.from_settings(s)
+    metrics = Metrics.from_settings(s, worker)
     store = store or open_backend(s.sqlite_path, s.mongo_url, s.mongo_database, s.store_timeout)
     if metrics.enabled:
         instrument_store(store, metrics)
@@ -157,7 +163,7 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     shares = build_shares(s, store, ingestor, links, blobs, retention, secret)
     shares.collections.publishers.append(events.record_collection)
     blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
-    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor)
+    previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor, images.cache.enforce)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
                         retention=retention, blocks=blocks, previews=previews, shares=shares)
@@ -169,13 +175,33 @@ def build_services(settings: Settings, store: Backend | None = None) -> Services
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
     ingestor.listeners.append(shares.collections.on_file_event)
-    if metrics.enabled:
-        metrics.sample("http.inflight", lambda: services.inflight)
     # Metrics first in, last out: the final stop flushes what the other stop steps recorded.
     services.on_start[:] = [metrics.start, tus.start, events.start, retention.sweeper.start, shares.start]
     services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop,
                            shares.stop]
+    if metrics.enabled:
+        sample_levels(services, worker)
     return services
+
+
+def sample_levels(services: Services, worker: int) -> None:
+    """Every level this process holds, sampled once a second as a per-process gauge (see metrics.client)."""
+    metrics, s = services.metrics, services.settings
+    metrics.sample("http.inflight", lambda: services.inflight)
+    metrics.sample("ws.subscribers", lambda: services.events.counts["ws"])
+    metrics.sample("longpoll.subscribers", lambda: services.events.counts["longpoll"])
+    metrics.sample("executor.queue_depth", lambda: services.images.executor.queue_depth)
+    # A store-wide total each process last saw: the dashboard takes the max, not the sum.
+    metrics.sample("resize.cache_bytes", lambda: services.images.cache.last_total_bytes)
+    metrics.sample("upload.open", lambda: services.limits.uploads.inflight_uploads)
+    metrics.sample("upload.reserved_bytes", lambda: services.limits.uploads.inflight_bytes)
+    # One scan of the blob directory per host is enough: worker 0's (every worker sees the same files).
+    usage = BlobUsage(services.blobs.blob_dir, s.metrics_blob_scan_interval) if worker == 0 else None
+    register_capacity(metrics, s.data_dir, usage)
+    services.blob_usage = usage
+    if usage is not None:
+        services.on_start.append(usage.start)
+        services.on_stop.append(usage.stop)
 
 
 def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
@@ -194,14 +220,15 @@ def build_image_service(settings: Settings, store: Backend, ingestor: Ingestor, 
 
 
 def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
-                          metrics: Metrics, executor: BoundedExecutor) -> PreviewService:
+                          metrics: Metrics, executor: BoundedExecutor,
+                          enforce_budget: Callable[[int, str], Awaitable[None]] | None = None) -> PreviewService:
     """Posters, thumbnails and cover art: the images' bounded executor and pixel limit, the tools' own limits."""
     s = settings
     config = PreviewConfig(max_side=s.preview_max_side, max_pixels=s.resize_max_source_pixels,
                            max_page_points=s.preview_pdf_max_page_points, page_wait=s.preview_page_wait,
                            limits=ToolLimits(timeout=s.preview_tool_timeout, memory=s.preview_tool_memory_bytes))
     text = TextPreviews(blobs, executor, metrics, s.highlight_max_bytes, s.highlight_cache_bytes)
-    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text)
+    return PreviewService(store, store.derivatives, ingestor, blobs, metrics, executor, config, text, enforce_budget)
 
 
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,

@@ -55,6 +55,55 @@ function safeStorage(storage) {
   return null;
 }
 
+/**
+ * Unfinished uploads this browser remembers (after a reload, a crash, a closed tab), one per file
+ * fingerprint, in storage order. Choosing the same file again resumes it from the server's offset.
+ */
+export function storedUploads(storage = globalThis.localStorage) {
+  const store = safeStorage(storage);
+  if (!store) return [];
+  const found = [];
+  for (let i = 0; i < store.length; i += 1) {
+    const key = store.key(i);
+    if (!key || !key.startsWith(STORAGE_PREFIX)) continue;
+    // `${endpoint}|${name}|${type}|${size}|${lastModified}`: the name may hold "|", the rest cannot.
+    const parts = key.slice(STORAGE_PREFIX.length).split("|");
+    if (parts.length < 5) continue;
+    const lastModified = parts.pop();
+    const size = Number(parts.pop());
+    const type = parts.pop();
+    const endpoint = parts.shift();
+    found.push({ key, url: store.getItem(key), endpoint, name: parts.join("|"), type, size, lastModified });
+  }
+  return found;
+}
+
+/** Forget a stored upload; with `terminate`, also DELETE it on the server (tus termination). */
+export async function discardStored(entry, { terminate = true, storage = globalThis.localStorage } = {}) {
+  try {
+    safeStorage(storage)?.removeItem(entry.key);
+  } catch (_) {
+    // ignore
+  }
+  if (!terminate || !entry.url) return;
+  try {
+    await fetch(entry.url, { method: "DELETE", headers: { "Tus-Resumable": TUS_VERSION } });
+  } catch (_) {
+    // The server expires it anyway.
+  }
+}
+
+/** The server's view of a stored upload: {offset, length}, or null when it no longer exists. */
+export async function describeStored(entry) {
+  const response = await fetch(entry.url, { method: "HEAD", headers: { "Tus-Resumable": TUS_VERSION }, cache: "no-store" });
+  if (response.status === 404 || response.status === 410 || response.status === 403) return null;
+  if (!response.ok) throw new TusError(`HEAD failed with HTTP ${response.status}`, { status: response.status });
+  return {
+    offset: parseInt(response.headers.get("Upload-Offset") ?? "0", 10) || 0,
+    length: parseInt(response.headers.get("Upload-Length") ?? "", 10) || entry.size,
+  };
+}
+
 export class TusUpload {
   constructor(file, {
     endpoint = "/api/v1/tus/",

@@ -83,8 +83,10 @@ async def test_msgpack_everywhere_and_406(upload, fetch):
 
 @pytest.mark.gen_test
 @pytest.mark.parametrize("method,path,allow", [
-    ("DELETE", "/api/v1/files", "GET"), ("POST", "/api/v1/files/abc", "GET, DELETE, PATCH, PUT"),
-    ("POST", "/healthz", "GET"), ("DELETE", "/", "GET, POST"), ("POST", "/i/0123456789abcdef.txt", "GET, HEAD"),
+    # HEAD wherever GET (tests/handlers/test_pages_http.py).
+    ("DELETE", "/api/v1/files", "GET, HEAD"), ("POST", "/api/v1/files/abc", "GET, HEAD, DELETE, PATCH, PUT"),
+    ("POST", "/healthz", "GET, HEAD"), ("DELETE", "/", "GET, HEAD, POST"),
+    ("POST", "/i/0123456789abcdef.txt", "GET, HEAD"),
 ])
 async def test_wrong_method_is_405_with_allow(fetch, method, path, allow):
     response = await fetch(path, method=method, allow_nonstandard_methods=True)

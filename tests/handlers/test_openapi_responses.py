@@ -95,6 +95,8 @@ def test_every_operation_answers_as_documented(live, spec):
     call("GET", oembed, "/api/v1/oembed", J, expect=200)
     call("GET", "/healthz", "/healthz", J, expect=200)
     call("GET", "/api/v1/openapi.yaml", "/api/v1/openapi.yaml", expect=200)
+    call("GET", "/api/v1/docs", "/api/v1/docs", expect=200)
+    call("GET", "/robots.txt", "/robots.txt", expect=200)
     call("GET", "/api/v1/events?cursor=0&timeout=0", "/api/v1/events", J, expect=200)
     call("GET", "/api/v1/events?cursor=999999&timeout=0", "/api/v1/events", J, expect=400)
     call("GET", "/ws", "/ws", expect=426)

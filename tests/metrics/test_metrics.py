@@ -85,7 +85,8 @@ def test_unbatched_sends_at_once_with_prefix(sink):
 
 @pytest.mark.gen_test
 async def test_batched_between_start_and_stop(sink):
-    metrics = Metrics("127.0.0.1", sink.port, "p", flush_interval=60, sample_interval=60, max_packet=200)
+    metrics = Metrics("127.0.0.1", sink.port, "p", flush_interval=60, sample_interval=60, max_packet=200,
+                      host_name="web1.example", worker="8001-1")
     state = {"inflight": 7}
     metrics.sample("http.inflight", lambda: state["inflight"])
     await metrics.start()
@@ -105,7 +106,10 @@ async def test_batched_between_start_and_stop(sink):
     lines = sink.drain()
     assert "p.http.raw.status.2xx:40|c" in lines
     assert [line for line in lines if line.startswith("p.q:")] == ["p.q:5|g", "p.q:+2|g"]
-    assert totals["http.inflight"] >= 1
+    # A level is per process: the host (one Graphite node, dots replaced) and the worker are in its name.
+    assert metrics.level_name("http.inflight") == "proc.web1_example.8001-1.http.inflight"
+    assert totals["proc.web1_example.8001-1.http.inflight"] >= 1
+    assert "p.proc.web1_example.8001-1.http.inflight:7|g" in lines
     assert all(len(packet) <= 200 for packet in sink.packets)
     assert len(sink.packets) < 40
 
@@ -172,7 +176,7 @@ async def test_request_upload_download_and_store_metrics(sink, services, upload,
         "http.raw.time": 3, "store.insert_file.time": 1,
     }
     assert {k: t[k] for k in expected} == expected
-    assert t["http.inflight"] >= 1
+    assert t[services.metrics.level_name("http.inflight")] >= 1
     assert t["store.get_public_original.time"] >= 2
     assert t["store.get_by_short_code.time"] == 1
     assert not [name for name in t if name.startswith("store.") and name.endswith(".errors")]
@@ -244,3 +248,49 @@ class TestBehindNginx:
         expected = {"download.raw.count": 1, "download.raw.bytes": len(data), "download.range.count": 2,
                     "download.range.bytes": 25, "download.not_modified.count": 1}
         assert {k: t[k] for k in expected} == expected
+
+
+# -- per-process levels --------------------------------------------------------------
+
+
+LEVELS = {"up", "http.inflight", "ws.subscribers", "longpoll.subscribers", "executor.queue_depth", "upload.open",
+          "upload.reserved_bytes", "fds.open", "fds.limit", "disk.free_bytes", "disk.free_percent", "blobs.bytes",
+          "blobs.count", "resize.cache_bytes"}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_every_level_is_a_per_process_gauge_read_from_live_state(sink, services, upload):
+    """Each level is named proc.<host>.<port>-<worker>.<name> and reports what the process holds now."""
+    metrics = services.metrics
+    scope = f"proc.{metrics.host_name}.{services.settings.port}-0"
+    assert metrics.scope == scope
+    assert {name.removeprefix(scope + ".") for name in metrics._samplers} == LEVELS
+    assert (await upload(b"level test\n" * 100, "l.txt")).code == 201
+    # A scan that finished reports the blob directory as it is (the first one ran at start).
+    await services.blob_usage.refresh()
+    services.inflight += 3  # as three requests between prepare and finish would
+    try:
+        metrics._sample_now()
+        metrics.flush()
+    finally:
+        services.inflight -= 3
+    lines = await asyncio.get_running_loop().run_in_executor(None, lambda: wait_until(
+        lambda: [line for line in sink.drain() if f".{scope}.blobs.bytes:" in line] and sink.drain()))
+    last = {line.split(":")[0].removeprefix(f"tp.{scope}."): float(line.split(":")[1].split("|")[0])
+            for line in lines if line.startswith(f"tp.{scope}.") and line.endswith("|g")}
+    assert last["http.inflight"] == 3 and last["up"] == 1
+    assert last["blobs.count"] == 1 and last["blobs.bytes"] == len(b"level test\n" * 100)
+    assert 0 < last["disk.free_percent"] <= 100 and last["disk.free_bytes"] > 0
+    assert 0 < last["fds.open"] < last["fds.limit"]
+    assert last["ws.subscribers"] == last["longpoll.subscribers"] == last["upload.open"] == 0
+
+
+def test_only_worker_zero_scans_the_blobs(tmp_path):
+    from settings import Settings
+    from tornado_paste.services import build_services
+
+    settings = Settings(data_dir=str(tmp_path), statsd_host="127.0.0.1", statsd_port=9, metrics_host="h")
+    zero, one = build_services(settings, worker=0), build_services(settings, worker=1)
+    assert zero.metrics.scope == "proc.h.8000-0" and one.metrics.scope == "proc.h.8000-1"
+    assert "proc.h.8000-0.blobs.bytes" in zero.metrics._samplers
+    assert not [name for name in one.metrics._samplers if ".blobs." in name]

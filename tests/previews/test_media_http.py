@@ -163,3 +163,18 @@ async def test_posters_expire_and_are_swept_with_their_parent(upload, fetch, ser
     report = await services.retention.sweeper.sweep_expired()
     assert report.records == 2
     assert (await fetch(path_of(poster["url_i"]))).code == 404 and (await fetch(path_of(card["url_i"]))).code == 404
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_posters_count_in_the_derivative_cache_budget(upload, fetch, services):
+    """A poster is a derivative like a resize: its bytes are in the cache's total, and the budget evicts it."""
+    card = await uploaded(upload, mediagen.pdf_pages(2), "doc.pdf")
+    poster, _image = await poster_of(fetch, card)
+    parent = await services.store.get_by_filehash(card["filehash"])
+    assert await services.store.derivatives.total_bytes() == poster["size"]
+    assert await services.store.derivatives.count(parent.id) == 1
+    # With a budget smaller than one poster and a second derivative of the same file, the older one goes.
+    services.images.cache.max_bytes = 1
+    resized = await fetch(f"/r/{poster['filehash']}?w=20", headers={"Accept": "application/json"})
+    assert resized.code in (200, 201)
+    assert await services.store.get_by_filehash(poster["filehash"]) is None  # evicted: least recently used

@@ -96,6 +96,8 @@ def test_pasting_an_image_and_text(page, ui_server):
         await navigator.clipboard.write([new ClipboardItem({"image/png": new Blob([bytes], {type: "image/png"})})]);
     }""", b64(png_bytes(40, 30)))
     page.locator("body").press("Control+v")
+    # A paste is never published by itself: it waits for a yes (tests/system/test_ui_trust.py).
+    page.locator("#uploads .item.pending").get_by_role("button", name="Upload").click()
     card = page.locator("#uploads .item.done").first
     card.wait_for()
     assert re.fullmatch(r"pasted-[\d-]+\.png", card.locator(".item-name").inner_text())
@@ -104,6 +106,7 @@ def test_pasting_an_image_and_text(page, ui_server):
     # Pasted text becomes a .txt upload.
     page.evaluate("navigator.clipboard.writeText('some pasted words')")
     page.locator("body").press("Control+v")
+    page.locator("#uploads .item.pending").get_by_role("button", name="Upload").click()
     text_card = page.locator("#uploads .item.done").filter(has_text=".txt").first
     text_card.wait_for()
     api = card_of(ui_server, text_card.get_attribute("data-filehash"))
@@ -133,6 +136,11 @@ def test_two_files_upload_at_once_with_real_progress(page, ui_server):
     page.wait_for_function("""() => {
         const bars = [...document.querySelectorAll('#uploads .item.uploading progress')];
         return bars.length === 2 && bars.every((bar) => bar.value > 0 && bar.value < bar.max);
+    }""")
+    # The speed shows once it has been measured (static/js/speed.js), while both still run.
+    page.wait_for_function("""() => {
+        const stats = [...document.querySelectorAll('#uploads .item.uploading .item-stats')];
+        return stats.length === 2 && stats.every((s) => s.textContent.endsWith('/s'));
     }""")
     stats = page.locator("#uploads .item.uploading .item-stats").all_inner_texts()
     assert all(re.search(r"\d+% · [\d.]+ (B|KiB|MiB)/s", text) for text in stats), stats

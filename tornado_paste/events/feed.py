@@ -52,8 +52,6 @@ PAGE = 500
 GAP_GRACE = 2.0
 # Seconds between two trims of the log by this process.
 TRIM_INTERVAL = 60.0
-# Seconds between two gauge reports (subscriber counts change on every connect).
-GAUGE_INTERVAL = 1.0
 
 
 class EventFeed:
@@ -73,9 +71,8 @@ class EventFeed:
         self._floor = 0
         self._public: set[Subscriber] = set()
         self._by_file: dict[str, set[Subscriber]] = {}
+        # Subscribers by kind; sampled once a second as ws.subscribers / longpoll.subscribers (services.py).
         self.counts = {"ws": 0, "longpoll": 0}
-        self._reported: dict[str, int] = {}
-        self._last_gauge = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._gap_at: int | None = None
@@ -250,7 +247,6 @@ class EventFeed:
             except Exception:
                 log.exception("event reader failed; retrying")
                 await asyncio.sleep(interval)
-            self._report_gauges()
 
     async def _poll(self) -> None:
         while True:
@@ -318,13 +314,3 @@ class EventFeed:
         removed = await self.log.trim(time.time() - self.settings.events_max_age, self.settings.events_max_count)
         if removed:
             log.info("event log: trimmed %d old event(s)", removed)
-
-    def _report_gauges(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_gauge < GAUGE_INTERVAL:
-            return
-        self._last_gauge = now
-        for kind, name in (("ws", "ws.subscribers"), ("longpoll", "longpoll.subscribers")):
-            if force or self._reported.get(kind) != self.counts[kind]:
-                self._reported[kind] = self.counts[kind]
-                self.metrics.gauge(name, self.counts[kind])

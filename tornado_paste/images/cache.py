@@ -55,6 +55,8 @@ class DerivativeCache:
         self.max_bytes = max_bytes
         self.max_variants = max_variants
         self.clock = clock
+        # Bytes of evictable derivatives the last enforcement saw (all processes share the store).
+        self.last_total_bytes = 0
         # One enforcement at a time in this process (two would pick the same victims).
         self._evicting = asyncio.Lock()
 
@@ -114,7 +116,7 @@ class DerivativeCache:
                 await self._evict(entry, "bytes")
                 total -= entry.size
             total = await self.index.total_bytes()
-        self.metrics.gauge("resize.cache_bytes", total)
+        self.last_total_bytes = total  # sampled as the resize.cache_bytes level (services.py)
 
     async def _evict(self, entry: DerivativeEntry, why: str) -> None:
         await self.index.discard(entry.parent_id, entry.key, entry.file_id)

@@ -123,17 +123,13 @@ class BoundedExecutor:
                               else "executor.rejected")
             raise refused
         owner = client if shared else None
-        self.metrics.gauge("executor.queue_depth", self.queue_depth)
         try:
             future = self._pool.submit(functools.partial(fn, *args, **kwargs))
         except BaseException:
             self._release(owner)
             raise
         future.add_done_callback(lambda _f: self._release(owner))
-        try:
-            return await asyncio.wrap_future(future)
-        finally:
-            self.metrics.gauge("executor.queue_depth", self.queue_depth)
+        return await asyncio.wrap_future(future)
 
     def _release(self, client: Hashable | None = None) -> None:
         with self._lock:

@@ -11,6 +11,12 @@ may record too); every ``flush_interval`` the loop sums counters per name, keeps
 gauge value, and sends everything through the statsd package's pipeline in datagrams of at
 most ``max_packet`` bytes. StatsD's own results (sums, rates, percentiles) are unchanged.
 Before ``start()`` (scripts, tests that never start the services) each stat is sent at once.
+
+Levels (``sample``) are per process: each is named ``proc.<host>.<worker>.<name>``, so every
+process of every machine has its own series and the dashboard sums them (``sumSeries``) instead
+of StatsD keeping whichever process wrote last. A dead process stops sending; StatsD, with
+``deleteGauges`` and ``gaugesMaxTTL: 2`` (deploy/statsd/config.js), drops its series after two
+flushes, so it cannot inflate the sum for longer than that.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import socket
 import time
 from collections import deque
@@ -33,10 +40,25 @@ MAX_PACKET = 1432
 _COUNT, _TIMING, _GAUGE, _GAUGE_DELTA = range(4)
 
 
+def node(text: str) -> str:
+    """``text`` as one Graphite path node: letters, digits, ``_`` and ``-`` only (dots would split it)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text) or "_"
+
+
+def default_host() -> str:
+    """This machine's short host name, as a Graphite node."""
+    return node(socket.gethostname().split(".")[0])
+
+
 class Metrics:
     def __init__(self, host: str = "", port: int = 8125, prefix: str = "tornado_paste",
-                 flush_interval: float = 0.2, sample_interval: float = 1.0, max_packet: int = MAX_PACKET) -> None:
+                 flush_interval: float = 0.2, sample_interval: float = 1.0, max_packet: int = MAX_PACKET,
+                 host_name: str = "", worker: str = "0") -> None:
         self.prefix = prefix
+        # The per-process segment of level names: proc.<host>.<worker>.
+        self.host_name = node(host_name) if host_name else default_host()
+        self.worker = node(worker)
+        self.scope = f"proc.{self.host_name}.{self.worker}"
         self.flush_interval = flush_interval
         self.sample_interval = sample_interval
         self._client: Any = None
@@ -50,8 +72,10 @@ class Metrics:
             self._client = _make_client(host, port, prefix, max_packet)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Metrics:
-        return cls(settings.statsd_host, settings.statsd_port, settings.statsd_prefix)
+    def from_settings(cls, settings: Any, worker: int = 0) -> Metrics:
+        """The process's client; ``worker`` is its index under ``--processes`` (0 when alone)."""
+        return cls(settings.statsd_host, settings.statsd_port, settings.statsd_prefix,
+                   host_name=settings.metrics_host, worker=f"{settings.port}-{worker}")
 
     @property
     def enabled(self) -> bool:
@@ -75,7 +99,11 @@ class Metrics:
                 self._send_now(self._client.timing, name, millis)
 
     def gauge(self, name: str, value: float, delta: bool = False) -> None:
-        """Set (or, with ``delta``, move) the gauge ``name``; StatsD keeps the last value."""
+        """Set (or, with ``delta``, move) the gauge ``name`` once; StatsD keeps the last value.
+
+        StatsD drops a gauge nobody re-sent for two flushes (``deleteGauges``), so a one-off gauge
+        vanishes from Graphite; for a level use ``sample``, which re-sends it and names it per process.
+        """
         if self._client is not None:
             if self._batching:
                 self._queue.append((_GAUGE_DELTA if delta else _GAUGE, name, value))
@@ -99,12 +127,19 @@ class Metrics:
             self.timing(name, (time.perf_counter() - started) * 1000)
 
     def sample(self, name: str, read: Callable[[], float]) -> None:
-        """Report ``read()`` as the gauge ``name`` once per ``sample_interval`` while started.
+        """Report ``read()`` once per ``sample_interval`` while started, as this process's gauge ``name``.
 
-        Sampling beats a delta gauge updated on every change: it costs nothing per request and a
-        restarted process cannot leave the gauge off by the deltas it never sent.
+        The gauge is ``proc.<host>.<worker>.<name>`` (``level_name``): one series per process, summed
+        (or min/max-ed) on the dashboard. Use it for every level a process holds or sees (requests in
+        flight, subscribers, queue depth, free disk). Sampling beats a gauge updated on every change:
+        it costs nothing per request, a restarted process cannot leave it off by deltas it never sent,
+        and it is re-sent every flush, which ``deleteGauges`` needs to tell a live process from a dead one.
         """
-        self._samplers[name] = read
+        self._samplers[self.level_name(name)] = read
+
+    def level_name(self, name: str) -> str:
+        """The full gauge name (without the prefix) ``sample(name, ...)`` reports under."""
+        return f"{self.scope}.{name}"
 
     # -- lifecycle -----------------------------------------------------------------
     def flush(self) -> None:

@@ -21,6 +21,7 @@ import collections
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,8 +80,11 @@ def preview_kind(record: FileRecord) -> str | None:
 
 class PreviewService:
     def __init__(self, store: FileStore, index: DerivativeIndex, ingestor: Ingestor, blobs: BlobStore,
-                 metrics: Metrics, executor: Executor, config: PreviewConfig, text: TextPreviews | None = None) -> None:
+                 metrics: Metrics, executor: Executor, config: PreviewConfig, text: TextPreviews | None = None,
+                 enforce_budget: Callable[[int, str], Awaitable[None]] | None = None) -> None:
         self.store, self.index, self.ingestor, self.blobs = store, index, ingestor, blobs
+        # The derivative cache's limits (byte budget, per-original cap): posters count like resizes.
+        self.enforce_budget = enforce_budget
         # Highlighted text pages (same executor).
         self.text = text or TextPreviews(blobs, executor, metrics, 256 * 1024, 32 << 20)
         self.metrics, self.executor, self.config = metrics, executor, config
@@ -201,8 +205,10 @@ class PreviewService:
         record = result.record
         assert record.id is not None
         for _attempt in range(3):
-            winner_id = await self.index.claim(parent.id, key, record.id)
+            winner_id = await self.index.claim(parent.id, key, record.id, size=record.size, used_at=time.time())
             if winner_id == record.id:
+                if self.enforce_budget is not None:
+                    await self.enforce_budget(parent.id, key)
                 return PosterResult(record, result.created)
             winner = await self.store.get_by_id(winner_id)
             if winner is not None:  # another process made it first: use its record

@@ -29,12 +29,17 @@ def redact_query(query: str) -> str:
     return "&".join(out)
 
 
+def redact_path(path: str) -> str:
+    """A request path fit for a log line: the code of a capability path (``/u/<code>``) replaced."""
+    return CAPABILITY_PATH.sub(r"\g<1>" + REDACTED, path)
+
+
 def redact_uri(uri: str | None) -> str:
     """A request URI fit for a log line: secret query values replaced by ``[redacted]``."""
     if not uri:
         return uri or ""
     path, sep, query = uri.partition("?")
-    path = CAPABILITY_PATH.sub(r"\g<1>" + REDACTED, path)
+    path = redact_path(path)
     return path + sep + redact_query(query) if sep else path
 
 

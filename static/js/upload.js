@@ -1,7 +1,7 @@
 // The upload page: drop/choose files (or paste, then confirm), upload them concurrently with real
 // progress, turn each into a card with its links, and keep a live feed of recent public uploads.
 import { announce, apiJSON, collectionTokens, el, enableCopyButtons, relativeTime } from "./common.js";
-import { feedItem } from "./cards.js";
+import { feedItem, urlText } from "./cards.js";
 import { EventFeed } from "./feed.js";
 import { PasteConfirmations, pastedFiles } from "./paste.js";
 import { UploadQueue } from "./queue.js";
@@ -68,11 +68,12 @@ function startCollection(count, opts, banner) {
     collectionTokens.set(coll.code, coll.manage_token);
     banner.dataset.code = coll.code;
     banner.replaceChildren(
-      el("strong", {}, "Collection: ", el("a", { href: coll.url, className: "collection-link" }, coll.url)),
+      el("strong", {}, "Collection: ",
+        el("a", { href: coll.url, className: "collection-link link-text" }, urlText(coll.url))),
       el("span", { className: "item-meta" },
         el("a", { href: coll.url_manage, className: "collection-manage" }, "Manage"), " · ",
         el("button", { type: "button", className: "btn small copy", dataset: { copy: coll.url_s },
-          "aria-label": "Copy the collection's link" }, "Copy link")));
+          "aria-label": "Copy link of the collection" }, "Copy link")));
     announce("Collection created");
     return coll;
   }, (error) => {
@@ -86,10 +87,10 @@ function enqueue(files) {
   const opts = options();
   let together = null;
   if (opts.collection && files.length > 1) {
-    // Above every upload item (the queue orders those by state).
-    const banner = el("li", { className: "collection-banner", dataset: { rank: "-1" } },
+    // Above the list of uploads (the queue orders its items by state).
+    const banner = el("div", { className: "collection-banner" },
       el("strong", {}, `Collection of ${files.length} files`), el("span", { className: "item-meta" }, "creating…"));
-    list.prepend(banner);
+    list.before(banner);
     together = startCollection(files.length, opts, banner);
   }
   queue.add(files, opts, together);

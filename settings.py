@@ -258,6 +258,9 @@ class Settings:
     idle_connection_timeout: float = 60.0
     # Default lifetime of an upload without ``expires``: policy (size-based) or 1h|1d|7d|30d|never.
     expires_default: str = "policy"
+    # The longest any file or collection may live, whatever it asks (seconds; 0 = only the size policy).
+    # Manage links may extend or shorten a lifetime within it.
+    expires_max: float = 0.0
     # Size policy: seconds a file as big as max_upload_size is kept (smaller files get more, up to
     # retention_max_age).
     retention_min_age: float = 30 * 86400.0
@@ -273,6 +276,23 @@ class Settings:
     store_start_retries: int = 5
     # Start-up: seconds before the second connection attempt (doubling each time, capped at 30 s).
     store_start_backoff: float = 0.5
+
+    # --- shares ---
+    # Every new upload and collection must have a password (tus uploads, which cannot send one, are refused).
+    share_passwords_required: bool = False
+    # The highest download limit a file or collection may be given (0 = any).
+    share_max_downloads: int = 0
+    # Seconds an unlocked password grant (cookie or X-Paste-Unlock header) lasts.
+    share_unlock_ttl: float = 600.0
+    # Password attempts per minute one client may make (on any file or collection).
+    share_attempts_per_client: int = 10
+    # Password attempts per minute all clients together may make on one file or collection.
+    share_attempts_per_target: int = 30
+    # Seconds a file that reached its download limit keeps its bytes (a download nginx is still sending)
+    # before the sweeper removes it; it answers 410 from the moment the limit is reached.
+    share_burn_grace: float = 60.0
+    # Files one collection may hold.
+    collection_max_files: int = 1000
 
     # --- tus (resumable uploads) ---
     # Seconds an unfinished tus upload lives after its last PATCH (Upload-Expires).
@@ -422,6 +442,10 @@ class Settings:
             raise ValueError("events_fd_share must be between 0 and 1")
         if self.max_open_files < 0 or self.events_ws_max_per_client < 0 or self.events_longpoll_max_per_client < 0:
             raise ValueError("max_open_files and the per-client feed caps must not be negative")
+        if self.expires_max < 0 or self.share_max_downloads < 0 or self.share_unlock_ttl <= 0:
+            raise ValueError("expires_max and share_max_downloads must not be negative; share_unlock_ttl positive")
+        if self.collection_max_files < 1 or self.share_burn_grace < 0:
+            raise ValueError("collection_max_files must be positive and share_burn_grace not negative")
         if self.upload_min_rate_ramp < 0:
             raise ValueError("upload_min_rate_ramp must not be negative")
         if self.events_ws_send_queue < 1 or self.events_buffer < 0 or self.events_max_count < 1:

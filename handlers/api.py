@@ -7,6 +7,7 @@ import urllib.parse
 import tornado.web
 
 from handlers.base import APIError, BaseHandler
+from handlers.bodies import MAX_BODY, parse_body
 from handlers.files import find_file
 from handlers.upload import RawUploadMixin
 from tornado_paste.core.blocking import parse_sha256
@@ -70,9 +71,10 @@ class FileListHandler(BaseHandler):
             assert records[-1].id is not None and not records[-1].private
             query = urllib.parse.urlencode({"limit": limit, "before": self.services.cursors.encode(records[-1].id)})
             self.set_header("Link", f'<{links.base}/api/v1/files?{query}>; rel="next"')
-        # Expired files the sweeper has not reached yet are not listed, nor blocked ones.
+        # Expired (or burned) files the sweeper has not reached yet are not listed, nor blocked ones.
         blocks = self.services.blocks
-        live = [links.card(r) for r in records if not is_expired(r) and not await blocks.is_blocked(r.sha256)]
+        live = [links.card(r) for r in records
+                if not is_expired(r) and not r.exhausted and not await blocks.is_blocked(r.sha256)]
         self.send_data({"files": live, "total": total}, media_type=media)
 
     async def by_sha256(self, raw: str, media: str) -> None:
@@ -82,7 +84,7 @@ class FileListHandler(BaseHandler):
             raise APIError(400, "bad_parameter", "'sha256' must be 64 hexadecimal digits")
         record = await self.services.store.get_public_original(sha256)
         found = []
-        if record is not None and not is_expired(record) \
+        if record is not None and not is_expired(record) and not record.exhausted \
                 and not await self.services.blocks.is_blocked(sha256):
             found.append(self.services.links.card(record))
         self.set_header("X-Total-Count", str(len(found)))
@@ -91,18 +93,49 @@ class FileListHandler(BaseHandler):
 
 @tornado.web.stream_request_body
 class FileResourceHandler(RawUploadMixin):
-    """``/api/v1/files/<filehash>``: GET metadata, DELETE with token; ``PUT /api/v1/files/<name>`` raw upload.
+    """``/api/v1/files/<filehash>``: GET metadata, PATCH/DELETE with the manage token (the delete token);
+    ``PUT /api/v1/files/<name>`` raw upload.
 
     Integer ids are no address: they are guessable, and their 404s used to mark the private ones.
     """
 
     route_name = "api_file"
+    _patch_body: bytearray | None = None
 
     async def prepare(self) -> None:
         super().prepare()
         if self.request.method == "PUT":
             self.route_name = "upload_put"
             self.start_raw_upload()
+        elif self.request.method == "PATCH":
+            self._patch_body = bytearray()
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._patch_body is not None:
+            if len(self._patch_body) + len(chunk) > MAX_BODY:
+                raise APIError(413, message=f"the request body exceeds {MAX_BODY} bytes")
+            self._patch_body += chunk
+            return
+        await super().data_received(chunk)
+
+    def manage_token(self) -> str | None:
+        """The manage token: ``X-Manage-Token`` or ``X-Delete-Token`` (the same token), or ``?token=``."""
+        headers = self.request.headers
+        return headers.get("X-Manage-Token") or headers.get("X-Delete-Token") or self.get_query_argument("token", None)
+
+    async def patch(self, key: str) -> None:
+        """Change what the manage token may: expiry, private, name, password, download limit."""
+        media = self.api_type()
+        record = await find_file(self, key)
+        token = self.manage_token()
+        if not token:
+            raise APIError(401, "token_required", "send the manage token in X-Manage-Token",
+                           headers={"WWW-Authenticate": 'Token realm="manage"'})
+        changes = parse_body(self.request.headers.get("Content-Type"), bytes(self._patch_body or b""))
+        record = await self.services.shares.files.manage(record, token, changes)
+        card = self.services.links.card(record)
+        card["policy"] = self.services.shares.policy.describe()
+        self.send_data(card, media_type=media)
 
     async def get(self, key: str) -> None:
         media = self.api_type()
@@ -112,7 +145,7 @@ class FileResourceHandler(RawUploadMixin):
     async def delete(self, key: str) -> None:
         media = self.api_type()
         record = await find_file(self, key, allow_blocked=True)  # a blocked file may still be deleted
-        token = self.request.headers.get("X-Delete-Token") or self.get_query_argument("token", None)
+        token = self.manage_token()
         if not token:
             raise APIError(401, "token_required", "send the delete token in X-Delete-Token or ?token=",
                            headers={"WWW-Authenticate": 'Token realm="delete"'})

@@ -18,6 +18,7 @@ from handlers.access_log import request_summary
 from handlers.errors import DEFAULT_CODES, APIError, refusal_to_api
 from handlers.negotiation import JSON, MSGPACK, choose_api_type, prefers
 from handlers.page_headers import set_page_headers
+from handlers.redact import redact_path
 from tornado_paste.limits.ratelimit import Decision, budget_for
 from tornado_paste.metrics.logs import ACCESS, REQUEST_ID, redact_query
 from tornado_paste.services import Services
@@ -142,6 +143,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        # A refusal that brings its own page for browsers (handlers/guard.py Locked: the unlock form).
+        render_page = getattr(exc, "render_page", None)
+        if render_page is not None and self.wants_html() and render_page(self):
+            return
         if isinstance(exc, APIError):
             code, message = exc.code, exc.message
             for name, value in exc.headers.items():
@@ -246,10 +251,11 @@ class BaseHandler(tornado.web.RequestHandler):
         if request.query:
             query = urllib.parse.urlencode(redact_query(urllib.parse.parse_qsl(request.query, keep_blank_values=True)),
                                            safe="[]")
+        path = redact_path(request.path)  # an upload-request link's code is a capability too
         fields = {"request_id": self.request_id, "route": self.route_name, "method": request.method,
-                  "path": request.path, "query": query, "status": status, "duration_ms": round(millis, 1),
+                  "path": path, "query": query, "status": status, "duration_ms": round(millis, 1),
                   "client": request.remote_ip}
-        target = request.path + (f"?{query}" if query else "")
+        target = path + (f"?{query}" if query else "")
         # Tornado's own access format (which this line replaces), plus the route.
         log.info("%d %s %s (%s) %.2fms %s", status, request.method, target, request.remote_ip, millis,
                  self.route_name, extra={ACCESS: fields})

@@ -23,8 +23,11 @@ from handlers.base import APIError, BaseHandler
 from handlers.cors import allowed_origin
 from handlers.errors import status_of
 from handlers.files import FILEHASH_PATTERN
+from handlers.guard import unlocked
+from tornado_paste import errors
+from tornado_paste.core.ingest import token_matches
 from tornado_paste.events.cursors import check_cursor
-from tornado_paste.events.feed import EventFeed
+from tornado_paste.events.feed import COLLECTION_KEY, EventFeed
 from tornado_paste.events.subscribers import Event, Waiter
 from tornado_paste.limits.feedgate import FeedRefused, FeedSlot
 
@@ -75,6 +78,24 @@ async def _parse_file(handler: BaseHandler) -> str | None:
     return filehash
 
 
+async def _parse_scope(handler: BaseHandler) -> str | None:
+    """``?file=<filehash>`` or ``?collection=<code>`` (its ``collection.updated`` events), or None (public)."""
+    code = handler.get_query_argument("collection", None)
+    if code is None:
+        return await _parse_file(handler)
+    collections = handler.services.shares.collections
+    try:
+        coll = await collections.get(code)
+    except (errors.NotFound, errors.Gone):
+        raise APIError(400, "unknown_collection", "'collection' must be the code of a live collection") from None
+    # A password-protected collection's feed: its grant (cookie or header), or its manage token (?token=,
+    # redacted from every log: a WebSocket cannot send headers from a page).
+    if not unlocked(handler, coll) and not token_matches(handler.get_query_argument("token", None),
+                                                         coll.manage_token_hash):
+        raise APIError(401, "password_required", "this collection is protected by a password; unlock it first")
+    return COLLECTION_KEY + coll.code
+
+
 def _take_feed_slot(handler: BaseHandler, kind: str) -> FeedSlot | None:
     """A slot of this client's open feeds and of the process's (tornado_paste/feedgate.py), or the
     JSON refusal (429 for this client, 503 for everyone), counted as ``<kind>.refused.<client|total>``."""
@@ -90,7 +111,7 @@ def _take_feed_slot(handler: BaseHandler, kind: str) -> FeedSlot | None:
 
 
 class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
-    """``/ws?cursor=N&file=<filehash>&format=json|msgpack``: replay after N, then live events."""
+    """``/ws?cursor=N&file=<filehash>|collection=<code>&format=json|msgpack``: replay after N, then live."""
 
     route_name = "ws"
     kind = "ws"
@@ -134,7 +155,7 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
             raise APIError(400, "bad_format", "'format' must be json or msgpack")
         self.binary = fmt == "msgpack"
         self.after = _parse_cursor(self)
-        self.filehash = await _parse_file(self)
+        self.filehash = await _parse_scope(self)
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             raise APIError(426, "upgrade_required", "this is a WebSocket endpoint; long-poll /api/v1/events instead",
                            headers={"Upgrade": "websocket"})
@@ -291,7 +312,7 @@ class EventPollHandler(BaseHandler):
         media = self.api_type()
         after = _parse_cursor(self)
         timeout = self._timeout()
-        filehash = await _parse_file(self)
+        filehash = await _parse_scope(self)
         feed: EventFeed = self.services.events
         gap = False
         if after is not None:

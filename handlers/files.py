@@ -29,10 +29,13 @@ from anyascii import anyascii
 from handlers.base import APIError, BaseHandler
 from handlers.compression import compressible, send_as_is
 from handlers.conditional import if_match_fails, if_range_keeps_range
+from handlers.guard import gate_download
 from handlers.remote_blobs import serve_remote
 from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
 from tornado_paste.limits.retention import is_expired
 from tornado_paste.previews.unfurl import is_unfurler
+from tornado_paste.shares.cards import collection_url
+from tornado_paste.shares.collections import is_code as is_collection_code
 
 FILEHASH_PATTERN = r"[0-9a-f]{16}\.[a-z0-9]{1,8}"
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -100,7 +103,9 @@ def repr_digest(sha256: str) -> str:
 
 
 def check_live(record: FileRecord) -> FileRecord:
-    """410 Gone for a file past its expiry (the sweeper removes it soon)."""
+    """410 Gone for a file past its expiry or its download limit (the sweeper removes it soon)."""
+    if record.exhausted:
+        raise APIError(410, "download_limit_reached", "this file reached its download limit and is gone")
     if is_expired(record):
         raise APIError(410, "expired", "this file has expired and is no longer available")
     return record
@@ -135,24 +140,38 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
         headers = self.request.headers
         if if_match_fails(headers.get("If-Match"), self.compute_etag()):
             raise APIError(412, message="If-Match names no current version of this file")
-        if self.services.blobs.kind != "local":
+        remote = self.services.blobs.kind != "local"
+        prefix = self.services.settings.accel_redirect_prefix
+        if (remote or not prefix) and "Range" in headers and not if_range_keeps_range(
+                headers.get("If-Range"), self.compute_etag(), self._blob_modified()):
+            del headers["Range"]  # the validator is stale: the whole file, 200
+        # After the validators (a 412 carries no bytes), before the answer starts (X-Accel, S3 too).
+        await gate_download(self, self.record, include_body and self.sends_bytes())
+        if remote:
             await serve_remote(self, include_body)
             return
-        prefix = self.services.settings.accel_redirect_prefix
         if prefix:
             self.accel_redirect(prefix)
             return
-        if "Range" in headers and not if_range_keeps_range(headers.get("If-Range"), self.compute_etag(),
-                                                           self._blob_modified()):
-            del headers["Range"]  # the validator is stale: the whole file, 200
         await tornado.web.StaticFileHandler.get(self, self.record.sha256, include_body)
         if self.get_status() == 416 and not self._finished:
             raise APIError(416, message="the requested range is outside the file",
                            headers={"Content-Range": f"bytes */{self.record.size}"})
         self.count_download(include_body)
 
+    def sends_bytes(self) -> bool:
+        """Whether this GET will answer with bytes (not a 304, not a 416): what a download limit counts."""
+        etag = self.compute_etag()
+        wanted = self.request.headers.get("If-None-Match", "")
+        if wanted and (wanted.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in wanted.split(",")]):
+            return False
+        return not range_unsatisfiable(self.request.headers.get("Range"), self.record.size)
+
     def _blob_modified(self) -> datetime | None:
-        """The Last-Modified StaticFileHandler will send (the blob's mtime, in whole seconds)."""
+        """The Last-Modified StaticFileHandler will send (the blob's mtime, in whole seconds); for a
+        remote blob, the upload time remote_blobs sends."""
+        if self.services.blobs.kind != "local":
+            return self.record.uploaded_at.astimezone(UTC).replace(microsecond=0)
         try:
             mtime = os.stat(self.get_absolute_path(self.root, self.record.sha256)).st_mtime
         except OSError:
@@ -252,7 +271,11 @@ class BlobHandler(BaseHandler, tornado.web.StaticFileHandler):
             remaining = int((record.expires_at - datetime.now(UTC)).total_seconds())
             if remaining < SHORT_LIVED:
                 max_age = max(0, remaining)
-        self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
+        if record.guarded:
+            # Every answer must pass the gate (a password, a download count): no cache may keep one.
+            self.set_header("Cache-Control", "private, no-store")
+        else:
+            self.set_header("Cache-Control", f"public, max-age={max_age}, immutable")
         self.set_header("Repr-Digest", repr_digest(record.sha256))
         self.set_header("X-Content-Type-Options", "nosniff")
         csp = PDF_CSP if record.mimetype == "application/pdf" else USER_CONTENT_CSP
@@ -297,6 +320,12 @@ class ShortLinkHandler(BaseHandler):
     async def get(self, code: str) -> None:
         record = await self.services.store.get_by_short_code(code) if is_short_code(code) else None
         if record is None:
+            # A collection's short link is its code.
+            shares = self.services.shares.collections
+            if is_collection_code(code) and await shares.store.get(code) is not None:
+                coll = await shares.get(code)
+                self.redirect(collection_url(self.services.links, coll.code), status=302)
+                return
             raise APIError(404, message="no file has this short link")
         check_live(record)
         await check_available(self, record)

@@ -11,6 +11,7 @@ import segno
 
 from handlers.base import BaseHandler
 from handlers.files import find_file, served_type
+from handlers.guard import require_unlocked
 from handlers.page_headers import set_page_headers
 from tornado_paste.core.records import is_active
 from tornado_paste.limits.retention import is_expired
@@ -62,6 +63,7 @@ class PreviewHandler(BaseHandler):
 
     async def get(self, filehash: str) -> None:
         record = await find_file(self, filehash)
+        require_unlocked(self, record)
         links = self.services.links
         previews = self.services.previews
         card = links.card(record)
@@ -82,9 +84,17 @@ class PreviewHandler(BaseHandler):
         view = record.kind
         if is_active(record.mimetype):
             view = "text" if served_type(record.mimetype).startswith("text/plain") else "binary"
+        if record.max_downloads is not None:
+            # Showing the bytes here (an <img>, an excerpt) would use up a download: only the button does.
+            self.set_header("Cache-Control", "no-store")
+            self.render("preview.html", card=card, view="limited", excerpt=None, highlighted=None, parent=None,
+                        poster=None, tags=meta_tags(card, None), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
+                        duration_text=duration_text, split_url=split_url)
+            return
         highlighted = await previews.text.highlighted(record) if view == "text" else None
         excerpt = await text_excerpt(self.services.blobs, record) if view == "text" and not highlighted else None
-        poster_record = await previews.poster_for_page(record)
+        # A poster is a derivative: an unguarded copy of a guarded file's picture (shares allow none).
+        poster_record = await previews.poster_for_page(record) if not record.guarded else None
         poster = links.card(poster_record) if poster_record is not None else None
         parent = None
         if record.parent_id is not None and not record.private:
@@ -92,6 +102,8 @@ class PreviewHandler(BaseHandler):
             parent_record = await self.services.store.get_by_id(record.parent_id)
             if parent_record is not None and not parent_record.private and not is_expired(parent_record):
                 parent = links.card(parent_record)
+        if record.password_hash is not None:
+            self.set_header("Cache-Control", "no-store")
         self.render("preview.html", card=card, view=view, excerpt=excerpt, highlighted=highlighted, parent=parent,
                     poster=poster, tags=meta_tags(card, poster), oembed_url=oembed_url, qr=qr_svg(card["url_s"]),
                     duration_text=duration_text, split_url=split_url)

@@ -34,7 +34,7 @@ class PasteIndexHandler(IndexHandler):
         self.route_name = "upload_raw"
         self.check_acceptable()
         self.check_declared_length(0)
-        self.upload = self.services.ingestor.begin(source="raw")
+        self.upload = self.begin_upload("raw")
 
     async def data_received(self, chunk: bytes) -> None:
         if self.raw:

@@ -14,6 +14,7 @@ import urllib.parse
 
 from handlers.base import APIError, BaseHandler
 from handlers.files import FILEHASH_PATTERN, find_file
+from handlers.guard import require_unlocked
 from handlers.resize import REDIRECT_MAX_AGE, card_type
 from tornado_paste.previews.unfurl import oembed
 
@@ -26,6 +27,10 @@ class PosterHandler(BaseHandler):
     async def get(self, filehash: str) -> None:
         media = card_type(self.request.headers.get("Accept"))
         parent = await find_file(self, filehash)
+        require_unlocked(self, parent)
+        if parent.guarded:
+            # A poster is a new, unguarded file: it would show the bytes past the password or the count.
+            raise APIError(403, "guarded_file", "a file with a password or a download limit has no posters")
         made = await self.services.previews.poster(parent)
         links = self.services.links
         if media is None:
@@ -61,8 +66,9 @@ class OEmbedHandler(BaseHandler):
         if parts.netloc != base.netloc or match is None:
             raise APIError(404, message="url is not a preview page of this server")
         record = await find_file(self, match.group(1))
+        require_unlocked(self, record)  # a password hides even the name
         poster = None
-        if not record.private:
+        if not record.private and not record.guarded:
             poster = await self.services.previews.poster_for_page(record) if record.kind != "image" else None
         data = oembed(links.card(record), links.base, poster and links.card(poster),
                       _int_arg(self, "maxwidth"), _int_arg(self, "maxheight"))

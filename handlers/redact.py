@@ -14,6 +14,8 @@ import urllib.parse
 # Names like token, delete_token, manage_token, password, client_secret, api_key, sig...
 SECRET_NAME = re.compile(r"token|secret|passw|pwd|api_?key|auth|sig|credential|session", re.IGNORECASE)
 REDACTED = "[redacted]"
+# Paths that are capabilities themselves: an upload-request link (/u/<code>) lets whoever holds it upload.
+CAPABILITY_PATH = re.compile(r"^(/u/)[^/?#]+")
 
 
 def redact_query(query: str) -> str:
@@ -27,11 +29,17 @@ def redact_query(query: str) -> str:
     return "&".join(out)
 
 
+def redact_path(path: str) -> str:
+    """A request path fit for a log line: the code of a capability path (``/u/<code>``) replaced."""
+    return CAPABILITY_PATH.sub(r"\g<1>" + REDACTED, path)
+
+
 def redact_uri(uri: str | None) -> str:
     """A request URI fit for a log line: secret query values replaced by ``[redacted]``."""
     if not uri:
         return uri or ""
     path, sep, query = uri.partition("?")
+    path = redact_path(path)
     return path + sep + redact_query(query) if sep else path
 
 

@@ -9,8 +9,9 @@ client holds its share of the executor, 503 + Retry-After when it is full).
 
 from __future__ import annotations
 
-from handlers.base import BaseHandler
+from handlers.base import APIError, BaseHandler
 from handlers.files import find_file
+from handlers.guard import require_unlocked
 from handlers.negotiation import JSON, MSGPACK, parse_accept
 from tornado_paste.images.formats import AUTO, negotiate
 
@@ -48,6 +49,10 @@ class ResizeHandler(BaseHandler):
                                self.get_query_argument("mode", None), self.get_query_argument("format", None),
                                self.get_query_argument("upscale", None))
         parent = await find_file(self, filehash)
+        require_unlocked(self, parent)
+        if parent.guarded:
+            # A resized copy is a new, unguarded file: it would leak the bytes past the password or the count.
+            raise APIError(403, "guarded_file", "a file with a password or a download limit has no resized copies")
         if request.format == AUTO:
             # The answer depends on what the client decodes: caches must key it on Accept.
             self.set_header("Vary", "Accept")

@@ -21,12 +21,29 @@ from handlers.pages import APIReferenceHandler, PreviewHandler, QRCodeHandler
 from handlers.paste import PasteIndexHandler
 from handlers.previews import OEmbedHandler, PosterHandler
 from handlers.resize import ResizeHandler
+from handlers.shares_api import (
+    CollectionFilesHandler,
+    CollectionHandler,
+    CollectionsHandler,
+    CollectionUnlockHandler,
+    FileUnlockHandler,
+)
+from handlers.shares_pages import CollectionPageHandler, ManageCollectionPageHandler, ManageFilePageHandler
+from handlers.shares_upload import (
+    CollectionFormUploadHandler,
+    CollectionPutUploadHandler,
+    RequestPutUploadHandler,
+    RequestUploadHandler,
+)
+from handlers.shares_zip import CollectionZipHandler
 from handlers.tus import TusCollectionHandler, TusUploadHandler
 from handlers.upload import RawUploadHandler
 from tornado_paste.services import Services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FH = f"({FILEHASH_PATTERN})"
+CODE = "([A-Za-z0-9]{11})"  # a collection (tornado_paste/shares/collections.py)
+REQUEST = "([A-Za-z0-9_-]{16,64})"  # an upload-request link (tornado_paste/shares/requests.py)
 
 
 def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
@@ -42,7 +59,21 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (rf"/t/{FH}", PosterHandler),
         (r"/api/v1/oembed", OEmbedHandler),
         (r"/api/v1/files", FileListHandler),
+        (rf"/api/v1/files/{FH}/unlock", FileUnlockHandler),
         (r"/api/v1/files/([^/]+)", FileResourceHandler),
+        (r"/api/v1/collections", CollectionsHandler),
+        (rf"/api/v1/collections/{CODE}", CollectionHandler),
+        (rf"/api/v1/collections/{CODE}/files", CollectionFilesHandler),
+        (rf"/api/v1/collections/{CODE}/files/{FH}", CollectionFilesHandler),
+        (rf"/api/v1/collections/{CODE}/unlock", CollectionUnlockHandler),
+        (rf"/api/v1/collections/{CODE}/upload", CollectionFormUploadHandler),
+        (rf"/api/v1/collections/{CODE}/upload/([^/]+)", CollectionPutUploadHandler),
+        (rf"/c/{CODE}", CollectionPageHandler),
+        (rf"/c/{CODE}/zip", CollectionZipHandler),
+        (rf"/u/{REQUEST}", RequestUploadHandler),
+        (rf"/u/{REQUEST}/([^/]+)", RequestPutUploadHandler),
+        (rf"/m/{FH}", ManageFilePageHandler),
+        (rf"/m/c/{CODE}", ManageCollectionPageHandler),
         (r"/api/v1/openapi[.]yaml", OpenAPIHandler),
         (r"/api/v1/docs", APIReferenceHandler),
         (r"/api/v1/clients/?", ClientIndexHandler),

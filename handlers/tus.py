@@ -230,6 +230,10 @@ class TusCollectionHandler(TusHandler):
     async def prepare_tus(self) -> None:
         if self.request.method != "POST":
             return
+        if self.services.settings.share_passwords_required:
+            # tus metadata is not a place for a password (it is not a secret there): such uploads go as POST/PUT.
+            raise APIError(400, "password_required", "this service requires a password on every upload; "
+                           "send it with POST / (field password) or PUT (X-Paste-Password)")
         headers = self.request.headers
         self.metadata = self.tus.parse_metadata(headers.get("Upload-Metadata"))
         concat = (headers.get("Upload-Concat") or "").strip()

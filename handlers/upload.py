@@ -14,10 +14,10 @@ from typing import Any
 import tornado.web
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
-from streaming_form_data.targets import BaseTarget, ValueTarget
 
 from handlers.base import APIError
 from handlers.deletion import delete_url
+from handlers.multipart import MalformedMultipart, _OtherParts, _Progress, _SmallValue, _UploadTarget
 from handlers.negotiation import JSON, MSGPACK, prefers
 from handlers.page_headers import set_page_headers
 from handlers.upload_guard import UploadGuard
@@ -30,8 +30,9 @@ from tornado_paste.limits.admission import UploadRefused
 MULTIPART_OVERHEAD = 64 * 1024
 # How much of an already-refused body we read and drop so the client sees our answer.
 DRAIN_ALLOWANCE = 16 * 1024 * 1024
-FORM_FIELDS = ("private", "w", "h", "mode", "format", "upscale", "expires")
-MAX_FIELD_BYTES = 256
+FORM_FIELDS = ("private", "w", "h", "mode", "format", "upscale", "expires", "max_downloads", "burn", "password")
+# Raw PUT uploads send their password here (headers never reach a log).
+PASSWORD_HEADER = "X-Paste-Password"
 # What an upload can answer with (see UploadResponder.answer).
 ANSWER_TYPES = (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain")
 # streaming-form-data keeps a part's header block (and a boundary line) in one buffer that
@@ -39,91 +40,6 @@ ANSWER_TYPES = (JSON, MSGPACK, "application/x-msgpack", "text/html", "text/plain
 # of RSS and 13 s of CPU. Body bytes fed without any part starting, receiving data or
 # finishing are exactly those buffered bytes, so we cap them.
 MAX_UNPARSED_BYTES = 16 * 1024
-
-
-class MalformedMultipart(IngestError):
-    """A multipart body we cannot parse. Its code stays ``bad_request``, as the core (and the
-    tests of other areas) define it; ``bad_multipart`` names a bad multipart Content-Type."""
-
-
-class _Progress:
-    """Counts parser callbacks, so the handler can tell bytes parsed from bytes buffered."""
-    ticks = 0
-
-
-class _Counting:
-    """Mixed into every target: each parser callback is progress."""
-    progress: _Progress
-
-    async def on_start_async(self) -> None:
-        self.progress.ticks += 1
-
-    async def on_data_received_async(self, chunk: bytes) -> None:
-        self.progress.ticks += 1
-
-    async def on_finish_async(self) -> None:
-        self.progress.ticks += 1
-
-
-class _UploadTarget(BaseTarget):
-    """Feeds the ``file`` part into the core; refuses a second ``file`` part."""
-
-    def __init__(self, upload: Upload, progress: _Progress) -> None:
-        super().__init__()
-        self.upload = upload
-        self.progress = progress
-        self.parts = 0
-        self.complete = False
-
-    def on_start(self) -> None:
-        self.progress.ticks += 1
-        self.parts += 1
-        if self.parts > 1:
-            raise MalformedMultipart("send exactly one 'file' part")
-
-    async def on_start_async(self) -> None:
-        self.on_start()
-
-    async def on_finish_async(self) -> None:
-        self.on_finish()
-
-    def on_data_received(self, chunk: bytes) -> None:
-        raise AssertionError("the parser is driven through adata_received")
-
-    async def on_data_received_async(self, chunk: bytes) -> None:
-        self.progress.ticks += 1
-        pending = self.upload.write(chunk)
-        if pending is not None:
-            await pending
-
-    def on_finish(self) -> None:
-        self.progress.ticks += 1
-        self.complete = True
-
-
-class _SmallValue(ValueTarget):
-    """A form field kept in memory, refused past a few hundred bytes."""
-
-    def __init__(self, progress: _Progress) -> None:
-        super().__init__()
-        self.progress = progress
-
-    async def on_start_async(self) -> None:
-        self.progress.ticks += 1
-
-    async def on_data_received_async(self, chunk: bytes) -> None:
-        self.progress.ticks += 1
-        if sum(map(len, self._values)) + len(chunk) > MAX_FIELD_BYTES:
-            raise IngestError("form field too long")
-        self._values.append(chunk)
-
-
-class _OtherParts(_Counting, BaseTarget):
-    """Registered last for any other part name: drops its bytes, but reports progress."""
-
-    def __init__(self, progress: _Progress) -> None:
-        super().__init__()
-        self.progress = progress
 
 
 class UploadResponder(UploadGuard):
@@ -146,8 +62,15 @@ class UploadResponder(UploadGuard):
             raise self.refused_early("not_acceptable", APIError(
                 406, message="uploads answer application/json, application/msgpack, text/plain or text/html"))
 
+    def upload_limit(self) -> int:
+        """The largest file this upload may be (an upload request may set a lower one)."""
+        return self.services.settings.max_upload_size
+
+    def begin_upload(self, source: str) -> Upload:
+        return self.services.ingestor.begin(source=source, limit=self.upload_limit())
+
     def check_declared_length(self, overhead: int) -> None:
-        limit = self.services.settings.max_upload_size
+        limit = self.upload_limit()
         declared = self.request.headers.get("Content-Length")
         chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
         if declared is None and not chunked:
@@ -199,7 +122,7 @@ class UploadResponder(UploadGuard):
         """Track body bytes; False when the chunk should be dropped (already refused)."""
         self.received += len(chunk)
         if self.refusal is None and self.received > self.body_limit:
-            self.refuse(TooLarge(f"file exceeds the upload limit of {self.services.settings.max_upload_size} bytes"))
+            self.refuse(TooLarge(f"file exceeds the upload limit of {self.upload_limit()} bytes"))
         if self.refusal is None:
             try:
                 self.reserve(self.received)
@@ -232,10 +155,29 @@ class UploadResponder(UploadGuard):
         except APIError:
             self.upload.abort("bad_request")
             raise
-        expires_at = retention.policy.expires_at(self.upload.size, choice)
+        expires_at = self.clamp_expiry(retention.policy.expires_at(self.upload.size, choice))
+        shares = self.services.shares.files
+        try:
+            fields = await shares.new_file_fields(**self.share_options())
+        except Exception:
+            self.upload.abort("bad_request")
+            raise
+        self.upload.extra = fields
         # A dedupe hit (the public original of these bytes) keeps its own expiry: a record's lifetime
-        # is its uploader's choice alone, and nobody else's upload moves it.
-        return await self.upload.finish(filename, private=private, expires_at=expires_at)
+        # is its uploader's choice alone, and nobody else's upload moves it (nor its limit or password).
+        result = await self.upload.finish(filename, private=private, expires_at=expires_at)
+        shares.check_created(result.created, fields)
+        return result
+
+    def clamp_expiry(self, expires_at: Any) -> Any:
+        """Hook: an upload into a collection lives no longer than the collection."""
+        return expires_at
+
+    def share_options(self) -> dict[str, Any]:
+        """``max_downloads``, ``burn`` (query) and the password (``X-Paste-Password``) of a new upload."""
+        return {"max_downloads": self.get_query_argument("max_downloads", None),
+                "burn": self.get_query_argument("burn", None),
+                "password": self.request.headers.get(PASSWORD_HEADER) or None}
 
     def expires_choice(self) -> str | None:
         """The client's ``expires`` (query argument; the form handler also reads the form field)."""
@@ -299,7 +241,7 @@ class IndexHandler(UploadResponder):
         except ParseFailedException as exc:
             raise self.refused_early("bad_request", APIError(
                 400, "bad_multipart", f"malformed multipart Content-Type: {exc}")) from None
-        self.upload = self.services.ingestor.begin(source="form")
+        self.upload = self.begin_upload("form")
         self.progress = _Progress()
         self.unparsed = 0
         self.file_target = _UploadTarget(self.upload, self.progress)
@@ -338,6 +280,14 @@ class IndexHandler(UploadResponder):
     def expires_choice(self) -> str | None:
         return self.field("expires") or super().expires_choice()
 
+    def share_options(self) -> dict[str, Any]:
+        options = super().share_options()
+        for name in ("max_downloads", "burn", "password"):
+            value = self.field(name)
+            if value:
+                options[name] = value
+        return options
+
     def field(self, name: str) -> str | None:
         target = self.fields[name]
         return target.value.decode("utf-8", errors="replace") if target.value else None
@@ -369,7 +319,7 @@ class RawUploadMixin(UploadResponder):
     def start_raw_upload(self) -> None:
         self.check_acceptable()
         self.check_declared_length(0)
-        self.upload = self.services.ingestor.begin(source="put")
+        self.upload = self.begin_upload("put")
 
     async def data_received(self, chunk: bytes) -> None:
         if self.upload is None or not self.count_received(chunk):

@@ -38,8 +38,11 @@ ALERT_PREFIX = "tornado_paste"
 # Routes by latency class: each class has its own p99 objective (panel line and alert rule).
 ROUTE_CLASSES = {
     "interactive": ("index", "preview", "qr", "short", "api_list", "api_file", "openapi", "healthz", "static",
-                    "not_found", "other", "clients", "delete_page", "oembed", "api_docs"),
-    "transfer": ("upload_form", "upload_put", "tus", "raw", "download"),
+                    "not_found", "other", "clients", "delete_page", "oembed", "api_docs",
+                    # shares: collection and manage pages, the collections API, unlock (argon2 on a thread).
+                    "collection", "manage", "api_collections", "api_collection", "unlock"),
+    # upload_request: an upload-request link's page and its uploads; collection_zip: a streamed archive.
+    "transfer": ("upload_form", "upload_put", "tus", "raw", "download", "upload_request", "collection_zip"),
     "images": ("resize", "poster"),
     # Long-lived by design (a long-poll waits up to its timeout, a WebSocket for hours): no latency objective.
     "feeds": ("events_poll", "ws"),

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import ROOT
 
 PACKAGES = ("tornado_paste", "handlers")
-FEATURES = ("images", "tus", "events", "limits", "previews")
+FEATURES = ("images", "tus", "events", "limits", "previews", "shares")
 MAX_LINES = 400
 # Entry points inside the package, above services (like run.py): the operators' CLI.
 ENTRY_POINTS = ("tornado_paste.admin",)

@@ -5,7 +5,7 @@
 - ``storage``: every SQL and MongoDB statement, behind one small interface per concern; the blobs.
 - ``metrics``: the StatsD client and store timers.
 - ``core``: the one ingest path and its pure parts (cards and links, filenames, sniffing, policy...).
-- features: ``images``, ``tus``, ``events``, ``limits``, ``previews`` (they never import each other,
+- features: ``images``, ``tus``, ``events``, ``limits``, ``previews``, ``shares`` (they never import each other,
   except ``tus`` using ``limits.retention`` for file lifetimes).
 - ``services``: the one place that builds and wires them all.
 - ``admin``: the operators' command line, an entry point above ``services`` (like ``run.py``).

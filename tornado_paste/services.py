@@ -33,6 +33,13 @@ from tornado_paste.previews.highlight import TextPreviews
 from tornado_paste.previews.photos import MetadataStripper
 from tornado_paste.previews.sandbox import ToolLimits
 from tornado_paste.previews.service import PreviewConfig, PreviewService
+from tornado_paste.previews.unfurl import is_unfurler
+from tornado_paste.shares.collections import Collections
+from tornado_paste.shares.files import FileShares
+from tornado_paste.shares.passwords import Passwords
+from tornado_paste.shares.policy import SharePolicy
+from tornado_paste.shares.requests import UploadRequests
+from tornado_paste.shares.service import Archives, Shares
 from tornado_paste.storage import Backend, StoreUnavailable, open_backend
 from tornado_paste.storage.blobs import open_blob_store
 from tornado_paste.storage.blobs.base import BlobStore
@@ -61,6 +68,7 @@ class Services:
     retention: Retention
     blocks: BlockGuard
     previews: PreviewService
+    shares: Shares
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -143,7 +151,9 @@ def build_services(settings: Settings, store: Backend | None = None, worker: int
     secret = configured_secret(s.secret, s.secret_file)
     # With MongoDB and no secret of the operator's, the one kept there: keyed at start-up (shared_secret_step).
     shared = secret is None and bool(s.mongo_url)
-    cursors = CursorCodec(None if shared else secret or load_or_create_secret(s.data_dir))
+    if not shared:
+        secret = secret or load_or_create_secret(s.data_dir)
+    cursors = CursorCodec(secret)
     metrics = Metrics.from_settings(s, worker)
     if metrics.enabled:
         instrument_store(store, metrics)
@@ -159,11 +169,13 @@ def build_services(settings: Settings, store: Backend | None = None, worker: int
                      io_pool=blobs.io_pool, retention=retention, limits=tus_limits,
                      remote=blobs.resumable() if hasattr(blobs, "resumable") else None)
     events = EventFeed(store.event_log, store, links, metrics, s)
+    shares = build_shares(s, store, ingestor, links, blobs, retention, secret)
+    shares.collections.publishers.append(events.record_collection)
     blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
     previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor, images.cache.enforce)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention, blocks=blocks, previews=previews)
+                        retention=retention, blocks=blocks, previews=previews, shares=shares)
     # Uploads ask the store itself: a block stops new copies at once, in every process.
     ingestor.content_checks.append(lambda sha256: blocks.check(sha256, fresh=True))
     ingestor.transforms.append(MetadataStripper(s.strip_metadata, blobs, metrics))
@@ -171,12 +183,14 @@ def build_services(settings: Settings, store: Backend | None = None, worker: int
     ingestor.enrichers.append(previews.enrich)
     ingestor.listeners.append(images.on_event)
     ingestor.listeners.append(events.on_ingest)
+    ingestor.listeners.append(shares.collections.on_file_event)
     # Metrics first in, last out: the final stop flushes what the other stop steps recorded.
-    steps = [metrics.start, tus.start, events.start, retention.sweeper.start]
+    steps = [metrics.start, tus.start, events.start, retention.sweeper.start, shares.start]
     if shared:
-        steps.insert(1, shared_secret_step(store, cursors, s.data_dir))
+        steps.insert(1, shared_secret_step(store, [cursors, shares.passwords], s.data_dir))
     services.on_start[:] = steps
-    services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop]
+    services.on_stop[:] = [metrics.stop, images.executor.aclose, tus.stop, events.stop, retention.sweeper.stop,
+                           shares.stop]
     if metrics.enabled:
         sample_levels(services, worker)
     return services
@@ -234,10 +248,29 @@ def build_preview_service(settings: Settings, store: Backend, ingestor: Ingestor
 def build_retention(settings: Settings, store: Backend, ingestor: Ingestor, blobs: BlobStore,
                     metrics: Metrics) -> Retention:
     s = settings
-    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size)
+    policy = RetentionPolicy(s.expires_default, s.retention_min_age, s.retention_max_age, s.max_upload_size,
+                             s.expires_max)
     sweeper = Sweeper(store, store.expiry, ingestor, blobs, metrics, s.retention_sweep_interval, s.retention_grace,
                       s.retention_orphan_interval)
     return Retention(policy, store.expiry, sweeper)
+
+
+def build_shares(settings: Settings, store: Backend, ingestor: Ingestor, links: Links, blobs: BlobStore,
+                 retention: Retention, secret: bytes | None) -> Shares:
+    """Collections, upload requests, manage links, download limits and passwords (tornado_paste/shares)."""
+    s = settings
+    policy = SharePolicy(retention.policy, s.share_passwords_required, s.share_max_downloads)
+    passwords = Passwords(secret, blobs.io_pool, s.share_unlock_ttl, s.share_attempts_per_client,
+                          s.share_attempts_per_target)
+    # The previews' unfurler check: a link preview never uses up a download.
+    files = FileShares(store.controls, store.expiry, ingestor, policy, passwords, s.share_burn_grace,
+                       unfurler=is_unfurler)
+    collections = Collections(store, store.collections, ingestor, links, policy, passwords, s.collection_max_files,
+                              s.share_burn_grace)
+    requests = UploadRequests(collections, store.collections, s.max_upload_size)
+    # Zips stream their entries through the blob-store interface (local blobs and S3 alike).
+    archives = Archives(collections, store.controls, blobs.stream, blobs.io_pool)
+    return Shares(files, collections, requests, passwords, policy, archives, s.retention_sweep_interval)
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -251,14 +284,17 @@ def build_blob_store(settings: Settings) -> BlobStore:
                            stale_age=s.stale_tmp_age)
 
 
-def shared_secret_step(store: Backend, cursors: CursorCodec, data_dir: str) -> Callable[[], Awaitable[None]]:
-    """Key the list cursors with the secret kept in the metadata store (seeded from this data dir's, if any)."""
+def shared_secret_step(store: Backend, keyed: list[CursorCodec | Passwords],
+                       data_dir: str) -> Callable[[], Awaitable[None]]:
+    """Key the list cursors and unlock grants with the secret kept in the metadata store (seeded from this
+    data dir's, if any)."""
 
     async def load() -> None:
         secret = await store.shared_secret(existing_secret(data_dir) or new_secret())
         if secret is None:
             secret = load_or_create_secret(data_dir)
-        cursors.rekey(secret)
+        for user in keyed:
+            user.rekey(secret)
 
     return load
 

@@ -139,6 +139,8 @@ export function renderCard(item, card, { existing = false, askedPrivate = false 
           "aria-label": `Copy ${what}`,
         }, label)),
         qr.button,
+        card.url_manage ? el("a", { href: card.url_manage, className: "btn small manage-link",
+          "aria-label": `Manage ${card.filename}` }, "Manage") : null,
         deleteButton(card, () => {
           focusNeighbour(item);
           item.classList.add("deleted");

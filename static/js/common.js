@@ -95,6 +95,61 @@ export function errorMessage(status, bodyText, fallback) {
   return fallback || `the server answered ${status}`;
 }
 
+// -- collection manage tokens ----------------------------------------------------------------------
+const COLLECTIONS_KEY = "tornado-paste.collection-tokens";
+
+function readCollections() {
+  try {
+    const parsed = JSON.parse(localStorage.getItem(COLLECTIONS_KEY) || "{}");
+    return parsed && typeof parsed === "object" ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+export const collectionTokens = {
+  get(code) {
+    return readCollections()[code] || null;
+  },
+  set(code, token) {
+    const all = readCollections();
+    all[code] = token;
+    try { localStorage.setItem(COLLECTIONS_KEY, JSON.stringify(all)); } catch { /* storage full or disabled */ }
+  },
+  remove(code) {
+    const all = readCollections();
+    delete all[code];
+    try { localStorage.setItem(COLLECTIONS_KEY, JSON.stringify(all)); } catch { /* ignore */ }
+  },
+};
+
+/** JSON to the API; resolves the decoded body, or throws an Error with the API's message. */
+export async function apiJSON(method, url, body, headers = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const text = await response.text();
+  if (!response.ok) {
+    const error = new Error(errorMessage(response.status, text));
+    error.status = response.status;
+    throw error;
+  }
+  return text ? JSON.parse(text) : null;
+}
+
+/** The token a manage page was opened with: the URL's fragment, which never reaches the server. */
+export function fragmentToken() {
+  const raw = location.hash.replace(/^#/, "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** DELETE the file with its token; resolves true, or throws an Error with the API's message. */
 export async function deleteFile(filehash, token) {
   const response = await fetch(`/api/v1/files/${encodeURIComponent(filehash)}`, {
@@ -163,7 +218,9 @@ export function typeLabel(card) {
 
 /** A thumbnail through the resizer, falling back to the raw image when /r/ is not there. */
 export function thumbnail(card, size = 96) {
-  if (card.type !== "image" && card.url_t) {
+  // A password or a download limit guards the bytes: a thumbnail or poster would be refused, or use up a download.
+  const guarded = card.password || (card.max_downloads !== null && card.max_downloads !== undefined);
+  if (card.type !== "image" && card.url_t && !guarded) {
     // A video's poster, a PDF's first page, an album's cover (made on first request, then cached).
     const poster = el("img", { className: "thumb thumb-poster", alt: "", loading: "lazy", decoding: "async",
       width: size, height: size, src: `/t/${encodeURIComponent(card.filehash)}` });
@@ -171,7 +228,7 @@ export function thumbnail(card, size = 96) {
       el("div", { className: `thumb thumb-icon type-${card.type}`, "aria-hidden": "true" }, typeLabel(card))));
     return poster;
   }
-  if (card.type !== "image") {
+  if (card.type !== "image" || guarded) {
     return el("div", { className: `thumb thumb-icon type-${card.type}`, "aria-hidden": "true" }, typeLabel(card));
   }
   const scale = Math.min(2, Math.ceil(window.devicePixelRatio || 1));

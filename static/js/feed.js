@@ -12,11 +12,15 @@ export class EventFeed {
   /**
    * @param {object} options
    * @param {string} [options.file] only this file's events (and its derivatives')
+   * @param {string} [options.collection] only this collection's events (collection.updated)
    * @param {(event: object) => void} options.onEvent
    * @param {(state: "connecting"|"live"|"polling"|"offline") => void} [options.onState]
    */
-  constructor({ file = null, onEvent, onState = () => {} }) {
+  constructor({ file = null, collection = null, token = null, onEvent, onState = () => {} }) {
     this.file = file;
+    this.collection = collection;
+    // A protected collection's manager: its manage token (a query parameter the logs redact).
+    this.token = token;
     this.onEvent = onEvent;
     this.onState = onState;
     this.cursor = null;
@@ -48,6 +52,8 @@ export class EventFeed {
     const params = new URLSearchParams();
     if (this.cursor !== null) params.set("cursor", String(this.cursor));
     if (this.file) params.set("file", this.file);
+    if (this.collection) params.set("collection", this.collection);
+    if (this.token) params.set("token", this.token);
     for (const [key, value] of Object.entries(extra)) params.set(key, String(value));
     return params.toString();
   }

@@ -1,7 +1,7 @@
 // The upload queue of the upload page: a few uploads at a time (data-concurrency), the rest wait.
 // The list shows what needs the user first: pasted items waiting for a yes, then running uploads,
 // then waiting ones, then finished cards (newest first); above it a batch summary (n of m, bytes).
-import { announce, el, errorMessage, humanSize, humanSpeed, tokens } from "./common.js";
+import { announce, apiJSON, el, errorMessage, humanSize, humanSpeed, tokens } from "./common.js";
 import { focusNeighbour, renderCard } from "./cards.js";
 import { SpeedMeter } from "./speed.js";
 
@@ -49,10 +49,11 @@ export class UploadQueue {
     return this.batch.some((job) => job.state === "queued" || job.state === "uploading");
   }
 
-  add(files, opts) {
+  /** ``collection``: a promise of the collection (shares) these files go into, or of null. */
+  add(files, opts, collection = null) {
     if (!files.length) return [];
     if (!this.busy) this.batch = []; // a new batch once the last one has settled
-    const jobs = files.map((file) => new UploadJob(file, opts, this));
+    const jobs = files.map((file) => new UploadJob(file, opts, this, collection));
     for (const job of jobs) {
       this.batch.push(job);
       this.waiting.push(job);
@@ -107,10 +108,11 @@ export class UploadQueue {
 }
 
 class UploadJob {
-  constructor(file, opts, queue) {
+  constructor(file, opts, queue, collection = null) {
     this.file = file;
     this.opts = opts;
     this.queue = queue;
+    this.collection = collection;
     this.state = "queued";
     this.sent = 0;
     this.meter = new SpeedMeter();
@@ -167,7 +169,15 @@ class UploadJob {
     this.setState("uploading");
     this.stats.textContent = "starting…";
     try {
-      const answer = this.file.size >= this.queue.config.tusMinSize ? await this.viaTus() : await this.viaPost();
+      this.coll = this.collection ? await this.collection : null;
+      // tus cannot carry a password or a download limit: such uploads go as one POST.
+      const guarded = this.opts.password || this.opts.maxDownloads || this.opts.burn;
+      const answer = this.file.size >= this.queue.config.tusMinSize && !guarded
+        ? await this.viaTus() : await this.viaPost();
+      if (this.coll && this.viaTusDone) {
+        await apiJSON("POST", `/api/v1/collections/${encodeURIComponent(this.coll.code)}/files`,
+          { filehash: answer.card.filehash, token: answer.card.delete_token }, { "X-Manage-Token": this.coll.manage_token });
+      }
       this.finish(answer);
     } catch (error) {
       if (this.state === "cancelled") return;
@@ -186,8 +196,16 @@ class UploadJob {
         data.append("w", this.opts.w);
         data.append("h", this.opts.h);
       }
+      if (this.opts.burn) data.append("burn", "1");
+      else if (this.opts.maxDownloads) data.append("max_downloads", this.opts.maxDownloads);
+      if (this.opts.password) data.append("password", this.opts.password);
       data.append("file", this.file, this.file.name || "upload.bin");
-      xhr.open("POST", "/");
+      if (this.coll) {
+        xhr.open("POST", `/api/v1/collections/${encodeURIComponent(this.coll.code)}/upload`);
+        xhr.setRequestHeader("X-Manage-Token", this.coll.manage_token);
+      } else {
+        xhr.open("POST", "/");
+      }
       xhr.setRequestHeader("Accept", "application/json");
       xhr.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) this.onProgress(event.loaded, event.total);
@@ -228,7 +246,10 @@ class UploadJob {
         },
         onProgress: (sent, total) => this.onProgress(sent, total),
         // No status from tus: a card without a delete token is a file that already existed.
-        onSuccess: (card) => resolve({ card, status: card.delete_token ? 201 : 200 }),
+        onSuccess: (card) => {
+          this.viaTusDone = true;
+          resolve({ card, status: card.delete_token ? 201 : 200 });
+        },
         onError: (error) => reject(error instanceof Error ? error : new Error(String(error))),
       });
       this.abort = () => upload.abort();

@@ -1,7 +1,7 @@
 // The upload page: drop/choose files (or paste, then confirm), upload them concurrently with real
 // progress, turn each into a card with its links, and keep a live feed of recent public uploads.
-import { enableCopyButtons, relativeTime } from "./common.js";
-import { feedItem } from "./cards.js";
+import { announce, apiJSON, collectionTokens, el, enableCopyButtons, relativeTime } from "./common.js";
+import { feedItem, urlText } from "./cards.js";
 import { EventFeed } from "./feed.js";
 import { PasteConfirmations, pastedFiles } from "./paste.js";
 import { UploadQueue } from "./queue.js";
@@ -36,6 +36,10 @@ function options() {
     w: String(data.get("w") || "").trim(),
     h: String(data.get("h") || "").trim(),
     expires: String(data.get("expires") || ""),
+    maxDownloads: String(data.get("max_downloads") || "").trim(),
+    burn: data.get("burn") === "1",
+    password: String(data.get("password") || ""),
+    collection: data.get("collection") === "1",
   };
 }
 
@@ -54,8 +58,42 @@ const queue = new UploadQueue({
   onResumable: (file) => unfinished.resuming(file),
 });
 
+// A multi-file drop becomes one collection (unless the box is unticked): created first, then each
+// file is uploaded into it with the collection's manage token, which this browser keeps.
+function startCollection(count, opts, banner) {
+  const body = { title: `${count} files`, private: opts.private };
+  if (opts.expires) body.expires = opts.expires;
+  if (opts.password) body.password = opts.password;
+  return apiJSON("POST", "/api/v1/collections", body).then((coll) => {
+    collectionTokens.set(coll.code, coll.manage_token);
+    banner.dataset.code = coll.code;
+    banner.replaceChildren(
+      el("strong", {}, "Collection: ",
+        el("a", { href: coll.url, className: "collection-link link-text" }, urlText(coll.url))),
+      el("span", { className: "item-meta" },
+        el("a", { href: coll.url_manage, className: "collection-manage" }, "Manage"), " · ",
+        el("button", { type: "button", className: "btn small copy", dataset: { copy: coll.url_s },
+          "aria-label": "Copy link of the collection" }, "Copy link")));
+    announce("Collection created");
+    return coll;
+  }, (error) => {
+    banner.replaceChildren(el("span", { className: "error-text", role: "alert" },
+      `Could not create the collection: ${error.message}; uploading the files one by one.`));
+    return null;
+  });
+}
+
 function enqueue(files) {
-  queue.add(files, options());
+  const opts = options();
+  let together = null;
+  if (opts.collection && files.length > 1) {
+    // Above the list of uploads (the queue orders its items by state).
+    const banner = el("div", { className: "collection-banner" },
+      el("strong", {}, `Collection of ${files.length} files`), el("span", { className: "item-meta" }, "creating…"));
+    list.before(banner);
+    together = startCollection(files.length, opts, banner);
+  }
+  queue.add(files, opts, together);
 }
 
 const pastes = new PasteConfirmations({

@@ -84,7 +84,7 @@ async def test_msgpack_everywhere_and_406(upload, fetch):
 @pytest.mark.gen_test
 @pytest.mark.parametrize("method,path,allow", [
     # HEAD wherever GET (tests/handlers/test_pages_http.py).
-    ("DELETE", "/api/v1/files", "GET, HEAD"), ("POST", "/api/v1/files/abc", "GET, HEAD, DELETE, PUT"),
+    ("DELETE", "/api/v1/files", "GET, HEAD"), ("POST", "/api/v1/files/abc", "GET, HEAD, DELETE, PATCH, PUT"),
     ("POST", "/healthz", "GET, HEAD"), ("DELETE", "/", "GET, HEAD, POST"),
     ("POST", "/i/0123456789abcdef.txt", "GET, HEAD"),
 ])

@@ -116,6 +116,7 @@ def test_every_operation_answers_as_documented(live, spec):
     call("PATCH", upload, template, {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
          b"ab", expect=409)
     call("DELETE", upload, template, tus, expect=204)
+    shares_operations(call, J)
     page = f"/delete/{text['filehash']}"
     call("GET", f"{page}?token=x", "/delete/{filehash}", expect=200)
     form = {"Content-Type": "application/x-www-form-urlencoded", **J}
@@ -129,3 +130,61 @@ def test_every_operation_answers_as_documented(live, spec):
         document = yaml.safe_load(handle)
     operations = {(path, method) for path, item in document["paths"].items() for method in item if method in METHODS}
     assert operations - call.covered == set()
+
+
+def shares_operations(call, J):
+    """Collections, request links, manage changes, passwords, zips and their pages (docs/shares.md)."""
+    js = {**J, "Content-Type": "application/json"}
+    _, _, raw = call("PUT", "/locked.txt", "/{filename}", {**J, "X-Paste-Password": "pw"},
+                     b"locked " + os.urandom(4).hex().encode(), expect=201)
+    locked = json.loads(raw)
+    lf, ltoken = locked["filehash"], {"X-Manage-Token": locked["manage_token"]}
+    call("PATCH", f"/api/v1/files/{lf}", "/api/v1/files/{key}", {**js, **ltoken},
+         json.dumps({"filename": "still locked.txt", "max_downloads": 5}).encode(), expect=200)
+    call("PATCH", f"/api/v1/files/{lf}", "/api/v1/files/{key}", js, b"{}", expect=401)
+    call("POST", f"/api/v1/files/{lf}/unlock", "/api/v1/files/{filehash}/unlock", js,
+         json.dumps({"password": "pw"}).encode(), expect=200)
+    call("POST", f"/api/v1/files/{lf}/unlock", "/api/v1/files/{filehash}/unlock", js,
+         json.dumps({"password": "wrong"}).encode(), expect=403)
+    call("GET", f"/m/{lf}", "/m/{filehash}", expect=200)
+    _, _, made = call("POST", "/api/v1/collections", "/api/v1/collections", js,
+                      json.dumps({"title": "Docs", "private": False,
+                                  "request": {"max_files": 3, "max_bytes": 10000}}).encode(), expect=201)
+    coll = json.loads(made)
+    code, ctoken = coll["code"], {"X-Manage-Token": coll["manage_token"]}
+    request = coll["request_code"]
+    item = f"/api/v1/collections/{code}"
+    call("GET", item, "/api/v1/collections/{code}", J, expect=200)
+    call("PATCH", item, "/api/v1/collections/{code}", {**js, **ctoken}, json.dumps({"title": "Docs 2"}).encode(),
+         expect=200)
+    body, ctype = multipart_body(files={"file": ("into.txt", b"into " + os.urandom(4).hex().encode(), "text/plain")})
+    _, _, into = call("POST", f"{item}/upload", "/api/v1/collections/{code}/upload",
+                      {**J, **ctoken, "Content-Type": ctype}, body, expect=201)
+    call("PUT", f"{item}/upload/put.txt", "/api/v1/collections/{code}/upload/{filename}", {**J, **ctoken},
+         b"put " + os.urandom(4).hex().encode(), expect=201)
+    _, _, other = call("PUT", "/other.txt", "/{filename}", J, b"other " + os.urandom(4).hex().encode(), expect=201)
+    other_fh = json.loads(other)["filehash"]
+    call("POST", f"{item}/files", "/api/v1/collections/{code}/files", {**js, **ctoken},
+         json.dumps({"files": [other_fh]}).encode(), expect=200)
+    call("DELETE", f"{item}/files/{other_fh}", "/api/v1/collections/{code}/files/{filehash}", {**J, **ctoken},
+         expect=200)
+    call("GET", f"/u/{request}", "/u/{request}", J, expect=200)
+    body, ctype = multipart_body(files={"file": ("req.txt", b"req " + os.urandom(4).hex().encode(), "text/plain")})
+    call("POST", f"/u/{request}", "/u/{request}", {**J, "Content-Type": ctype}, body, expect=201)
+    call("PUT", f"/u/{request}/req2.txt", "/u/{request}/{filename}", J, b"req2 " + os.urandom(4).hex().encode(),
+         expect=201)
+    call("GET", f"/c/{code}", "/c/{code}", expect=200)
+    call("GET", f"/m/c/{code}", "/m/c/{code}", expect=200)
+    zipped = f"/c/{code}/zip"
+    call("GET", zipped, "/c/{code}/zip", expect=200)
+    call("GET", zipped, "/c/{code}/zip", {"Range": "bytes=0-9"}, expect=206)
+    call("HEAD", zipped, "/c/{code}/zip", expect=200)
+    _, _, made = call("POST", "/api/v1/collections", "/api/v1/collections", js,
+                      json.dumps({"title": "Shut", "password": "sesame"}).encode(), expect=201)
+    shut = json.loads(made)
+    call("POST", f"/api/v1/collections/{shut['code']}/unlock", "/api/v1/collections/{code}/unlock", js,
+         json.dumps({"password": "sesame"}).encode(), expect=200)
+    call("DELETE", f"/api/v1/collections/{shut['code']}", "/api/v1/collections/{code}",
+         {**J, "X-Manage-Token": shut["manage_token"]}, expect=200)
+    call("DELETE", item, "/api/v1/collections/{code}", {**J, **ctoken}, expect=200)
+    assert json.loads(into)["filehash"]

@@ -144,7 +144,7 @@ async def test_upload_refused_in_prepare_gets_exactly_one_answer(http_port, sett
     ("TRACE", "/api/v1/files", {"GET"}),
     ("DELETE", "/api/v1/files", {"GET"}),
     ("POST", "/healthz", {"GET"}),
-    ("PATCH", "/api/v1/files/0123456789abcdef.txt", {"GET", "DELETE", "PUT"}),
+    ("POST", "/api/v1/files/0123456789abcdef.txt", {"GET", "DELETE", "PATCH", "PUT"}),  # PATCH: manage links
     ("PUT", "/healthz", {"GET"}),
     ("OPTIONS", "/api/v1/files", {"GET"}),
     ("CONNECT", "/", {"GET", "POST"}),

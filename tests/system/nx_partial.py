@@ -3,8 +3,8 @@
 nx-27017 0.8.1 drops an index's ``partialFilterExpression``: the app's dedupe arbiter (unique
 ``(public_original, sha256)`` only where ``public_original`` is true, ``storage/mongo/store.py``)
 became unique over every record, and a private copy of public bytes was refused. Here such an
-index is made as the SQLite partial index it stands for (equality filters only: what the app
-uses); everything else goes to nx-27017 unchanged. Run as a script (``mongo_wire.nx_command``).
+index is made as the SQLite partial index it stands for (equality, ``$exists: true`` and ``$type``
+filters: what the app uses); everything else goes to nx-27017 unchanged. Run as a script (``mongo_wire.nx_command``).
 """
 
 from __future__ import annotations
@@ -32,13 +32,28 @@ def _literal(value: Any) -> str:
     return "'" + json.dumps(value)[1:-1].replace("'", "''") + "'" if isinstance(value, str) else "NULL"
 
 
+# MongoDB $type names -> SQLite json_type() answers.
+_JSON_TYPES = {"string": "'text'", "bool": "'true','false'", "int": "'integer'", "double": "'real'",
+               "number": "'integer','real'", "object": "'object'", "array": "'array'"}
+
+
+def _condition(field: str, value: Any) -> str:
+    """One field of a partial filter: an equality, ``$exists: true`` or ``$type``."""
+    if isinstance(value, dict):
+        if set(value) == {"$exists"} and value["$exists"]:
+            return f"{_extract(field)} IS NOT NULL"
+        if set(value) == {"$type"} and value["$type"] in _JSON_TYPES:
+            return f"json_type(data, '{parse_json_path(field)}') IN ({_JSON_TYPES[value['$type']]})"
+        raise ValueError(f"nx_partial: unsupported partial filter {field}: {value!r}")
+    return f"{_extract(field)} = {_literal(value)}"
+
+
 def _create_partial(handler: NeoSQLiteHandler, db_name: str, collection: str, spec: dict[str, Any]) -> None:
     coll = handler.get_database(db_name)[collection]
     coll.find_one({})  # makes the collection's table if it does not exist yet
     keys = list(spec["key"].items()) if isinstance(spec["key"], dict) else list(spec["key"])
     columns = ", ".join(_extract(name) for name, _direction in keys)
-    where = " AND ".join(f"{_extract(name)} = {_literal(value)}"
-                         for name, value in spec["partialFilterExpression"].items())
+    where = " AND ".join(_condition(name, value) for name, value in spec["partialFilterExpression"].items())
     name = f"idx_{collection}_{spec.get('name') or '_'.join(k for k, _ in keys)}"
     coll.db.execute(f"CREATE {'UNIQUE ' if spec.get('unique') else ''}INDEX IF NOT EXISTS "
                     f"{quote_identifier(name)} ON {quote_table_name(collection)}({columns}) WHERE {where}")

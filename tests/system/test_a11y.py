@@ -258,3 +258,36 @@ def test_axe_delete_page(scheme_page, axe, scheme, ui_server):
     page.wait_for_load_state("load")
     assert page.locator("form").count() >= 1
     assert_no_violations(page, axe, f"delete page ({scheme})")
+
+
+def _api_json(server: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    request = urllib.request.Request(server.url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_axe_shares_pages(scheme_page, axe, scheme, ui_server):
+    """The shares pages (docs/shares.md): a collection's gallery, its manage page and a file's, an
+    upload-request link's page, the unlock page and a limited file's preview."""
+    one = api_upload(ui_server, f"shared-{scheme}.png", png_bytes())
+    limited = api_upload(ui_server, f"limited-{scheme}.txt", os.urandom(8).hex().encode(), {"max_downloads": "2"})
+    locked = api_upload(ui_server, f"locked-{scheme}.txt", os.urandom(8).hex().encode(), {"password": "pw"})
+    coll = _api_json(ui_server, "/api/v1/collections", {"title": f"Album {scheme}", "private": False,
+                                                        "files": [one["filehash"]], "request": {"max_files": 3}})
+    page = scheme_page
+    for what, url, ready in (
+            ("collection page", coll["url"], "#collection-files .gallery-item"),
+            ("collection manage page", coll["url_manage"], "#mc-form"),
+            ("file manage page", one["url_manage"], "#manage-form"),
+            ("upload-request page", coll["url_upload"], "form"),
+            ("unlock page", locked["url_p"], "form"),
+            ("limited preview page", limited["url_p"], ".limited-note")):
+        page.goto(url)
+        page.locator(ready).first.wait_for()
+        page.wait_for_function("() => [...document.images].every((img) => img.complete)")
+        page.wait_for_timeout(300)  # appear animations done
+        assert_no_violations(page, axe, f"{what} ({scheme})")

@@ -221,10 +221,16 @@ def test_secret_key_is_what_list_cursors_hang_on():
     cursors = [old.encode(i) for i in range(1, 501)]
     assert [old.decode(c) for c in cursors] == list(range(1, 501))
     assert all(new.decode(c) is None for c in cursors)
-    # And nothing else reads the key: its one user is the list's cursor codec.
+    # And nothing else reads the key: its users are the list's cursor codec and shares' unlock grants
+    # (docs/deploy.md), each with a key of its own derived from it; the same two are keyed again when the
+    # deployment secret is the one kept in MongoDB (docs/scale.md).
     users = [line.strip() for path in (ROOT / "tornado_paste").rglob("*.py") if path.name != "secret.py"
-             for line in path.read_text().splitlines() if "load_or_create_secret(" in line]
-    assert users == ["cursors = CursorCodec(load_or_create_secret(s.data_dir))"], users
+             for line in path.read_text().splitlines() if "load_or_create_secret(" in line or "secret)" in line]
+    assert sorted(users) == sorted([
+        "secret = secret or load_or_create_secret(s.data_dir)", "cursors = CursorCodec(secret)",
+        "shares = build_shares(s, store, ingestor, links, blobs, retention, secret)",
+        "secret = load_or_create_secret(data_dir)", "user.rekey(secret)",
+        "self.rekey(secret)", "self.rekey(secret)"]), users
 
 
 def test_unlisted_files_stay_noindex_through_x_accel(tls_site):

@@ -47,11 +47,17 @@ class Links:
     def api(self, rec: FileRecord) -> str:
         return f"{self.base}/api/v1/files/{rec.filehash}"
 
+    def manage(self, rec: FileRecord, token: str) -> str:
+        """The manage page; the token rides in the fragment, which never reaches a server or its logs."""
+        return f"{self.base}/m/{rec.filehash}#{token}"
+
     def card(self, rec: FileRecord, delete_token: str | None = None) -> dict[str, Any]:
         """The public JSON/msgpack card of a file."""
         url_p, url_i, url_s = self.preview(rec), self.raw(rec), self.short(rec)
         name = rec.filename
-        if rec.kind == "image":
+        # A guarded image (shares: a password, a download limit) is linked, never inlined: every reader of
+        # a page embedding it would fetch the bytes (and use up a download, or meet a 401).
+        if rec.kind == "image" and not rec.guarded:
             markdown = f"![{_md_escape(name)}]({url_i})"
             html_snippet = f'<a href="{url_p}"><img src="{url_i}" alt="{html.escape(name)}"></a>'
             bbcode = f"[url={url_p}][img]{url_i}[/img][/url]"
@@ -77,6 +83,10 @@ class Links:
             "url_s": url_s,
             "url_api": self.api(rec),
             "embed": {"markdown": markdown, "html": html_snippet, "bbcode": bbcode},
+            # Shares: a download limit (with the count so far) and whether a password guards the bytes.
+            "max_downloads": rec.max_downloads,
+            "downloads": rec.downloads,
+            "password": rec.password_hash is not None,
         }
         if rec.kind == "image":
             card["width"] = rec.width
@@ -93,7 +103,10 @@ class Links:
             # A derivative says what it is (its size and format), never whose copy it is.
             card["variant"] = rec.variant
         if delete_token is not None:
+            # One token, every power: delete (X-Delete-Token) and manage (X-Manage-Token, /m/ page).
             card["delete_token"] = delete_token
+            card["manage_token"] = delete_token
+            card["url_manage"] = self.manage(rec, delete_token)
         return card
 
 

@@ -35,6 +35,7 @@ from tornado_paste.core.uploads import (
     IngestError,
     IngestResult,
     Listener,
+    Quota,
     TooLarge,
     Transform,
     Transformed,
@@ -50,7 +51,7 @@ from tornado_paste.storage.blobs.base import BlobStore, Staging, StagingDiscarde
 # The names of core/uploads.py are part of this module's interface too (one import for callers).
 __all__ = [
     "INTERNAL_SOURCES", "NAME_ATTEMPTS", "Enricher", "Forbidden", "IngestError", "IngestResult", "Ingestor",
-    "Listener", "TooLarge", "Transform", "Transformed", "TypeRefused", "Upload", "UploadCancelled",
+    "Listener", "Quota", "TooLarge", "Transform", "Transformed", "TypeRefused", "Upload", "UploadCancelled",
     "hash_token", "token_matches",
 ]
 
@@ -80,6 +81,11 @@ class Upload:
         self.finishing = False
         self.cancel_reason: str | None = None
         self.stored = False
+        # Narrower rules for this one upload (an upload request's limits), on top of the service's.
+        self.quota: Quota | None = None
+        self.types: TypePolicy | None = None
+        # Fields of a new record (max_downloads, password_hash) that must hold from its first moment.
+        self.extra: dict[str, Any] = {}
 
     @property
     def size(self) -> int:
@@ -94,9 +100,22 @@ class Upload:
         if self.staging.size + len(chunk) > self.limit:
             self.abort("size")
             raise TooLarge(f"file exceeds the upload limit of {self.limit} bytes")
+        if self.quota is not None:
+            return self._write_within_quota(chunk)
         try:
             return self.staging.write(chunk)
         except Exception as exc:
+            self.abort(errors.reason_of(exc))
+            raise
+
+    async def _write_within_quota(self, chunk: bytes | memoryview) -> None:
+        assert self.quota is not None
+        try:
+            await self.quota(self.staging.size + len(chunk))
+            pending = self.staging.write(chunk)
+            if pending is not None:
+                await pending
+        except BaseException as exc:
             self.abort(errors.reason_of(exc))
             raise
 
@@ -218,7 +237,7 @@ class Ingestor:
         for check in self.content_checks:
             await check(sha256)
         mimetype = await sniff(staging.head)
-        if not self.policy.permits(mimetype):
+        if not self.policy.permits(mimetype) or (upload.types is not None and not upload.types.permits(mimetype)):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
         media: dict[str, Any] | None = None
         if upload.metered and self.transforms:
@@ -228,10 +247,12 @@ class Ingestor:
         # Only a public original is ever shared, and only with a public, non-derivative upload.
         shared = not private and parent_id is None
         existing = await self.store.get_public_original(sha256) if shared else None
-        if existing is not None and existing.expires_at is not None and existing.expires_at <= utcnow():
-            # Expired but not swept yet: retire that record and store these bytes as a new file.
+        if existing is not None and (existing.exhausted or (existing.expires_at is not None
+                                                           and existing.expires_at <= utcnow())):
+            # Expired (or past its download limit) but not swept yet: retire that record and store
+            # these bytes as a new file. A burned file's deletion was announced when it burned.
             assert existing.id is not None
-            if await self.store.delete_file(existing.id):
+            if await self.store.delete_file(existing.id) and not existing.exhausted:
                 await self.publish("file.deleted", existing)
             existing = None
         upload.check_cancelled()
@@ -278,6 +299,7 @@ class Ingestor:
             filename=upload_filename(filename, extension_for(mimetype), now), mimetype=mimetype,
             size=staging.size, uploaded_at=now, delete_token_hash=hash_token(token),
             private=private, expires_at=expires_at, parent_id=parent_id, variant=variant, media=media,
+            **upload.extra,
         )
         for enrich in self.enrichers:
             await enrich(record)

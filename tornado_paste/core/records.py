@@ -175,6 +175,12 @@ class FileRecord:
     # Derivatives (crop-resize results) point to their original (internal: never in a card).
     parent_id: int | None = None
     variant: dict[str, Any] | None = None
+    # Shares (tornado_paste/shares): a download limit with its exact count, an argon2 password hash,
+    # and the CRC-32 of the bytes (computed once, for zip archives).
+    max_downloads: int | None = None
+    downloads: int = 0
+    password_hash: str | None = None
+    crc32: int | None = None
     # What the previews feature read at upload (duration, codecs, page count, metadata removed...).
     media: dict[str, Any] | None = None
     id: int | None = None
@@ -188,6 +194,16 @@ class FileRecord:
     @property
     def kind(self) -> str:
         return kind_of(self.mimetype)
+
+    @property
+    def exhausted(self) -> bool:
+        """Its download limit is reached: it is gone, whatever its expiry still says."""
+        return self.max_downloads is not None and self.downloads >= self.max_downloads
+
+    @property
+    def guarded(self) -> bool:
+        """Its bytes are not for everyone with the link: a password or a download count stands in between."""
+        return self.password_hash is not None or self.max_downloads is not None
 
     @property
     def public_original(self) -> bool:
@@ -209,6 +225,87 @@ class FileRecord:
                 # MongoDB hands back naive UTC datetimes.
                 values[key] = values[key].replace(tzinfo=UTC)
         values["private"] = bool(values.get("private"))
+        values["downloads"] = int(values.get("downloads") or 0)
+        return cls(**values)
+
+
+def _from_time(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass
+class CollectionRecord:
+    """An ordered set of files under one link (``/c/<code>``), optionally an upload request too.
+
+    ``code`` is the public capability (like a filehash); ``manage_token_hash`` and ``request_hash``
+    (the ``/u/<code>`` upload capability) are SHA-256 hashes of secrets the store never sees.
+    ``max_files``/``max_bytes`` bound what ``used_files``/``used_bytes`` may reach, reserved
+    atomically in the store (uploads in flight included); the other request limits are in ``request``.
+    """
+
+    code: str
+    title: str
+    created_at: datetime
+    manage_token_hash: str
+    private: bool = True
+    expires_at: datetime | None = None
+    password_hash: str | None = None
+    max_downloads: int | None = None
+    downloads: int = 0
+    request_hash: str | None = None
+    # max_file_size, allowed_types (list), uploader_view ("own"|"all"), closes_at (ISO 8601 or None).
+    request: dict[str, Any] | None = None
+    max_files: int | None = None
+    max_bytes: int | None = None
+    used_files: int = 0
+    used_bytes: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.max_downloads is not None and self.downloads >= self.max_downloads
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CollectionRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in row.items() if k in names}
+        for key in ("created_at", "expires_at"):
+            values[key] = _from_time(values.get(key))
+        values["private"] = bool(values.get("private"))
+        for key in ("downloads", "used_files", "used_bytes"):
+            values[key] = int(values.get(key) or 0)
+        return cls(**values)
+
+
+@dataclass
+class Member:
+    """One file in a collection. ``by_owner``: added with the file's own token (or uploaded into the
+    collection), so the collection may show it even while the file is private. ``owned``: uploaded into
+    the collection, so it goes when the collection goes. ``position`` orders the collection."""
+
+    collection: str
+    filehash: str
+    position: int
+    added_at: datetime
+    by_owner: bool = False
+    owned: bool = False
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Member:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in row.items() if k in names}
+        values["added_at"] = _from_time(values.get("added_at"))
+        values["by_owner"] = bool(values.get("by_owner"))
+        values["owned"] = bool(values.get("owned"))
         return cls(**values)
 
 

@@ -1,5 +1,5 @@
 """What an upload is answered with and refused by: the refusal classes, ``IngestResult`` and
-``Transformed``, the hook types the ingestor calls, and the delete token helpers.
+``Transformed``, the hook types the ingestor calls, and the delete/manage token helpers.
 
 Split out of ``core/ingest.py`` (which re-exports every name here) so that each stays small.
 """
@@ -16,7 +16,7 @@ from tornado_paste import errors
 from tornado_paste.core.records import FileRecord
 
 __all__ = [
-    "Enricher", "Forbidden", "IngestError", "IngestResult", "Listener", "TooLarge", "Transform",
+    "Enricher", "Forbidden", "IngestError", "IngestResult", "Listener", "Quota", "TooLarge", "Transform",
     "Transformed", "TypeRefused", "UploadCancelled", "hash_token", "token_matches",
 ]
 
@@ -53,10 +53,14 @@ class IngestResult:
     delete_token: str | None = None
 
 
-# Called before a new record is inserted, its blob committed (e.g. to add image dimensions).
+# Called before a new record is inserted, its blob committed (e.g. to add image dimensions); it reads
+# the bytes through the blob store (no local path: with S3 there is none).
 Enricher = Callable[[FileRecord], Awaitable[None]]
 # Called after a record changed: (event type, record).
 Listener = Callable[[str, FileRecord], Awaitable[None]]
+# Called with the upload's size once a chunk is added, before the chunk is staged; raises to refuse it
+# (an upload request's quota, reserved in the store as the bytes arrive).
+Quota = Callable[[int], Awaitable[None]]
 
 
 @dataclass

@@ -45,7 +45,9 @@ from tornado_paste.storage.base import EventLog, FileStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset({"file.created", "file.deleted", "file.derived"})
+EVENT_TYPES = frozenset({"file.created", "file.deleted", "file.derived", "collection.updated"})
+# The log key of a collection's events: subscribers naming ``?collection=<code>`` listen on it.
+COLLECTION_KEY = "collection:"
 # Entries read per log query (reader and replays).
 PAGE = 500
 # A cursor missing between two stored ones is an insert still in flight on another process (MongoDB
@@ -136,6 +138,16 @@ class EventFeed:
         body = {"type": event_type, "ts": iso_ms(ts), "file": self.links.card(record)}
         payload = msgpack.packb(body, use_bin_type=True)
         cursor = await self.log.append(event_type, ts, record.filehash, parent_filehash, private, payload)
+        self.metrics.incr("events.published")
+        self.wake()
+        return cursor
+
+    async def record_collection(self, code: str, action: str, body: dict[str, object]) -> int:
+        """Append a ``collection.updated`` event. Always private: only subscribers that name the
+        collection (and so hold its code) hear it, never the public feed."""
+        ts = time.time()
+        payload = msgpack.packb({"type": "collection.updated", "ts": iso_ms(ts), **body}, use_bin_type=True)
+        cursor = await self.log.append("collection.updated", ts, COLLECTION_KEY + code, None, True, payload)
         self.metrics.incr("events.published")
         self.wake()
         return cursor

@@ -33,9 +33,12 @@ class Event:
         self.parent_filehash = entry.parent_filehash
         self.private = entry.private
         body = entry.body()
-        # The public shape: {"type", "cursor", "ts", "file"}.
-        self.body: dict[str, Any] = {"type": body["type"], "cursor": entry.cursor, "ts": body["ts"],
-                                     "file": body["file"]}
+        # The public shape: {"type", "cursor", "ts", "file"}; collection events add "collection" and
+        # "action" (and carry "file" when a visible file was added or removed).
+        self.body: dict[str, Any] = {"type": body["type"], "cursor": entry.cursor, "ts": body["ts"]}
+        for key in ("collection", "action", "file"):
+            if key in body:
+                self.body[key] = body[key]
         self._json: str | None = None
         self._msgpack: bytes | None = None
         # Wire forms adapters build once per event and share between their subscribers.

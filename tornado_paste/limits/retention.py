@@ -49,10 +49,12 @@ def is_expired(record: FileRecord, now: datetime | None = None) -> bool:
 
 class RetentionPolicy:
     def __init__(self, default: str = POLICY, min_age: float = 30 * DAY, max_age: float = 365 * DAY,
-                 max_size: int = 1 << 30) -> None:
+                 max_size: int = 1 << 30, cap: float = 0.0) -> None:
         self.min_age = max(0.0, min_age)
         self.max_age = max(0.0, max_age)
         self.max_size = max(1, max_size)
+        # The operator's maximum lifetime for any file (``expires_max``; 0 = only the size policy).
+        self.cap = max(0.0, cap)
         self.default = self.check(default, allow_policy=True) or POLICY
 
     @property
@@ -76,10 +78,17 @@ class RetentionPolicy:
         low = min(self.min_age, self.max_age)
         return low + (self.max_age - low) * (1.0 - ratio) ** 3
 
+    def ceiling(self, size: int) -> float | None:
+        """The longest a file of ``size`` bytes may live: the size policy and the operator's cap (None: forever)."""
+        ceiling = self.policy_lifetime(size)
+        if self.cap:
+            ceiling = self.cap if ceiling is None else min(ceiling, self.cap)
+        return ceiling
+
     def lifetime(self, size: int, choice: str | None) -> float | None:
         """Seconds this upload lives (None: until deleted)."""
         choice = self.check(choice) or self.default
-        ceiling = self.policy_lifetime(size)
+        ceiling = self.ceiling(size)
         asked = ceiling if choice == POLICY else CHOICES[choice]
         if asked is None:
             return ceiling
@@ -133,7 +142,8 @@ class Sweeper:
                         report.blobs += await self._drop_blob(victim.sha256)
                     if deleted:  # another process may have beaten us to it: it counts, not us
                         report.records += 1
-                        await self.ingestor.publish("file.deleted", victim)
+                        if not victim.exhausted:  # a burned file's deletion was announced when it burned
+                            await self.ingestor.publish("file.deleted", victim)
             if len(records) < self.batch:
                 break
         self._count(report)

@@ -81,9 +81,16 @@ def describe(card: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def guarded(card: dict[str, Any]) -> bool:
+    """A password or a download limit stands before the bytes (shares): an unfurl embeds none of them, or
+    every reader of a chat would use up a download (or meet a 401)."""
+    return bool(card.get("password")) or card.get("max_downloads") is not None
+
+
 def unfurl_image(card: dict[str, Any], poster: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The picture an unfurl shows: the image itself, else the poster/thumbnail/cover (never of a private file)."""
-    if card.get("private"):
+    """The picture an unfurl shows: the image itself, else the poster/thumbnail/cover (never of a private
+    or guarded file)."""
+    if card.get("private") or guarded(card):
         return None
     if card["type"] == "image" and card["mimetype"] in UNFURL_IMAGE_TYPES:
         return {"url": card["url_i"], "type": card["mimetype"], "width": card.get("width"),
@@ -113,12 +120,12 @@ def meta_tags(card: dict[str, Any], poster: dict[str, Any] | None) -> list[tuple
         if image.get("width") and image.get("height"):
             tags += [("property", "og:image:width", str(image["width"])),
                      ("property", "og:image:height", str(image["height"]))]
-    if card["type"] == "video":
+    if card["type"] == "video" and not guarded(card):
         tags += [("property", "og:video", card["url_i"]), ("property", "og:video:type", card["mimetype"])]
         if card.get("width") and card.get("height"):
             tags += [("property", "og:video:width", str(card["width"])),
                      ("property", "og:video:height", str(card["height"]))]
-    if card["type"] == "audio":
+    if card["type"] == "audio" and not guarded(card):
         tags += [("property", "og:audio", card["url_i"]), ("property", "og:audio:type", card["mimetype"])]
     tags += [("name", "twitter:card", "summary_large_image" if image is not None else "summary"),
              ("name", "twitter:title", card["filename"]), ("name", "twitter:description", description)]
@@ -142,7 +149,7 @@ def oembed(card: dict[str, Any], base_url: str, poster: dict[str, Any] | None, m
     width, height = _fit(card.get("width"), card.get("height"), max_width, max_height)
     if card["type"] == "image" and image is not None:
         return {**data, "type": "photo", "url": card["url_i"], "width": width, "height": height}
-    if card["type"] == "video" and width and height:
+    if card["type"] == "video" and width and height and not guarded(card):
         poster_attr = f' poster="{html.escape(image["url"])}"' if image is not None else ""
         snippet = (f'<video controls preload="metadata" width="{width}" height="{height}"{poster_attr} '
                    f'src="{html.escape(card["url_i"])}"></video>')

@@ -17,6 +17,14 @@ from typing import Any
 
 from tornado_paste.core.records import DerivativeEntry, FileRecord, LogEntry, TusState, TusUsage
 from tornado_paste.errors import Busy, Unavailable
+from tornado_paste.storage.sharing import CollectionStore, FileControls
+
+# FileControls and CollectionStore (shares' concerns) live in storage/sharing.py; they are named here too.
+__all__ = [
+    "Backend", "BlockEntry", "BlockList", "CollectionStore", "DerivativeIndex", "DuplicateContent", "EventLog",
+    "ExpiryIndex", "FileControls", "FileStats", "FileStore", "Inventory", "Locked", "StoreError",
+    "StoreUnavailable", "TusStateStore", "TypeTotals", "record_to_doc",
+]
 
 
 class StoreError(Exception):
@@ -368,6 +376,8 @@ class Backend(FileStore):
     tus_state: TusStateStore
     event_log: EventLog
     expiry: ExpiryIndex
+    controls: FileControls
+    collections: CollectionStore
     blocklist: BlockList
     stats: FileStats
 
@@ -379,9 +389,8 @@ class Backend(FileStore):
     async def close(self) -> None: ...
 
     async def shared_secret(self, candidate: bytes) -> bytes | None:
-        """The deployment secret kept in this store for every machine: the stored one, or ``candidate``
-        stored now if there is none yet (first writer wins). None: this backend does not keep one
-        (it serves one machine, which keeps its secret in its data dir)."""
+        """The deployment secret kept here for every machine: the stored one, or ``candidate`` stored now
+        (first writer wins). None: this backend keeps none (one machine: its data dir's secret.key)."""
         return None
 
 

@@ -30,6 +30,7 @@ from tornado_paste.storage.base import (
     TusStateStore,
     TypeTotals,
 )
+from tornado_paste.storage.memory_sharing import MemoryCollectionStore, MemoryFileControls
 
 
 class MemoryStore(Backend):
@@ -41,6 +42,8 @@ class MemoryStore(Backend):
         self.tus_state = MemoryTusStateStore()
         self.event_log = MemoryEventLog()
         self.expiry = MemoryExpiryIndex(self)
+        self.controls = MemoryFileControls(self)
+        self.collections = MemoryCollectionStore()
         self.blocklist = MemoryBlockList()
         self.stats = MemoryFileStats(self)
 

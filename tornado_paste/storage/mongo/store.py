@@ -18,6 +18,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from tornado_paste.core.records import FileRecord, new_short_code
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable, record_to_doc
 from tornado_paste.storage.mongo.blocklist import MongoBlockList
+from tornado_paste.storage.mongo.collections import MongoCollectionStore
+from tornado_paste.storage.mongo.controls import MongoFileControls
 from tornado_paste.storage.mongo.derivatives import MongoDerivativeIndex
 from tornado_paste.storage.mongo.events import MongoEventLog
 from tornado_paste.storage.mongo.expiry import MongoExpiryIndex
@@ -39,6 +41,8 @@ class MongoStore(Backend):
         self.tus_state = MongoTusStateStore(self)
         self.event_log = MongoEventLog(self)
         self.expiry = MongoExpiryIndex(self)
+        self.controls = MongoFileControls(self)
+        self.collections = MongoCollectionStore(self)
         self.blocklist = MongoBlockList(self)
         self.stats = MongoFileStats(self)
 
@@ -82,7 +86,8 @@ class MongoStore(Backend):
                                                  upsert=True))
         await self.call(self.files.create_index([("id", ASCENDING)], unique=True, name="id_unique"))
         await self.call(self.files.create_index([("private", ASCENDING), ("id", DESCENDING)], name="public_latest"))
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats,
+                        self.controls, self.collections):
             await concern.open()
 
     async def _drop_index(self, name: str) -> None:

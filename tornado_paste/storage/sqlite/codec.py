@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tornado_paste.core.records import FileRecord
@@ -12,14 +12,19 @@ from tornado_paste.core.records import FileRecord
 COLUMNS = (
     "filehash", "short_code", "sha256", "filename", "mimetype", "size", "uploaded_at", "delete_token_hash",
     "private", "width", "height", "expires_at", "parent_id", "variant",
-    "media",
+    "media", "max_downloads", "downloads", "password_hash", "crc32",
 )
+
+
+def iso(moment: datetime | None) -> str | None:
+    """The one text form of a time in SQLite (UTC, whole seconds): text order is time order."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat() if moment is not None else None
 
 
 def encode_record(record: FileRecord) -> tuple[Any, ...]:
     row = record.to_row()
     row["uploaded_at"] = record.uploaded_at.isoformat()
-    row["expires_at"] = record.expires_at.isoformat() if record.expires_at else None
+    row["expires_at"] = iso(record.expires_at)
     row["private"] = int(record.private)
     row["variant"] = json.dumps(record.variant) if record.variant is not None else None
     row["media"] = json.dumps(record.media) if record.media is not None else None

@@ -34,7 +34,11 @@ COLUMNS_SQL = """(
     expires_at TEXT,
     parent_id INTEGER,
     variant TEXT,
-    media TEXT
+    media TEXT,
+    max_downloads INTEGER,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    password_hash TEXT,
+    crc32 INTEGER
 )"""
 
 TABLE = f"CREATE TABLE IF NOT EXISTS files {COLUMNS_SQL};"
@@ -55,7 +59,9 @@ def _columns(conn: sqlite3.Connection) -> set[str]:
 
 
 # Columns added after version 2 (nullable, so ALTER TABLE ADD COLUMN is enough).
-ADDED_COLUMNS = {"media": "TEXT"}
+# Shares' columns (tornado_paste/shares): a download limit with its count, a password hash, the CRC-32.
+ADDED_COLUMNS = {"media": "TEXT", "max_downloads": "INTEGER", "downloads": "INTEGER NOT NULL DEFAULT 0",
+                 "password_hash": "TEXT", "crc32": "INTEGER"}
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -88,7 +94,9 @@ def migrate_v1(conn: sqlite3.Connection) -> None:
         sequence = int(row[0]) if row else 0
         conn.execute("DROP TABLE IF EXISTS files_v2")
         conn.execute(f"CREATE TABLE files_v2 {COLUMNS_SQL}")
-        names = ",".join(_V1_COLUMNS)
+        # Version 1's columns, and any later one that a version-1 table was already given (shares').
+        have = _columns(conn)
+        names = ",".join(c for c in (*_V1_COLUMNS, *ADDED_COLUMNS) if c in have)
         # A placeholder code per row (unique, never a real code's shape), replaced just below.
         conn.execute(f"INSERT INTO files_v2 ({names}, short_code) SELECT {names}, 'v1-' || id FROM files")
         codes: set[str] = set()

@@ -17,6 +17,8 @@ from tornado_paste.core.records import FileRecord
 from tornado_paste.storage.base import Backend, DuplicateContent, StoreUnavailable
 from tornado_paste.storage.sqlite.blocklist import SQLiteBlockList
 from tornado_paste.storage.sqlite.codec import COLUMNS, decode_record, encode_record
+from tornado_paste.storage.sqlite.collections import SQLiteCollectionStore
+from tornado_paste.storage.sqlite.controls import SQLiteFileControls
 from tornado_paste.storage.sqlite.derivatives import SQLiteDerivativeIndex
 from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
@@ -40,6 +42,8 @@ class SQLiteStore(Backend):
         self.tus_state = SQLiteTusStateStore(self)
         self.event_log = SQLiteEventLog(self)
         self.expiry = SQLiteExpiryIndex(self)
+        self.controls = SQLiteFileControls(self)
+        self.collections = SQLiteCollectionStore(self)
         self.blocklist = SQLiteBlockList(self)
         self.stats = SQLiteFileStats(self)
 
@@ -90,7 +94,8 @@ class SQLiteStore(Backend):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         if self._conn is None:
             await self.run_raw(self._connect)
-        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats):
+        for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats,
+                        self.controls, self.collections):
             await concern.open()
 
     async def run_raw(self, fn: Callable[[], T]) -> T:

@@ -75,9 +75,15 @@ def test_accel_downloads_keep_every_header_and_range(stack):
 def test_accel_conditionals_head_and_errors(stack):
     card = put(stack, b"accel me\n" * 100, "a.txt")
     etag = f'"{card["sha256"]}"'
-    # A client's own Authorization and conditionals must not reach the store (400/412 there).
+    # A client's own Authorization and conditionals must not reach the store (400/412 there): the app
+    # judges If-Match against its own ETag (the sha256; the store's is an MD5).
     got, body = request(stack.nginx_port, "GET", path(card["url_i"]),
-                        headers={"Authorization": "Bearer x", "If-Match": '"other"'})
+                        headers={"Authorization": "Bearer x", "If-Match": etag, "If-Range": etag,
+                                 "Range": "bytes=0-8"})
+    assert got.status == 206 and body == b"accel me\n"
+    stale, _ = request(stack.nginx_port, "GET", path(card["url_i"]), headers={"If-Match": '"other"'})
+    assert stale.status == 412
+    got, body = request(stack.nginx_port, "GET", path(card["url_i"]), headers={"Authorization": "Bearer x"})
     assert got.status == 200 and body == b"accel me\n" * 100
     assert got.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert got.headers["Content-Disposition"].startswith("inline;")

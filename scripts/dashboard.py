@@ -42,7 +42,8 @@ ROUTE_CLASSES = {
                     # shares: collection and manage pages, the collections API, unlock (argon2 on a thread).
                     "collection", "manage", "api_collections", "api_collection", "unlock"),
     # upload_request: an upload-request link's page and its uploads; collection_zip: a streamed archive.
-    "transfer": ("upload_form", "upload_put", "tus", "raw", "download", "upload_request", "collection_zip"),
+    "transfer": ("upload_form", "upload_put", "upload_raw", "tus", "raw", "download", "upload_request",
+                 "collection_zip"),
     "images": ("resize", "poster"),
     # Long-lived by design (a long-poll waits up to its timeout, a WebSocket for hours): no latency objective.
     "feeds": ("events_poll", "ws"),

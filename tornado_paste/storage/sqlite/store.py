@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -30,6 +31,20 @@ T = TypeVar("T")
 
 
 # Columns added after the first release: a database made before them gets them at open.
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """WAL mode; switching takes an exclusive lock and SQLite answers "locked" at once (no busy
+    handler) while another process's connection does the same, so wait for it like a busy lock."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SQLiteStore(Backend):
     """Every concern's table in one database file, used through one connection on one thread."""
 
@@ -80,7 +95,7 @@ class SQLiteStore(Backend):
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(conn, self.timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             create_schema(conn)

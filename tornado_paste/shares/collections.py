@@ -25,7 +25,7 @@ from tornado_paste.core.ingest import Ingestor, hash_token, token_matches
 from tornado_paste.core.records import CollectionRecord, FileRecord, utcnow
 from tornado_paste.shares.cards import collection_card
 from tornado_paste.shares.passwords import Passwords
-from tornado_paste.shares.policy import BadShareOption, SharePolicy
+from tornado_paste.shares.policy import BadShareOption, SharePolicy, share_updates
 from tornado_paste.shares.zipper import Entry, ZipPlan
 from tornado_paste.storage.base import CollectionStore, DuplicateContent, FileStore
 
@@ -222,19 +222,7 @@ class Collections:
             if not isinstance(changes["private"], bool):
                 raise BadShareOption("'private' must be true or false")
             updates["private"] = changes["private"]
-        if "expires" in changes:
-            updates["expires_at"] = self.policy.expiry(0, changes["expires"])
-        if "password" in changes:
-            password = changes["password"]
-            if password is not None and not isinstance(password, str):
-                raise BadShareOption("'password' must be a string, or null to clear it")
-            self.policy.check_password_kept(bool(password))
-            updates["password_hash"] = await self.passwords.hash(password) if password else None
-        if "max_downloads" in changes:
-            limit = self.policy.download_limit(changes["max_downloads"])
-            if limit is not None and limit <= coll.downloads:
-                raise BadShareOption(f"'max_downloads' must be above the {coll.downloads} download(s) so far")
-            updates["max_downloads"] = limit
+        updates.update(await share_updates(self.policy, self.passwords, changes, 0, coll.downloads))
         changed = await self.store.update(coll.code, updates) if updates else coll
         if changed is None:
             raise errors.NotFound("no such collection")

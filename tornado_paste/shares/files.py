@@ -24,7 +24,7 @@ from tornado_paste.core.filenames import clean_filename
 from tornado_paste.core.ingest import Ingestor, token_matches
 from tornado_paste.core.records import FileRecord, extension_for, new_short_code, utcnow
 from tornado_paste.shares.passwords import Passwords
-from tornado_paste.shares.policy import BadShareOption, SharePolicy
+from tornado_paste.shares.policy import BadShareOption, SharePolicy, share_updates
 from tornado_paste.storage.base import DuplicateContent, ExpiryIndex, FileControls
 
 # (user agent, method, headers) -> whether a link previewer, not a person, sent the request.
@@ -108,19 +108,7 @@ class FileShares:
                 if changes["private"]:
                     # A private file's /s/ code is a stronger capability than the listed one it had.
                     updates["short_code"] = new_short_code(True)
-        if "expires" in changes:
-            updates["expires_at"] = self.policy.expiry(record.size, changes["expires"])
-        if "password" in changes:
-            password = changes["password"]
-            if password is not None and not isinstance(password, str):
-                raise BadShareOption("'password' must be a string, or null to clear it")
-            self.policy.check_password_kept(bool(password))
-            updates["password_hash"] = await self.passwords.hash(password) if password else None
-        if "max_downloads" in changes:
-            limit = self.policy.download_limit(changes["max_downloads"])
-            if limit is not None and limit <= record.downloads:
-                raise BadShareOption(f"'max_downloads' must be above the {record.downloads} download(s) so far")
-            updates["max_downloads"] = limit
+        updates.update(await share_updates(self.policy, self.passwords, changes, record.size, record.downloads))
         if not updates:
             return record
         try:

@@ -82,3 +82,24 @@ class SharePolicy:
     def check_password_kept(self, has_password: bool) -> None:
         if self.passwords_required and not has_password:
             raise PasswordRequired("this service requires a password on every share")
+
+
+async def share_updates(policy: SharePolicy, passwords: Any, changes: dict[str, Any], size: int,
+                        downloads: int) -> dict[str, Any]:
+    """The manage-link changes a file and a collection share: expiry, password, download limit
+    (``passwords`` hashes; ``size`` sets the expiry ceiling; ``downloads`` so far bound a new limit)."""
+    updates: dict[str, Any] = {}
+    if "expires" in changes:
+        updates["expires_at"] = policy.expiry(size, changes["expires"])
+    if "password" in changes:
+        password = changes["password"]
+        if password is not None and not isinstance(password, str):
+            raise BadShareOption("'password' must be a string, or null to clear it")
+        policy.check_password_kept(bool(password))
+        updates["password_hash"] = await passwords.hash(password) if password else None
+    if "max_downloads" in changes:
+        limit = policy.download_limit(changes["max_downloads"])
+        if limit is not None and limit <= downloads:
+            raise BadShareOption(f"'max_downloads' must be above the {downloads} download(s) so far")
+        updates["max_downloads"] = limit
+    return updates

@@ -170,3 +170,15 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def list_blobs(self) -> list[tuple[str, float]]:
         """Every committed blob as (sha256, last-modified Unix time), for the orphan sweep."""
+
+
+def reap_parts(inflight: list[asyncio.Task[Any]], error: BaseException | None
+               ) -> tuple[list[asyncio.Task[Any]], BaseException | None]:
+    """Multipart parts still running, and the first failure among the finished ones (kept once seen)."""
+    running = []
+    for task in inflight:
+        if not task.done():
+            running.append(task)
+        elif not task.cancelled() and task.exception() is not None and error is None:
+            error = task.exception()
+    return running, error

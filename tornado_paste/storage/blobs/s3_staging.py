@@ -27,7 +27,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from tornado_paste.storage.blobs.base import Staging, StagingDiscarded
+from tornado_paste.storage.blobs.base import Staging, StagingDiscarded, reap_parts
 
 if TYPE_CHECKING:
     from tornado_paste.storage.blobs.s3 import S3BlobStore
@@ -93,13 +93,7 @@ class S3Staging(Staging):
 
     def _reap(self) -> None:
         """Forget finished parts; re-raise a failed one (the upload cannot succeed any more)."""
-        running = []
-        for task in self._inflight:
-            if not task.done():
-                running.append(task)
-            elif not task.cancelled() and task.exception() is not None and self._error is None:
-                self._error = task.exception()
-        self._inflight = running
+        self._inflight, self._error = reap_parts(self._inflight, self._error)
         if self._error is not None:
             raise self._error
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from tornado_paste.storage.blobs.base import BlobMissing
+from tornado_paste.storage.blobs.base import BlobMissing, reap_parts
 
 if TYPE_CHECKING:
     from tornado_paste.storage.blobs.s3 import S3BlobStore
@@ -183,13 +183,7 @@ class S3Appender:
         return self._hashing
 
     def _reap(self) -> None:
-        running = []
-        for task in self._inflight:
-            if not task.done():
-                running.append(task)
-            elif not task.cancelled() and task.exception() is not None and self._error is None:
-                self._error = task.exception()
-        self._inflight = running
+        self._inflight, self._error = reap_parts(self._inflight, self._error)
         if self._error is not None:
             raise self._error
 

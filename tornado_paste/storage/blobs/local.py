@@ -112,9 +112,7 @@ class StagingFile(Staging):
             raise ValueError("staging file is already finished")
         self._finishing = True
         try:
-            await self._writer.drain()
-            if not self.discarded:
-                await asyncio.get_running_loop().run_in_executor(self._pool, os.fsync, fd)
+            await self._writer.drain(then=self._fsync_unless_discarded)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
@@ -128,6 +126,10 @@ class StagingFile(Staging):
         if self.discarded:
             raise StagingDiscarded("staging file was discarded while it was being finished")
         return self.sha256
+
+    def _fsync_unless_discarded(self, fd: int) -> None:
+        if not self.discarded:
+            os.fsync(fd)
 
     def discard(self) -> None:
         """Drop the staging file; safe to call more than once, even with a piece in flight or while

@@ -7,11 +7,9 @@ process). WAL mode lets several server processes share the file.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tornado_paste.core.records import FileRecord
@@ -25,6 +23,7 @@ from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
 from tornado_paste.storage.sqlite.schema import create_schema
 from tornado_paste.storage.sqlite.stats import SQLiteFileStats
+from tornado_paste.storage.sqlite.thread import SerialThread
 from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
 
 T = TypeVar("T")
@@ -51,7 +50,7 @@ class SQLiteStore(Backend):
     def __init__(self, path: str, timeout: float = 2.0) -> None:
         self.path = path
         self.timeout = timeout
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: SerialThread | None = None
         self._conn: sqlite3.Connection | None = None
         self.derivatives = SQLiteDerivativeIndex(self)
         self.tus_state = SQLiteTusStateStore(self)
@@ -87,7 +86,7 @@ class SQLiteStore(Backend):
                 self._conn.rollback()
                 raise StoreUnavailable(f"sqlite: {exc}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await self._executor.submit(call)
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False,
@@ -106,7 +105,7 @@ class SQLiteStore(Backend):
 
     async def open(self) -> None:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+            self._executor = SerialThread("sqlite")
         if self._conn is None:
             await self.run_raw(self._connect)
         for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats,
@@ -116,7 +115,7 @@ class SQLiteStore(Backend):
     async def run_raw(self, fn: Callable[[], T]) -> T:
         assert self._executor is not None
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+            return await self._executor.submit(fn)
         except sqlite3.DatabaseError as exc:
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
@@ -130,7 +129,7 @@ class SQLiteStore(Backend):
                 conn.close()
 
         await self.run_raw(shutdown)
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown()
         self._executor = None
         self._conn = None
 

@@ -50,7 +50,7 @@ class SQLiteEventLog(EventLog):
             )
             return int(cur.lastrowid)
 
-        return await self.store.run(insert)
+        return await self.store.run(insert, group=True)
 
     async def read_after(self, cursor: int, limit: int, upto: int | None = None) -> list[LogEntry]:
         def query(conn: sqlite3.Connection) -> list[LogEntry]:

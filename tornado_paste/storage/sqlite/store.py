@@ -62,31 +62,71 @@ class SQLiteStore(Backend):
         self.stats = SQLiteFileStats(self)
 
     # -- plumbing ------------------------------------------------------------
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, fn: Callable[[sqlite3.Connection], T], group: bool = False) -> T:
         """Run ``fn(connection)`` on the store's thread; map lock/IO errors to StoreUnavailable.
 
         Public for the other concerns of this backend (``sqlite/*.py``), which keep
-        their tables in the same file and use the same single connection.
+        their tables in the same file and use the same single connection. ``group``: ``fn`` is
+        one autocommit write that may share a transaction with the writes queued next to it
+        (see ``sqlite/thread.py``); it must not begin, commit or roll back itself.
         """
         if self._executor is None:
             raise StoreUnavailable("store is closed")
+        if group:
+            return await self._executor.submit(lambda: self._call_grouped(fn), group=True)
+        return await self._executor.submit(lambda: self._call(fn))
 
-        def call() -> T:
-            if self._conn is None:  # the open failed (locked, unreadable): start-up keeps retrying
-                raise StoreUnavailable("sqlite: not connected")
-            try:
-                return fn(self._conn)
-            except sqlite3.IntegrityError:
-                self._conn.rollback()
-                raise
-            except sqlite3.OperationalError as exc:
-                self._conn.rollback()
-                raise StoreUnavailable(f"sqlite: {exc}") from exc
-            except sqlite3.DatabaseError as exc:
-                self._conn.rollback()
-                raise StoreUnavailable(f"sqlite: {exc}") from exc
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """On the store's thread: one call in a transaction of its own (or autocommit)."""
+        conn = self._connection()
+        try:
+            return fn(conn)
+        except sqlite3.IntegrityError:
+            conn.rollback()
+            raise
+        except sqlite3.DatabaseError as exc:  # OperationalError (locked, I/O) included
+            conn.rollback()
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
 
-        return await self._executor.submit(call)
+    def _call_grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A grouped write: no rollback here, the group's savepoint undoes what it did."""
+        try:
+            return fn(self._connection())
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:  # the open failed (locked, unreadable): start-up keeps retrying
+            raise StoreUnavailable("sqlite: not connected")
+        return self._conn
+
+    def _run_group(self, calls: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """On the store's thread: grouped writes in one transaction, each in its own savepoint, so
+        one refused row (a duplicate name) does not take the others with it."""
+        if len(calls) == 1:
+            return [_outcome(calls[0])]
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+        except (StoreUnavailable, sqlite3.DatabaseError) as exc:
+            error = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(f"sqlite: {exc}")
+            return [(False, error)] * len(calls)
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            for call in calls:
+                conn.execute("SAVEPOINT grouped")
+                ok, value = _outcome(call)
+                if not ok:
+                    conn.execute("ROLLBACK TO grouped")
+                conn.execute("RELEASE grouped")
+                outcomes.append((ok, value))
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            conn.rollback()
+            return [(False, StoreUnavailable(f"sqlite: {exc}"))] * len(calls)
+        return outcomes
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False,
@@ -105,7 +145,7 @@ class SQLiteStore(Backend):
 
     async def open(self) -> None:
         if self._executor is None:
-            self._executor = SerialThread("sqlite")
+            self._executor = SerialThread("sqlite", group_runner=self._run_group)
         if self._conn is None:
             await self.run_raw(self._connect)
         for concern in (self.derivatives, self.tus_state, self.event_log, self.expiry, self.blocklist, self.stats,
@@ -146,7 +186,7 @@ class SQLiteStore(Backend):
             return int(cur.lastrowid)
 
         try:
-            new_id = await self.run(insert)
+            new_id = await self.run(insert, group=True)
         except sqlite3.IntegrityError as exc:
             raise DuplicateContent(str(exc)) from exc
         record.id = new_id
@@ -198,3 +238,11 @@ class SQLiteStore(Backend):
         return await self.run(
             lambda c: int(c.execute("SELECT COUNT(*) FROM files WHERE sha256 = ?", (sha256,)).fetchone()[0])
         )
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run a queued call; its exception, as the caller will see it, instead of raising."""
+    try:
+        return True, call()
+    except BaseException as exc:
+        return False, exc

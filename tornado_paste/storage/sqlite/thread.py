@@ -5,6 +5,11 @@ wake-up (~60 µs of CPU, a tenth of a small upload's loop time when every upload
 calls). Under load many calls are waiting at once, so the thread takes all that are queued, runs
 them one after the other (each its own statement or transaction, exactly as before) and hands the
 results back to the loop with one wake-up for the batch.
+
+Calls submitted with ``group=True`` (single-row writes: a file record, an event) that stand next to
+each other in a batch are handed to the owner's group runner together, which commits them in one
+transaction (SQLite's WAL then writes each shared index page once, not once per row). Their callers
+hear back only after that commit, so nothing is reported stored before it is.
 """
 
 from __future__ import annotations
@@ -20,23 +25,28 @@ T = TypeVar("T")
 # Results go back after at most this many calls, so a long queue does not hold the first answers.
 MAX_BATCH = 32
 
-_Call = tuple[Callable[[], Any], asyncio.Future]
+_Call = tuple[Callable[[], Any], asyncio.Future, bool]
+# (ok, value): a result, or the exception to raise in the caller.
+Outcome = tuple[bool, Any]
+GroupRunner = Callable[[list[Callable[[], Any]]], list[Outcome]]
 
 
 class SerialThread:
     """One worker thread running queued callables in FIFO order, resolved per batch."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, group_runner: GroupRunner | None = None) -> None:
+        self._group_runner = group_runner
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._queue: deque[_Call] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
 
-    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """Queue ``fn``; the future resolves on the calling loop once it ran on the thread."""
+    def submit(self, fn: Callable[[], T], group: bool = False) -> asyncio.Future[T]:
+        """Queue ``fn``; the future resolves on the calling loop once it ran on the thread (with
+        ``group``, once the transaction it joined committed)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with self._lock:
-            self._queue.append((fn, future))
+            self._queue.append((fn, future, group and self._group_runner is not None))
             if self._scheduled:
                 return future
             self._scheduled = True
@@ -54,11 +64,20 @@ class SerialThread:
                     return
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
             done: list[tuple[asyncio.Future, bool, Any]] = []
-            for fn, future in batch:
-                try:
-                    done.append((future, True, fn()))
-                except BaseException as exc:  # handed to the caller, like run_in_executor does
-                    done.append((future, False, exc))
+            i = 0
+            while i < len(batch):
+                fn, future, group = batch[i]
+                if not group:
+                    done.append((future, *_call(fn)))
+                    i += 1
+                    continue
+                j = i
+                while j < len(batch) and batch[j][2]:
+                    j += 1
+                assert self._group_runner is not None
+                outcomes = self._group_runner([call[0] for call in batch[i:j]])
+                done.extend((call[1], *outcome) for call, outcome in zip(batch[i:j], outcomes, strict=True))
+                i = j
             loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
             for item in done:
                 loops.setdefault(item[0].get_loop(), []).append(item)
@@ -67,6 +86,13 @@ class SerialThread:
                     loop.call_soon_threadsafe(_settle, items)
                 except RuntimeError:
                     pass  # that loop is closed: nobody waits for these answers any more
+
+
+def _call(fn: Callable[[], Any]) -> Outcome:
+    try:
+        return True, fn()
+    except BaseException as exc:  # handed to the caller, like run_in_executor does
+        return False, exc
 
 
 def _settle(items: list[tuple[asyncio.Future, bool, Any]]) -> None:

@@ -28,7 +28,7 @@ from tornado_paste.core.fsutil import unlink_quietly
 from tornado_paste.core.locks import KeyedLocks
 from tornado_paste.core.policy import TypePolicy
 from tornado_paste.core.records import FileRecord, extension_for, new_filehash, new_short_code, utcnow
-from tornado_paste.core.sniff import sniff
+from tornado_paste.core.sniff import seal
 from tornado_paste.core.uploads import (
     Enricher,
     Forbidden,
@@ -232,11 +232,10 @@ class Ingestor:
                       expires_at: datetime | None, parent_id: int | None = None,
                       variant: dict[str, Any] | None = None) -> IngestResult:
         staging = upload.staging
-        sha256 = await staging.finish()
+        sha256, mimetype = await seal(staging)
         upload.check_cancelled()
         for check in self.content_checks:
             await check(sha256)
-        mimetype = await sniff(staging.head)
         if not self.policy.permits(mimetype) or (upload.types is not None and not upload.types.permits(mimetype)):
             raise TypeRefused(f"files of type {mimetype} are not accepted here")
         media: dict[str, Any] | None = None

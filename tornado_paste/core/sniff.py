@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import magic
 
@@ -29,3 +30,13 @@ def sniff_mimetype(head: bytes) -> str:
 async def sniff(head: bytes) -> str:
     """libmagic off the event loop (some text heuristics scan the whole head)."""
     return await asyncio.get_running_loop().run_in_executor(None, sniff_mimetype, head)
+
+
+async def seal(staging: Any) -> tuple[str, str]:
+    """Finish the staged bytes and sniff their head: (sha256, type), in one I/O job where the blob
+    store can (``Staging.finish_and_inspect``). tus's prestaged files have only ``finish``."""
+    finish_and_inspect = getattr(staging, "finish_and_inspect", None)
+    if finish_and_inspect is None:
+        sha256 = await staging.finish()
+        return sha256, await sniff(staging.head)
+    return await finish_and_inspect(sniff_mimetype)

@@ -23,9 +23,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from tornado_paste.errors import ClientClosed, InsufficientStorage, NotFound, Unavailable
+
+T = TypeVar("T")
 
 
 class StorageFull(InsufficientStorage):
@@ -79,6 +81,12 @@ class Staging(abc.ABC):
     @abc.abstractmethod
     def discard(self) -> None:
         """Drop the staged bytes (idempotent, never blocks; remote clean-up runs in the background)."""
+
+    async def finish_and_inspect(self, inspect: Callable[[bytes], T]) -> tuple[str, T]:
+        """``finish``, then ``inspect(head)`` (libmagic, blocking) on a thread. The local store runs
+        both in the one I/O job that writes the last piece and fsyncs: one thread hop per upload."""
+        sha256 = await self.finish()
+        return sha256, await asyncio.get_running_loop().run_in_executor(None, inspect, self.head)
 
 
 class BlobStore(abc.ABC):

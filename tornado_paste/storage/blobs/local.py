@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tornado_paste.storage.blobs import base
-from tornado_paste.storage.blobs.base import BlobMissing, Staging, StagingDiscarded, StorageFull
+from tornado_paste.storage.blobs.base import BlobMissing, Staging, StagingDiscarded, StorageFull, T
 from tornado_paste.storage.blobs.pieces import WRITE_BUFFER, PieceWriter
 
 # Importable from here as before the blob-store interface existed.
@@ -96,7 +96,15 @@ class StagingFile(Staging):
         return self._hash.hexdigest()
 
     async def finish(self) -> str:
-        """Write the rest, fsync and close; returns the sha256 of everything written.
+        return (await self._finish(None))[0]
+
+    async def finish_and_inspect(self, inspect: Callable[[bytes], T]) -> tuple[str, T]:
+        sha256, found = await self._finish(inspect)
+        return sha256, found  # type: ignore[return-value]
+
+    async def _finish(self, inspect: Callable[[bytes], Any] | None) -> tuple[str, Any]:
+        """Write the rest, fsync and close (then ``inspect(head)`` in the same I/O job); returns the
+        sha256 of everything written and what ``inspect`` found.
 
         Raises ``StagingDiscarded`` when ``discard`` was called meanwhile (a client reset while
         the last piece was written or fsynced): the fd is closed here, never under the writer's feet.
@@ -104,7 +112,9 @@ class StagingFile(Staging):
         if self._adopted:
             if self.discarded:
                 raise StagingDiscarded("staging file was discarded")
-            return self.sha256
+            if inspect is None:
+                return self.sha256, None
+            return self.sha256, await asyncio.get_running_loop().run_in_executor(self._pool, inspect, self.head)
         if self.discarded:
             raise StagingDiscarded("staging file was discarded")
         fd = self._fd
@@ -112,7 +122,15 @@ class StagingFile(Staging):
             raise ValueError("staging file is already finished")
         self._finishing = True
         try:
-            await self._writer.drain(then=self._fsync_unless_discarded)
+            found: list[Any] = []
+
+            def seal(fd: int) -> None:
+                if not self.discarded:
+                    os.fsync(fd)
+                    if inspect is not None:
+                        found.append(inspect(self.head))
+
+            await self._writer.drain(then=seal)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull(str(exc)) from exc
@@ -125,11 +143,7 @@ class StagingFile(Staging):
             os.close(fd)
         if self.discarded:
             raise StagingDiscarded("staging file was discarded while it was being finished")
-        return self.sha256
-
-    def _fsync_unless_discarded(self, fd: int) -> None:
-        if not self.discarded:
-            os.fsync(fd)
+        return self.sha256, found[0] if found else None
 
     def discard(self) -> None:
         """Drop the staging file; safe to call more than once, even with a piece in flight or while

@@ -26,7 +26,7 @@ DEBIAN_PACKAGES += radosgw
 DEBIAN_PACKAGES += ceph-mon
 DEBIAN_PACKAGES += ceph-osd
 
-.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm tools-axe vendor-swagger-ui run test lint bench-upload bench-resize bench-load bench-tus bench-metrics compose-nginx-conf clean
+.PHONY: setup setup-python setup-runtime setup-system tools-statsd tools-npm tools-axe vendor-swagger-ui run test lint bench-upload bench-resize bench-load bench-upload-load bench-download-load bench-tus bench-metrics compose-nginx-conf clean
 .PHONY: bench-soak
 
 setup: setup-runtime setup-python
@@ -141,8 +141,17 @@ bench-resize: setup-python
 	$(PY) bench/resize.py
 
 # 200 clients, 30 s: direct to one process vs nginx -> two processes (needs nginx + wrk).
+# Every load target takes ARGS, e.g. ARGS="--duration 10 --baseline-ref main --targets one,nginx".
 bench-load: setup-python setup-system
-	$(PY) bench/load.py
+	$(PY) bench/load.py $(ARGS)
+
+# Multipart uploads only, 200 and 1000 clients: one process, --processes 2, nginx -> 2 (CPU ms/request).
+bench-upload-load: setup-python setup-system
+	$(PY) bench/load.py --mode upload $(ARGS)
+
+# Downloads of one 100 KB file: the same targets and nginx serving it statically (the limit).
+bench-download-load: setup-python setup-system
+	$(PY) bench/load.py --mode download $(ARGS)
 
 # deploy/compose/nginx.conf is nginx.conf rendered for the compose stack.
 compose-nginx-conf: setup-python

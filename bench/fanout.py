@@ -2,6 +2,7 @@
 """Fan-out benchmark: one server process, 10,000 idle WebSockets + 1,000 long-pollers, 100 uploads.
 
     python bench/fanout.py [--ws 10000] [--longpoll 1000] [--uploads 100] [--interval 1.0] [--client-procs 2]
+                           [--baseline-ref REF]
 
 Reports delivery latency (server publish timestamp -> receipt by the client,
 p50/p99, WebSocket and long-poll), server RSS before/after connecting (and KB per
@@ -10,6 +11,12 @@ The in-run baseline is the latency with a single subscriber, measured first.
 The subscribers are spread over ``--client-procs`` client processes (default 2) so
 that the clients' own CPU does not dominate the measured latency.
 Targets (issue 4): p99 <= 2 s, <= 30 KB RSS per idle WebSocket, 0 lost.
+Server CPU is reported per event and per delivery (CPU seconds of the server during the uploads and
+their delivery / (events x subscribers that received them)).
+
+``--baseline-ref REF`` runs the same benchmark first against REF, checked out into a temporary git
+worktree (bench/baseline.py; its run.py, cwd and PYTHONPATH), then against this tree, and prints the
+ratios current/baseline (latency, CPU per delivery, RSS per idle WebSocket).
 
 The script raises its own ``ulimit -n`` (the server inherits it): each side holds
 one descriptor per connection.
@@ -32,11 +39,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 import tornado.httpclient  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
+from bench import baseline  # noqa: E402
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402
 
 CONNECT_CONCURRENCY = 100  # handshakes in flight at once (the listen backlog is 128)
@@ -289,6 +298,8 @@ async def run(args: argparse.Namespace, server: ServerProcess) -> dict:
         if first_error:
             print(f"client error: {first_error}", flush=True)
     out["ws_received"], out["lp_received"] = ws_got, lp_got
+    out["deliveries"] = ws_got + lp_got
+    out["cpu_us_per_delivery"] = out["server_cpu"] * 1e6 / out["deliveries"] if out["deliveries"] else float("nan")
     out["lost"] = (args.ws * args.uploads - ws_got) + (args.longpoll * args.uploads - lp_got)
     out["duplicates"], out["client_errors"] = duplicates, errors
     out["ws_p50"], out["ws_p99"] = percentile(ws_lat, 50), percentile(ws_lat, 99)
@@ -299,11 +310,15 @@ async def run(args: argparse.Namespace, server: ServerProcess) -> dict:
     return out
 
 
-def report(args: argparse.Namespace, out: dict) -> None:
+def per_ws_kb(args: argparse.Namespace, out: dict) -> float:
+    return (out["rss_ws"] - out["rss_before"]) / max(1, args.ws) / 1024
+
+
+def report(args: argparse.Namespace, out: dict, title: str = "") -> None:
     kb = 1024
-    per_ws = (out["rss_ws"] - out["rss_before"]) / args.ws / kb
+    per_ws = per_ws_kb(args, out)
     per_lp = (out["rss_connected"] - out["rss_ws"]) / max(1, args.longpoll) / kb
-    print(f"\nfan-out: {args.ws} idle WebSockets + {args.longpoll} long-pollers, {args.uploads} uploads "
+    print(f"\nfan-out{title}: {args.ws} idle WebSockets + {args.longpoll} long-pollers, {args.uploads} uploads "
           f"every {args.interval:g}s (machine shared and noisy: figures are indicative)")
     print(f"  WebSockets opened in {out['ws_connect_seconds']:.1f} s")
     print(f"  baseline latency (1 subscriber): p50 {out['baseline_p50'] * 1000:.0f} ms, "
@@ -324,8 +339,36 @@ def report(args: argparse.Namespace, out: dict) -> None:
           f"{out['lp_received']}/{args.longpoll * args.uploads}; lost {out['lost']} (target 0); "
           f"duplicates {out['duplicates']}; client errors {out['client_errors']}")
     print(f"  server CPU during uploads+delivery: {out['server_cpu']:.1f} s in {out['wall']:.1f} s wall "
-          f"({out['server_cpu'] / args.uploads * 1000:.0f} ms per event)")
+          f"({out['server_cpu'] / args.uploads * 1000:.0f} ms per event, "
+          f"{out['cpu_us_per_delivery']:.1f} µs per delivery over {out['deliveries']} deliveries)")
     print(f"  p99 target <= 2000 ms: ratio {out['all_p99'] / 2:.2f}")
+
+
+def run_side(args: argparse.Namespace, tree: Path | None) -> dict:
+    """One whole fan-out run against a fresh server started from ``tree`` (None: this checkout)."""
+    with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
+        # Every benchmark client comes from 127.0.0.1: exempt it from the per-IP rate limits and
+        # feed caps, and lift the feeds' share of the open-file limit (this measures fan-out).
+        server = ServerProcess(Path(tmp) / "data", extra_args=["--log-level", "WARNING"],
+                               env={"TORNADO_PASTE_RATELIMIT_EXEMPT": "127.0.0.1",
+                                    "TORNADO_PASTE_EVENTS_WS_MAX_PER_CLIENT": "0",
+                                    "TORNADO_PASTE_EVENTS_LONGPOLL_MAX_PER_CLIENT": "0",
+                                    "TORNADO_PASTE_EVENTS_FD_SHARE": "0"},
+                               log_path=Path(tmp) / "server.log", root=tree)
+        try:
+            server.start()
+            out = asyncio.run(run(args, server))
+        finally:
+            server.stop()
+            if server.log_path.exists():
+                errors = [line for line in server.log().splitlines() if "ERROR" in line]
+                if errors:
+                    print(f"server log: {len(errors)} error line(s), first: {errors[0]}")
+    return out
+
+
+def ratio(a: float, b: float) -> str:
+    return f"x{a / b:.2f}" if b and a == a and b == b else "-"
 
 
 def main() -> int:
@@ -337,27 +380,27 @@ def main() -> int:
     p.add_argument("--client-procs", type=int, default=2, help="client processes sharing the subscribers")
     p.add_argument("--baseline-uploads", type=int, default=10)
     p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the last deliveries")
+    p.add_argument("--baseline-ref", help="run against this git ref first (a temporary worktree), then this tree")
     args = p.parse_args()
     raise_nofile(args.ws + args.longpoll + 1000)
-    with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
-        # Every benchmark client comes from 127.0.0.1: exempt it from the per-IP rate limits and
-        # feed caps, and lift the feeds' share of the open-file limit (this measures fan-out).
-        server = ServerProcess(Path(tmp) / "data", extra_args=["--log-level", "WARNING"],
-                               env={"TORNADO_PASTE_RATELIMIT_EXEMPT": "127.0.0.1",
-                                    "TORNADO_PASTE_EVENTS_WS_MAX_PER_CLIENT": "0",
-                                    "TORNADO_PASTE_EVENTS_LONGPOLL_MAX_PER_CLIENT": "0",
-                                    "TORNADO_PASTE_EVENTS_FD_SHARE": "0"},
-                               log_path=Path(tmp) / "server.log")
-        server.start()
-        try:
-            out = asyncio.run(run(args, server))
-        finally:
-            server.stop()
-            errors = [line for line in server.log().splitlines() if "ERROR" in line]
-            if errors:
-                print(f"server log: {len(errors)} error line(s), first: {errors[0]}")
-    report(args, out)
-    return 0 if out["lost"] == 0 else 1
+    results: dict[str, dict] = {}
+    with baseline.maybe_checkout(args.baseline_ref) as tree:
+        if tree is not None:
+            print(f"baseline: {baseline.describe(args.baseline_ref)} checked out at {tree}; current: {ROOT}",
+                  flush=True)
+            results["baseline"] = run_side(args, tree)
+        results["current"] = run_side(args, None)
+    for side, out in results.items():
+        report(args, out, (f" (baseline {args.baseline_ref})" if side == "baseline" else " (current tree)")
+               if tree is not None else "")
+    if "baseline" in results:
+        cur, base = results["current"], results["baseline"]
+        print(f"\ncurrent/baseline: delivery p50 {ratio(cur['all_p50'], base['all_p50'])}, "
+              f"p99 {ratio(cur['all_p99'], base['all_p99'])}; CPU per delivery "
+              f"{ratio(cur['cpu_us_per_delivery'], base['cpu_us_per_delivery'])}; CPU per event "
+              f"{ratio(cur['server_cpu'], base['server_cpu'])}; RSS per idle WebSocket "
+              f"{ratio(per_ws_kb(args, cur), per_ws_kb(args, base))}")
+    return 0 if all(out["lost"] == 0 for out in results.values()) else 1
 
 
 if __name__ == "__main__":

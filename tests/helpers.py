@@ -90,23 +90,33 @@ def wait_for_http(url: str, timeout: float = 15.0, proc: subprocess.Popen | None
 
 
 class ServerProcess:
-    """``python run.py`` in a subprocess on a free loopback port, as an operator would start it."""
+    """``python run.py`` in a subprocess on a free loopback port, as an operator would start it.
+
+    ``root`` is the source tree to run (default: this checkout). Another tree (a benchmark's baseline
+    checkout) runs its own run.py with that tree as the working directory and the only PYTHONPATH
+    entry, so its own ``tornado_paste``/``handlers``/``settings`` are the ones imported.
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, extra_args: Iterable[str] = (),
-                 env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, log_path: Path | None = None,
+                 root: Path | None = None) -> None:
         self.port = port or free_port()
         self.data_dir = Path(data_dir)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, str(ROOT / "run.py"), "--address", "127.0.0.1", "--port", str(self.port),
+        self.root = Path(root) if root is not None else ROOT
+        self.args = [sys.executable, str(self.root / "run.py"), "--address", "127.0.0.1", "--port", str(self.port),
                      "--data-dir", str(self.data_dir), "--base-url", self.url, *extra_args]
-        self.env = {**os.environ, **(env or {})}
+        base_env = dict(os.environ)
+        if root is not None:
+            base_env["PYTHONPATH"] = str(self.root)
+        self.env = {**base_env, **(env or {})}
         self.log_path = log_path or (self.data_dir.parent / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log")
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self.log_file,
+        self.proc = subprocess.Popen(self.args, cwd=self.root, env=self.env, stdout=self.log_file,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_http(self.url + "/healthz", timeout, self.proc)
         return self

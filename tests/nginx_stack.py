@@ -137,12 +137,19 @@ class NginxProcess:
 
 
 class Stack:
-    """N app processes (one data dir, one SQLite file) behind one nginx; ``stop`` tears all down."""
+    """N app processes (one data dir, one SQLite file) behind one nginx; ``stop`` tears all down.
+
+    ``root`` is the stack's scratch directory. ``app_root`` is the source tree the app processes run
+    (default: this checkout; see ``ServerProcess``). nginx.conf is always this checkout's, whatever
+    ``app_root`` is: a benchmark's baseline tree is served through the current nginx.conf.
+    """
 
     def __init__(self, root: Path, backends: int = 2, max_upload_size: int = 256 << 20,
                  worker_processes: int = 1, extra_args: Sequence[str] = (),
-                 nginx_values: Mapping[str, str | Sequence[str] | None] | None = None) -> None:
+                 nginx_values: Mapping[str, str | Sequence[str] | None] | None = None,
+                 app_root: Path | None = None) -> None:
         self.root = Path(root)
+        self.app_root = app_root
         self.data_dir = self.root / "data"
         self.max_upload_size = max_upload_size
         self.ports = [free_port() for _ in range(backends)]
@@ -160,7 +167,7 @@ class Stack:
             extra_args=["--behind-proxy", "--base-url", self.public_url,
                         "--max-upload-size", str(self.max_upload_size), *self.extra_args],
             env={"TORNADO_PASTE_ACCEL_REDIRECT_PREFIX": ACCEL_PREFIX},
-            log_path=self.root / f"app-{port}.log")
+            log_path=self.root / f"app-{port}.log", root=self.app_root)
 
     @property
     def url(self) -> str:

@@ -37,6 +37,9 @@ log = logging.getLogger("tornado_paste")
 
 # Body bytes Tornado hands the handler per call; bigger pieces mean fewer Python calls per GiB.
 READ_CHUNK = 1 << 20
+# Connections the kernel queues before we accept them. Tornado's default, 128, made a burst of 1,000
+# clients overflow the queue (SYN cookies, then resets); nginx uses 511. The kernel caps it at somaxconn.
+LISTEN_BACKLOG = 1024
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,9 +202,10 @@ def supervise(count: int) -> tuple[int | None, int]:
 def bind(settings: Settings) -> list[list[socket.socket]]:
     """The listening sockets of each worker: one shared list, or one port per worker."""
     if settings.processes > 1 and settings.port_per_process:
-        return [tornado.netutil.bind_sockets(settings.port + i, settings.address, reuse_port=False)
+        return [tornado.netutil.bind_sockets(settings.port + i, settings.address, reuse_port=False,
+                                           backlog=LISTEN_BACKLOG)
                 for i in range(settings.processes)]
-    return [tornado.netutil.bind_sockets(settings.port, settings.address, reuse_port=False)]
+    return [tornado.netutil.bind_sockets(settings.port, settings.address, reuse_port=False, backlog=LISTEN_BACKLOG)]
 
 
 def limit_malloc_arenas(count: int) -> None:

@@ -6,8 +6,8 @@
 The worktree (``git worktree add --detach``) is removed when the block ends, also on an error, on
 Ctrl-C and on SIGTERM (turned into SystemExit while the block runs). Only committed state is checked
 out: uncommitted changes of the current tree never leak into the baseline. Both trees run with this
-interpreter (the same virtualenv): a baseline that needs other packages cannot start (a warning says
-when requirements.txt differs).
+interpreter (the same virtualenv); packages only the baseline pins are installed into the checkout
+(``EXTRA_SITE``) and put on its servers' PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -34,13 +34,26 @@ def describe(ref: str) -> str:
     return f"{ref} ({done.stdout.strip()})" if done.returncode == 0 else ref
 
 
-def warn_if_requirements_differ(tree: Path) -> None:
-    """Both trees run in this interpreter's environment: say so when the baseline pins other packages."""
-    for name in ("requirements.txt",):
-        mine, theirs = ROOT / name, tree / name
-        if mine.exists() and theirs.exists() and mine.read_bytes() != theirs.read_bytes():
-            print(f"warning: the baseline's {name} differs from this tree's; both run with {sys.executable} "
-                  "(a package only the baseline needs makes its servers fail to start)", file=sys.stderr)
+# Packages the baseline pins and this tree does not go here, inside the checkout (tests/helpers.py
+# ServerProcess puts it on PYTHONPATH after the tree): both trees run with this interpreter.
+EXTRA_SITE = ".bench-site"
+
+
+def _pins(path: Path) -> set[str]:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()}
+
+
+def install_missing_requirements(tree: Path) -> None:
+    """``pip install --target`` the pins only the baseline has (the multipart parser it used, say)."""
+    missing = sorted(_pins(tree / "requirements.txt") - _pins(ROOT / "requirements.txt"))
+    if not missing:
+        return
+    print(f"baseline: installing what only it pins into {tree / EXTRA_SITE}: {' '.join(missing)}", file=sys.stderr)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                           str(tree / EXTRA_SITE), *missing], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        print(f"warning: could not install {missing}: {done.stderr.strip()[-500:]}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -61,7 +74,7 @@ def checkout(ref: str) -> Iterator[Path]:
         added = _git("worktree", "add", "--detach", str(tree), done.stdout.strip(), check=False)
         if added.returncode != 0:
             raise SystemExit(f"git worktree add {ref} failed: {added.stderr.strip()}")
-        warn_if_requirements_differ(tree)
+        install_missing_requirements(tree)
         yield tree
     finally:
         try:

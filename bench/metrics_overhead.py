@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/ (the server fixtures) is not installed: the benchmarks import it from the checkout.
+sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/ (the server fixtures) is not installed: the benchmarks import it from the checkout.
+sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 

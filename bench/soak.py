@@ -45,6 +45,8 @@ import psutil
 import tornado.httpclient
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/ (the server fixtures) is not installed: the benchmarks import it from the checkout.
+sys.path.insert(0, str(ROOT))
 
 # Operation -> weight. Each worker picks one at a time.
 MIX = {

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/ (the server fixtures) is not installed: the benchmarks import it from the checkout.
+sys.path.insert(0, str(ROOT))
 
 from settings import parse_size  # noqa: E402
 from tests.helpers import ServerProcess  # noqa: E402

@@ -108,7 +108,9 @@ class ServerProcess:
                      "--data-dir", str(self.data_dir), "--base-url", self.url, *extra_args]
         base_env = dict(os.environ)
         if root is not None:
-            base_env["PYTHONPATH"] = str(self.root)
+            # A benchmark baseline's own packages (bench/baseline.py EXTRA_SITE) come after its tree.
+            extra = self.root / ".bench-site"
+            base_env["PYTHONPATH"] = os.pathsep.join([str(self.root)] + ([str(extra)] if extra.is_dir() else []))
         self.env = {**base_env, **(env or {})}
         self.log_path = log_path or (self.data_dir.parent / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log")
         self.proc: subprocess.Popen | None = None

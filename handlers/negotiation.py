@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 JSON = "application/json"
 MSGPACK = "application/msgpack"
 _PRODUCIBLE = {
@@ -32,10 +34,22 @@ def parse_accept(header: str) -> list[tuple[str, float]]:
     return [(m, q) for m, q, _ in ranges]
 
 
+# Answers for short Accept headers are remembered (clients send the same few on every request);
+# a long one, or a flood of distinct ones, costs at most this cache's bound in memory.
+_CACHED_HEADER_MAX = 200
+_CACHE_SIZE = 512
+
+
 def choose_api_type(header: str | None) -> str | None:
     """JSON or msgpack for this ``Accept`` header; None when it allows neither (406)."""
     if not header or not header.strip():
         return JSON
+    if len(header) <= _CACHED_HEADER_MAX:
+        return _cached_api_type(header)
+    return _api_type(header)
+
+
+def _api_type(header: str) -> str | None:
     for media, q in parse_accept(header):
         if q <= 0:
             continue
@@ -61,7 +75,17 @@ def prefers(header: str | None, candidates: tuple[str, ...]) -> str | None:
     """The candidate ``Accept`` ranks highest (q first, then how exactly it was named)."""
     if not header:
         return None
+    if len(header) <= _CACHED_HEADER_MAX:
+        return _cached_prefers(header, candidates)
+    return _prefers(header, candidates)
+
+
+def _prefers(header: str, candidates: tuple[str, ...]) -> str | None:
     ranges = parse_accept(header)
     scored = [(quality(ranges, c), -i, c) for i, c in enumerate(candidates)]
     (q, _specificity), _, best = max(scored)
     return best if q > 0 else None
+
+
+_cached_api_type = functools.lru_cache(maxsize=_CACHE_SIZE)(_api_type)
+_cached_prefers = functools.lru_cache(maxsize=_CACHE_SIZE)(_prefers)

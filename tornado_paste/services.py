@@ -175,7 +175,7 @@ def build_services(settings: Settings, store: Backend | None = None, worker: int
     shares = build_shares(s, store, ingestor, links, blobs, retention, secret)
     shares.collections.publishers.append(events.record_collection)
     blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
-    records = RecordCache(store, s.record_cache_ttl, s.record_cache_size)
+    records = RecordCache(store, s.record_cache_ttl, s.record_cache_entries)
     records.track_writes(store)  # every write of this process drops what it changes
     previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor, images.cache.enforce)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,

@@ -42,10 +42,12 @@ def _copy(record: FileRecord) -> FileRecord:
 class RecordCache:
     """``get_by_filehash`` / ``get_by_short_code`` through a bounded LRU of unguarded records."""
 
-    def __init__(self, store: Backend, ttl: float = 1.0, max_entries: int = 4096) -> None:
+    def __init__(self, store: Backend, ttl: float = 1.0, max_entries: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.ttl = ttl
         self.max_entries = max_entries
+        self._clock = clock
         # filehash -> (record, monotonic time it was read)
         self._records: OrderedDict[str, tuple[FileRecord, float]] = OrderedDict()
         # short code -> filehash (checked against the record's current code on use)
@@ -65,7 +67,7 @@ class RecordCache:
         if self.enabled:
             entry = self._records.get(filehash)
             if entry is not None:
-                if time.monotonic() - entry[1] < self.ttl:
+                if self._clock() - entry[1] < self.ttl:
                     self._records.move_to_end(filehash)
                     self.hits += 1
                     return _copy(entry[0])
@@ -76,7 +78,7 @@ class RecordCache:
         if self.enabled:
             filehash = self._codes.get(code)
             entry = self._records.get(filehash) if filehash is not None else None
-            if entry is not None and entry[0].short_code == code and time.monotonic() - entry[1] < self.ttl:
+            if entry is not None and entry[0].short_code == code and self._clock() - entry[1] < self.ttl:
                 self._records.move_to_end(entry[0].filehash)
                 self.hits += 1
                 return _copy(entry[0])
@@ -91,7 +93,7 @@ class RecordCache:
         self._drop(record.filehash)
         while len(self._records) >= self.max_entries:
             self._drop(next(iter(self._records)))
-        self._records[record.filehash] = (_copy(record), time.monotonic())
+        self._records[record.filehash] = (_copy(record), self._clock())
         self._codes[record.short_code] = record.filehash
         if record.id is not None:
             self._ids[record.id] = record.filehash

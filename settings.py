@@ -134,6 +134,13 @@ class Settings:
     # a block made by another process (the admin CLI) reaches every link within this time (uploads
     # always ask the store). 0 = ask the store on every request.
     blocklist_cache_ttl: float = 2.0
+    # Seconds a process trusts a file record it read for the read-only routes (/i/ /d/ /p/ /s/, metadata
+    # GETs): a delete, rename or password/visibility change made by another process (another worker, the
+    # admin CLI) reaches this process's answers within this time; this process's own changes at once.
+    # Records with a password or a download limit are never kept. 0 = ask the store on every request.
+    record_cache_ttl: float = 1.0
+    # File records kept per process by that cache (least recently used go first).
+    record_cache_entries: int = 4096
 
     # --- metrics ---
     # Host of the StatsD daemon metrics are sent to; empty disables metrics.
@@ -432,6 +439,8 @@ class Settings:
             raise ValueError("preview_max_side >= 16, preview_tool_timeout > 0, preview_tool_memory_bytes >= 64M")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log_format must be text or json: {self.log_format!r}")
+        if self.record_cache_ttl < 0 or self.record_cache_entries < 0:
+            raise ValueError("record_cache_ttl and record_cache_entries must not be negative")
         if self.events_poll_interval <= 0:
             raise ValueError("events_poll_interval must be positive")
         if not 0 < self.events_longpoll_max_timeout < 60:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import urllib.parse
+from typing import ClassVar
 
 import tornado.web
 
@@ -153,12 +156,37 @@ class FileResourceHandler(RawUploadMixin):
         self.send_data({"deleted": record.filehash}, media_type=media)
 
 
+def _ping_done(pings: dict[int, asyncio.Future[None]], key: int, done: asyncio.Future[None]) -> None:
+    if pings.get(key) is done:
+        del pings[key]
+    if not done.cancelled():
+        done.exception()  # retrieved: a failed ping nobody waits for any more is not logged as lost
+
+
 class HealthHandler(BaseHandler):
-    """``/healthz``: 200 when the store answers, 503 otherwise."""
+    """``/healthz``: 200 when the store answers, 503 otherwise.
+
+    Probes that arrive while a ping is on its way share it (one store round trip, not one each): every
+    answer still comes from a ping that ended after the probe arrived, so none is older than that ping.
+    """
 
     route_name = "healthz"
+    _pings: ClassVar[dict[int, asyncio.Future[None]]] = {}
 
     async def get(self) -> None:
-        await self.services.store.ping()
+        await self.shared_ping()
         self.set_header("Cache-Control", "no-store")
         self.send_data({"status": "ok"})
+
+    async def shared_ping(self) -> None:
+        store = self.services.store
+        pending = self._pings.get(id(store))
+        if pending is None or pending.done() or pending.get_loop() is not asyncio.get_running_loop():
+            pending = asyncio.ensure_future(store.ping())
+            self._pings[id(store)] = pending
+            pending.add_done_callback(functools.partial(_ping_done, self._pings, id(store)))
+        # shield: one probe going away (its client left) must not cancel the ping the others wait for.
+        await asyncio.shield(pending)
+
+    def compute_etag(self) -> None:
+        return None  # a no-store answer: hashing its body for an ETag nobody may keep was wasted work

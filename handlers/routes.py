@@ -47,7 +47,9 @@ REQUEST = "([A-Za-z0-9_-]{16,64})"  # an upload-request link (tornado_paste/shar
 
 
 def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
+    # Tornado tries the rules in order: the health probe, hit every few seconds by every balancer, first.
     return [
+        (r"/healthz", HealthHandler),
         (r"/", PasteIndexHandler),
         (rf"/p/{FH}", PreviewHandler),
         (rf"/p/{FH}/qr\.svg", QRCodeHandler),
@@ -78,7 +80,6 @@ def routes() -> list[tuple[str, type[tornado.web.RequestHandler]]]:
         (r"/api/v1/docs", APIReferenceHandler),
         (r"/api/v1/clients/?", ClientIndexHandler),
         (r"/api/v1/clients/([^/]+)", ClientConfigHandler),
-        (r"/healthz", HealthHandler),
         (r"/ws", EventSocketHandler),
         (r"/api/v1/events", EventPollHandler),
         (r"/api/v1/tus/?", TusCollectionHandler),

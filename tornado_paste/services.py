@@ -19,6 +19,7 @@ from tornado_paste.core.cards import Links
 from tornado_paste.core.cursor import CursorCodec
 from tornado_paste.core.ingest import Ingestor
 from tornado_paste.core.policy import TypePolicy
+from tornado_paste.core.record_cache import RecordCache
 from tornado_paste.core.secret import configured_secret, existing_secret, load_or_create_secret, new_secret
 from tornado_paste.core.tasks import cancel_and_wait
 from tornado_paste.events.feed import EventFeed
@@ -69,6 +70,8 @@ class Services:
     blocks: BlockGuard
     previews: PreviewService
     shares: Shares
+    # File records for the read-only routes, kept briefly (core/record_cache.py).
+    records: RecordCache
     # Start/stop steps of the features, in order (stopped in reverse).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -172,10 +175,12 @@ def build_services(settings: Settings, store: Backend | None = None, worker: int
     shares = build_shares(s, store, ingestor, links, blobs, retention, secret)
     shares.collections.publishers.append(events.record_collection)
     blocks = BlockGuard(store.blocklist, s.blocklist_cache_ttl)
+    records = RecordCache(store, s.record_cache_ttl, s.record_cache_entries)
+    records.track_writes(store)  # every write of this process drops what it changes
     previews = build_preview_service(s, store, ingestor, blobs, metrics, images.executor, images.cache.enforce)
     services = Services(settings=s, store=store, blobs=blobs, metrics=metrics, cursors=cursors, links=links,
                         ingestor=ingestor, images=images, tus=tus, events=events, limits=build_limits(s),
-                        retention=retention, blocks=blocks, previews=previews, shares=shares)
+                        retention=retention, blocks=blocks, previews=previews, shares=shares, records=records)
     # Uploads ask the store itself: a block stops new copies at once, in every process.
     ingestor.content_checks.append(lambda sha256: blocks.check(sha256, fresh=True))
     ingestor.transforms.append(MetadataStripper(s.strip_metadata, blobs, metrics))

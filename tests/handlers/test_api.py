@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import msgpack
@@ -126,6 +127,44 @@ async def test_delete_with_header_token(upload, fetch):
 async def test_healthz(fetch):
     response = await fetch("/healthz")
     assert response.code == 200 and body_of(response) == {"status": "ok"}
+
+
+@pytest.mark.gen_test
+async def test_concurrent_health_probes_share_one_ping_and_its_failure(fetch, services, monkeypatch):
+    from handlers.api import HealthHandler
+    from tornado_paste.storage.base import StoreUnavailable
+
+    arrived: list[int] = []
+    pings: list[int] = []
+    release = asyncio.Event()
+    outcome: dict[str, Exception | None] = {"error": None}
+
+    async def ping() -> None:
+        pings.append(1)
+        await release.wait()
+        if outcome["error"] is not None:
+            raise outcome["error"]
+
+    real_shared = HealthHandler.shared_ping
+
+    async def counted(self) -> None:
+        arrived.append(1)
+        await real_shared(self)
+
+    monkeypatch.setattr(services.store, "ping", ping)
+    monkeypatch.setattr(HealthHandler, "shared_ping", counted)
+    for error, code in ((None, 200), (StoreUnavailable("down"), 503)):
+        arrived.clear(), pings.clear(), release.clear()
+        outcome["error"] = error
+        probes = [asyncio.ensure_future(fetch("/healthz")) for _ in range(5)]
+        while len(arrived) < 5:
+            await asyncio.sleep(0.01)
+        release.set()
+        assert [r.code for r in await asyncio.gather(*probes)] == [code] * 5
+        assert len(pings) == 1  # one store round trip for the five probes waiting at once
+    outcome["error"] = None
+    release.set()
+    assert (await fetch("/healthz")).code == 200 and len(pings) == 2  # a later probe pings anew
 
 
 @pytest.mark.gen_test

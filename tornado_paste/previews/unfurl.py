@@ -9,6 +9,7 @@ A private file unfurls as a generic card: no name, no size, no image.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
@@ -36,10 +37,18 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str:
     if not headers:
         return ""
     value = headers.get(name)
-    if value is None:
+    if value is None and isinstance(headers, dict):
+        # A plain dict is case-sensitive; HTTP header mappings (Tornado's) answer any case already, and
+        # scanning every header of every download for the four names below was a visible cost.
         lowered = name.lower()
         value = next((v for k, v in headers.items() if k.lower() == lowered), None)
     return value or ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_unfurler_agent(agent: str) -> bool:
+    """The agent regex, once per distinct User-Agent (a handful of agents make most requests)."""
+    return _AGENT_RE.search(agent) is not None
 
 
 def is_unfurler(user_agent: str | None, method: str | None, headers: Mapping[str, str] | None = None) -> bool:
@@ -53,7 +62,9 @@ def is_unfurler(user_agent: str | None, method: str | None, headers: Mapping[str
     agent = user_agent if user_agent is not None else _header(headers, "User-Agent")
     if not agent:
         return False
-    return _AGENT_RE.search(agent) is not None
+    if len(agent) > 512:  # not kept: a hostile agent of 64 KiB must not pin memory in the cache
+        return _AGENT_RE.search(agent) is not None
+    return _is_unfurler_agent(agent)
 
 
 def duration_text(seconds: float | None) -> str | None:

@@ -366,7 +366,8 @@ class Settings:
     events_ws_ping_interval: float = 20.0
     # Seconds a WebSocket peer has to answer a ping before it is closed.
     events_ws_ping_timeout: float = 20.0
-    # Frames a WebSocket may have waiting for its socket before it is cut off as a slow consumer.
+    # Writes (a frame, or a page of frames sent together) a WebSocket may have waiting beyond what its
+    # kernel send buffer took, before it is cut off as a slow consumer (1013).
     events_ws_send_queue: int = 256
     # Kernel send buffer per WebSocket (0 = OS default); smaller detects slow consumers sooner.
     events_ws_send_buffer_size: int = 0

@@ -156,8 +156,9 @@ class Waiter:
     def shared_body(self, events: Sequence[Event], cursor: int, fmt: str) -> bytes | None:
         """The batch's pre-built answer when (``events``, ``cursor``) is exactly that batch, else None."""
         whole = self.whole
-        if whole is None or cursor != whole.upto or len(events) != len(whole.events):
-            return None
+        if (whole is None or cursor != whole.upto or len(events) != len(whole.events)
+                or (events and events[0] is not whole.events[0])):
+            return None  # a backlog read from the log, a cut at the limit, or a later cursor
         return whole.poll_body(fmt)
 
     def shutdown(self) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 import socket
-import struct
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 import msgpack
@@ -24,11 +24,13 @@ from handlers.cors import allowed_origin
 from handlers.errors import status_of
 from handlers.files import FILEHASH_PATTERN
 from handlers.guard import unlocked
+from handlers.negotiation import MSGPACK
+from handlers.ws_frames import FULL, WRITTEN, FrameWriter
 from tornado_paste import errors
 from tornado_paste.core.ingest import token_matches
 from tornado_paste.events.cursors import check_cursor
 from tornado_paste.events.feed import COLLECTION_KEY, EventFeed
-from tornado_paste.events.subscribers import Event, Waiter
+from tornado_paste.events.subscribers import Batch, Event, Waiter, poll_answer
 from tornado_paste.limits.feedgate import FeedRefused, FeedSlot
 
 _FILEHASH_RE = re.compile(rf"^{FILEHASH_PATTERN}$")
@@ -37,26 +39,6 @@ LONGPOLL_LIMIT = 100
 # RFC 6455 close codes: 1013 "try again later" tells a slow client to reconnect with its cursor.
 CLOSE_SLOW_CONSUMER = 1013
 CLOSE_GOING_AWAY = 1001
-
-
-def server_frame(payload: bytes, binary: bool) -> bytes:
-    """One final, unmasked server frame (RFC 6455 section 5.2) holding ``payload``.
-
-    Why not ``write_message``: it frames the same event again for every socket and wraps each
-    write in a task; building the frame once per event and writing it to each socket's stream
-    costs a fraction of that when one event goes to thousands of sockets. This is valid because
-    the handler never negotiates compression (``get_compression_options`` returns None), so a
-    frame is the same bytes for every connection.
-    """
-    first = 0x80 | (0x2 if binary else 0x1)
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", first, size)
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", first, 126, size)
-    else:
-        header = struct.pack("!BBQ", first, 127, size)
-    return header + payload
 
 
 def _parse_cursor(handler: BaseHandler) -> int | None:
@@ -178,12 +160,13 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
     # -- lifecycle -------------------------------------------------------------
     async def open(self, *args: Any, **kwargs: Any) -> None:
         settings = self.services.settings
-        self.limit = settings.events_ws_send_queue
-        self.pending = 0
         self.live = False
         self.gone = False
-        self._last_write: Any = None  # the Future of the latest frame
-        if settings.events_ws_send_buffer_size and self.ws_connection is not None:
+        assert self.ws_connection is not None
+        # Frames built once per event go straight to this socket; past events_ws_send_queue
+        # writes waiting in user space it is a slow consumer (ws_frames.py).
+        self.writer = FrameWriter(self.ws_connection, self.binary, settings.events_ws_send_queue)
+        if settings.events_ws_send_buffer_size:
             sock = self.ws_connection.stream.socket  # type: ignore[attr-defined]
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.events_ws_send_buffer_size)
         self.set_nodelay(True)
@@ -208,12 +191,12 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
             self.on_close()
 
     async def _replay(self) -> None:
-        """Send the backlog page by page, each page flushed before the next; then go live.
+        """Send the backlog page by page (one write each), each page flushed before the next; then go live.
 
         Live events dispatched meanwhile are not lost: they are in the feed's
         recent buffer or the log, and the next page reads up to the new ``high``.
         """
-        page = max(1, self.limit // 2)
+        page = max(1, self.writer.limit // 2)
         feed = self.feed
         while not self.gone:
             upto = feed.high
@@ -221,13 +204,13 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
                 self.live = True  # same tick as the check: nothing can slip in between
                 return
             events, considered = await feed.events_after(self.last_sent, upto, self.filehash, page)
-            for event in events:
-                if not self._send(event):
-                    return
+            if events and not self._send(events):
+                return
             self.last_sent = max(self.last_sent, considered)
-            if self._last_write is not None:
+            flushing = self.writer.last_write
+            if flushing is not None:
                 try:
-                    await self._last_write
+                    await flushing
                 except tornado.iostream.StreamClosedError:
                     return
 
@@ -240,43 +223,30 @@ class EventSocketHandler(BaseHandler, tornado.websocket.WebSocketHandler):
         self.feed.unsubscribe(self)
 
     # -- the Subscriber side (called by the feed) ---------------------------------
-    def deliver(self, event: Event) -> bool:
-        if not self.live or event.cursor <= self.last_sent:
-            return False
-        return self._send(event)
+    def deliver(self, batch: Batch) -> int:
+        if not self.live:
+            return 0  # still replaying: the replay reads these from the buffer
+        events = batch.events
+        if events[0].cursor <= self.last_sent:  # it has some already (rare): only the rest, unshared
+            events = batch.after(self.last_sent)
+            return len(events) if events and self._send(events) else 0
+        # The group's joined frames are built once and shared by every socket taking the whole batch.
+        return len(events) if self._send(events, batch.encoded) else 0
 
     def shutdown(self) -> None:
         self.gone = True
         self.close(CLOSE_GOING_AWAY, "server shutting down")
 
-    def _send(self, event: Event) -> bool:
-        if self.pending >= self.limit:
+    def _send(self, events: Sequence[Event], shared: dict[str, bytes] | None = None) -> bool:
+        status = self.writer.write(events, shared)
+        if status == WRITTEN:
+            self.last_sent = events[-1].cursor
+            return True
+        if status == FULL:
             self._cut_off()
-            return False
-        key = "ws.msgpack" if self.binary else "ws.json"
-        wire = event.encoded.get(key)
-        if wire is None:
-            payload = event.msgpack_frame() if self.binary else event.json_frame().encode("utf-8")
-            wire = event.encoded[key] = server_frame(payload, self.binary)
-        conn = self.ws_connection
-        if conn is None or conn.is_closing():
+        else:
             self.on_close()
-            return False
-        try:
-            future = conn.stream.write(wire)
-        except tornado.iostream.StreamClosedError:
-            self.on_close()
-            return False
-        self.pending += 1
-        future.add_done_callback(self._written)
-        self._last_write = future
-        self.last_sent = event.cursor
-        return True
-
-    def _written(self, future: Any) -> None:
-        self.pending -= 1
-        if not future.cancelled():
-            future.exception()  # a closed socket is expected here; mark the error as seen
+        return False
 
     def _cut_off(self) -> None:
         """The client reads slower than events arrive: drop it rather than buffer without end."""
@@ -333,10 +303,17 @@ class EventPollHandler(BaseHandler):
         if self.waiter.abandoned:
             return  # the client went away; there is no one to answer
         self.set_header("Cache-Control", "no-store")
-        answer: dict[str, Any] = {"events": [e.body for e in events], "cursor": cursor}
-        if gap:
-            answer["gap"] = True  # events after the client's cursor were trimmed: reload, then go on
-        self.send_data(answer, media_type=media)
+        # Waiters woken by the same dispatch share one pre-built body; otherwise it is assembled
+        # from each event's cached encoding. "gap": events after the cursor were trimmed.
+        fmt = "msgpack" if media == MSGPACK else "json"
+        body = None if gap else self.waiter.shared_body(events, cursor, fmt)
+        if body is None:
+            body = poll_answer(events, cursor, fmt, gap=gap)
+        self.set_header("Content-Type", MSGPACK if fmt == "msgpack" else "application/json; charset=utf-8")
+        self.finish(body)
+
+    def compute_etag(self) -> str | None:
+        return None  # a no-store answer that differs every time: hashing it for an ETag is waste
 
     def on_connection_close(self) -> None:
         if self.waiter is not None:

@@ -292,7 +292,7 @@ async def test_longpoll_refuses_bad_timeout(fetch):
 def test_prebuilt_frames_match_the_rfc_framing(size, binary):
     from websockets.frames import Frame, Opcode
 
-    from handlers.events import server_frame
+    from handlers.ws_frames import server_frame
 
     payload = b"x" * size
     expected = Frame(Opcode.BINARY if binary else Opcode.TEXT, payload).serialize(mask=False, extensions=[])

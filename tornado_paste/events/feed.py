@@ -11,10 +11,10 @@ How an event travels:
    watcher task on the log (push: other machines' events arrive at once; its resume token
    carries over a lost stream or a restarted reader); without them the reader polls every
    ``events_poll_interval`` seconds. With push the poll stays as a slow safety net.
-3. The reader hands each event to the subscribers (WebSockets, long-polls) of
+3. The reader hands each page of new events to the subscribers (WebSockets, long-polls) of
    this process through an index (public feed / per-file), without a task or
-   queue per idle subscriber: delivery is a synchronous call and each subscriber
-   bounds its own backlog.
+   queue per idle subscriber: delivery is one synchronous pass, one ``Batch`` per group
+   (its wire forms built once for the whole group), and each subscriber bounds its own backlog.
 
 Private (unlisted) files: their events are logged with a private flag and never
 reach the public feed. A subscriber that names a file (``?file=<filehash>``)
@@ -39,7 +39,7 @@ from settings import Settings
 from tornado_paste.core.cards import Links
 from tornado_paste.core.records import FileRecord, LogEntry
 from tornado_paste.core.tasks import cancel_and_wait
-from tornado_paste.events.subscribers import Event, Subscriber, Waiter, iso_ms
+from tornado_paste.events.subscribers import Batch, Event, Subscriber, Waiter, iso_ms
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import EventLog, FileStore, StoreUnavailable
 
@@ -324,9 +324,14 @@ class EventFeed:
         return True
 
     def _dispatch(self, entries: list[LogEntry]) -> None:
+        """Hand a page of new entries to the subscribers: one ``Batch`` per group (the public feed,
+        each followed file), so a group's wire forms are built once and each subscriber gets all of
+        its events of the page in one call (a WebSocket writes them in one send)."""
         if not entries:
             return
         now = time.time()
+        public: list[Event] = []
+        by_file: dict[str, list[Event]] = {}
         for entry in entries:
             event = Event(entry)
             self.high = event.cursor
@@ -336,23 +341,32 @@ class EventFeed:
                 if len(self._recent) == self._recent.maxlen:
                     self._floor = self._recent[0].cursor
                 self._recent.append(event)
-            targets: list[Subscriber] = []
             if not event.private:
-                targets.extend(self._public)
+                public.append(event)
             for key in (event.filehash, event.parent_filehash):
                 if key is not None and key in self._by_file:
-                    targets.extend(self._by_file[key])
-            delivered = 0
-            for sub in targets:
-                try:
-                    if sub.deliver(event):
-                        delivered += 1
-                except Exception:
-                    log.exception("event delivery failed; dropping the subscriber")
-                    self.unsubscribe(sub)
-            if delivered:
-                self.metrics.incr("events.delivered", delivered)
+                    followed = by_file.setdefault(key, [])
+                    if not followed or followed[-1] is not event:  # a file that is its own parent: once
+                        followed.append(event)
             self.metrics.timing("events.delivery_lag", max(0.0, now - event.ts) * 1000)
+        delivered = 0
+        if public and self._public:
+            delivered += self._hand(list(self._public), Batch(public, self.high))
+        for key, followed in by_file.items():
+            delivered += self._hand(list(self._by_file.get(key, ())), Batch(followed, self.high))
+        if delivered:
+            self.metrics.incr("events.delivered", delivered)
+
+    def _hand(self, targets: list[Subscriber], batch: Batch) -> int:
+        """Deliver ``batch`` to each target in one synchronous pass; a failing subscriber is dropped."""
+        delivered = 0
+        for sub in targets:
+            try:
+                delivered += sub.deliver(batch)
+            except Exception:
+                log.exception("event delivery failed; dropping the subscriber")
+                self.unsubscribe(sub)
+        return delivered
 
     async def _trim(self) -> None:
         self._last_trim = time.monotonic()

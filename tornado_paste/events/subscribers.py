@@ -1,10 +1,12 @@
-"""One event as subscribers see it (decoded once, encoded once per wire format), the Subscriber
-protocol the handlers implement, and the long-poll ``Waiter``."""
+"""One event as subscribers see it (decoded once, encoded once per wire format), a ``Batch`` of them
+(what one dispatch hands to a group of subscribers, its wire forms built once for all of them), the
+Subscriber protocol the handlers implement, and the long-poll ``Waiter``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -61,14 +63,64 @@ class Event:
         return self._msgpack
 
 
+def poll_answer(events: Sequence[Event], cursor: int, fmt: str, gap: bool = False) -> bytes:
+    """The long-poll answer ``{"events": [...], "cursor": N[, "gap": true]}`` as JSON or msgpack bytes.
+
+    Assembled from each event's own cached encoding, so an event is serialised once however many
+    answers carry it; the bytes are those ``json.dumps``/``msgpack.packb`` give for the same dict.
+    """
+    if fmt == "msgpack":
+        packer = msgpack.Packer(use_bin_type=True)
+        parts = [packer.pack_map_header(3 if gap else 2), packer.pack("events"),
+                 packer.pack_array_header(len(events)), *(e.msgpack_frame() for e in events),
+                 packer.pack("cursor"), packer.pack(cursor)]
+        if gap:
+            parts += [packer.pack("gap"), packer.pack(True)]
+        return b"".join(parts)
+    tail = ',"gap":true}' if gap else "}"
+    return ('{"events":[' + ",".join(e.json_frame() for e in events) + '],"cursor":' + str(cursor)
+            + tail).encode("utf-8")
+
+
+class Batch:
+    """The events of one dispatch that one group of subscribers sees (the public feed, or one file's
+    followers), in cursor order, with ``upto``: every cursor up to it was considered.
+
+    The group shares it, so wire forms built from it (``encoded``: a WebSocket adapter's frames, the
+    long-poll body) are built once per dispatch, not once per subscriber.
+    """
+
+    __slots__ = ("encoded", "events", "upto")
+
+    def __init__(self, events: Sequence[Event], upto: int) -> None:
+        self.events = events
+        self.upto = upto
+        self.encoded: dict[str, bytes] = {}
+
+    def after(self, cursor: int) -> Sequence[Event]:
+        """The events past ``cursor``: the batch's own sequence when all of them are (the usual case)."""
+        if self.events[0].cursor > cursor:
+            return self.events
+        return [e for e in self.events if e.cursor > cursor]
+
+    def poll_body(self, fmt: str) -> bytes:
+        """The long-poll answer carrying exactly this batch, built once per format."""
+        key = "poll." + fmt
+        body = self.encoded.get(key)
+        if body is None:
+            body = self.encoded[key] = poll_answer(self.events, self.upto, fmt)
+        return body
+
+
 class Subscriber(Protocol):
     """Anything the hub hands events to (a WebSocket, a waiting long-poll)."""
 
     kind: str  # "ws" or "longpoll": which gauge it counts in
     filehash: str | None  # None: the public feed
 
-    def deliver(self, event: Event) -> bool:
-        """Take one event (already visible to this subscriber); True when it was sent/kept.
+    def deliver(self, batch: Batch) -> int:
+        """Take a batch (events already visible to this subscriber, in order); return how many of
+        them were sent or kept (0: none, e.g. it was still replaying or already had them).
 
         Must not block or await: the hub calls it for every subscriber in turn.
         """
@@ -86,16 +138,28 @@ class Waiter:
         self.filehash = filehash
         self.after = after
         self.events: list[Event] = []
+        # The batch when ``events`` is exactly one whole batch: its pre-built answer fits this waiter.
+        self.whole: Batch | None = None
         self.abandoned = False
         self._ready = asyncio.get_running_loop().create_future()
 
-    def deliver(self, event: Event) -> bool:
-        if event.cursor <= self.after:
-            return False
-        self.events.append(event)
+    def deliver(self, batch: Batch) -> int:
+        fresh = batch.after(max(self.after, self.events[-1].cursor if self.events else 0))
+        if not fresh:
+            return 0
+        self.whole = batch if not self.events and fresh is batch.events else None
+        self.events.extend(fresh)
         if not self._ready.done():
             self._ready.set_result(None)
-        return True
+        return len(fresh)
+
+    def shared_body(self, events: Sequence[Event], cursor: int, fmt: str) -> bytes | None:
+        """The batch's pre-built answer when (``events``, ``cursor``) is exactly that batch, else None."""
+        whole = self.whole
+        if (whole is None or cursor != whole.upto or len(events) != len(whole.events)
+                or (events and events[0] is not whole.events[0])):
+            return None  # a backlog read from the log, a cut at the limit, or a later cursor
+        return whole.poll_body(fmt)
 
     def shutdown(self) -> None:
         if not self._ready.done():
@@ -107,7 +171,10 @@ class Waiter:
         self.shutdown()
 
     async def wait(self, timeout: float) -> None:
+        # One timer on the future itself: wait_for(shield(...)) costs two more futures and a task
+        # per waiting request, and a thousand of them wake at once on every event.
+        timer = asyncio.get_running_loop().call_later(timeout, self.shutdown)
         try:
-            await asyncio.wait_for(asyncio.shield(self._ready), timeout)
-        except TimeoutError:
-            pass
+            await self._ready
+        finally:
+            timer.cancel()

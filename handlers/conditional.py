@@ -12,7 +12,14 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 from datetime import datetime
+
+
+@functools.lru_cache(maxsize=4096)
+def http_date(seconds: int) -> str:
+    """Last-Modified for a whole-second time (formatting a date per request was a visible cost)."""
+    return email.utils.formatdate(seconds, usegmt=True)
 
 
 def _tags(header: str) -> list[str]:

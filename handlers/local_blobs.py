@@ -10,8 +10,6 @@ stream ``PIECE`` at a time, each flushed before the next is read: flat memory, w
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +18,7 @@ import tornado.iostream
 import tornado.web
 
 from handlers.compression import compressible, send_as_is
+from handlers.conditional import http_date
 from handlers.remote_blobs import requested_range
 
 if TYPE_CHECKING:
@@ -27,12 +26,6 @@ if TYPE_CHECKING:
 
 # Bytes read and written at a time (per connection in flight).
 PIECE = 256 * 1024
-
-
-@functools.lru_cache(maxsize=4096)
-def http_date(seconds: int) -> str:
-    """Last-Modified for a whole-second mtime (formatting a date per request was a visible cost)."""
-    return email.utils.formatdate(seconds, usegmt=True)
 
 
 def blob_stat(handler: BlobHandler) -> os.stat_result | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -13,13 +12,26 @@ from tornado_paste.errors import Unavailable
 log = logging.getLogger(__name__)
 
 
+# How long a cancelled task gets before it is cancelled again (see cancel_and_wait).
+RECANCEL_AFTER = 1.0
+
+
 async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
-    """Cancel a background task and wait until it has really ended (its finally blocks ran)."""
+    """Cancel a background task and wait until it has really ended (its finally blocks ran).
+
+    Python 3.11's ``asyncio.wait_for`` can swallow a cancellation that arrives as its inner wait
+    completes (the loop then goes on as if nothing happened: a shutdown hung on it in the test suite),
+    so a task still running a moment after the cancel is cancelled again, until it ends.
+    """
     if task is None:
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    while not task.done():
+        done, _pending = await asyncio.wait({task}, timeout=RECANCEL_AFTER)
+        if not done:
+            task.cancel()
+    if not task.cancelled():
+        task.result()  # a task that failed on its own: its error, as awaiting it would have raised
 
 
 class Periodic:
@@ -50,11 +62,9 @@ class Periodic:
         await cancel_and_wait(task)
 
     async def _loop(self) -> None:
-        never = asyncio.Event()  # waited on with a timeout: a timer, cancelled at once by stop()
         while True:
             spread = random.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(never.wait(), self.interval * spread)
+            await asyncio.sleep(self.interval * spread)  # cancelled at once by stop()
             try:
                 await self.job()
             except Unavailable as exc:  # the store is down: the next run tries again

@@ -275,7 +275,9 @@ class EventFeed:
             if self.push and self._gap_at is None:
                 interval = max(interval, PUSH_SAFETY_POLL)
             try:
-                await asyncio.wait_for(self._wake.wait(), interval)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation (stop()).
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()

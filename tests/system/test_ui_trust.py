@@ -10,6 +10,7 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.uikit import api_get, api_upload, b64, card_of, done_card, file_payload, png_bytes, throttle
 
@@ -41,7 +42,8 @@ def test_paste_waits_for_a_yes_and_honours_the_options(page, ui_server):
     pending = page.locator("#uploads .item.pending")
     pending.wait_for()
     assert pending.locator(".pending-question").inner_text() == "Upload pasted text?"
-    assert "hunter2-is-my-password" in pending.locator(".paste-excerpt").inner_text()
+    # The excerpt is read from the pasted file asynchronously: wait for it, as a person would.
+    expect(pending.locator(".paste-excerpt")).to_contain_text("hunter2-is-my-password")
     assert "Public" in pending.locator(".pending-sharing").inner_text()
     page.wait_for_timeout(1000)
     assert sent == [] and total_files(ui_server) == before  # nothing left the browser

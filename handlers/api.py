@@ -14,7 +14,7 @@ from handlers.bodies import MAX_BODY, parse_body
 from handlers.files import find_file
 from handlers.upload import RawUploadMixin
 from tornado_paste.core.blocking import parse_sha256
-from tornado_paste.limits.retention import is_expired
+from tornado_paste.core.records import is_expired
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100

@@ -32,8 +32,7 @@ from handlers.conditional import if_match_fails, if_range_keeps_range
 from handlers.guard import gate_download
 from handlers.local_blobs import blob_modified, serve_local
 from handlers.remote_blobs import serve_remote
-from tornado_paste.core.records import FileRecord, is_active, is_short_code, kind_of
-from tornado_paste.limits.retention import is_expired
+from tornado_paste.core.records import FileRecord, is_active, is_expired, is_short_code, kind_of
 from tornado_paste.previews.unfurl import is_unfurler
 from tornado_paste.shares.cards import collection_url
 from tornado_paste.shares.collections import is_code as is_collection_code

@@ -13,8 +13,7 @@ from handlers.base import BaseHandler
 from handlers.files import find_file, served_type
 from handlers.guard import require_unlocked
 from handlers.page_headers import set_page_headers
-from tornado_paste.core.records import is_active
-from tornado_paste.limits.retention import is_expired
+from tornado_paste.core.records import is_active, is_expired
 from tornado_paste.previews.excerpt import text_excerpt
 from tornado_paste.previews.unfurl import duration_text, is_unfurler, meta_tags
 

@@ -28,12 +28,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tornado_paste.core.records import FileRecord, utcnow
+from tornado_paste.core.records import FileRecord, is_expired
 from tornado_paste.storage.base import Backend
-
-
-def _expired(record: FileRecord) -> bool:
-    return record.expires_at is not None and record.expires_at <= utcnow()
 
 
 def _copy(record: FileRecord) -> FileRecord:
@@ -92,7 +88,7 @@ class RecordCache:
         if record is None or not self.enabled:
             return record
         self.misses += 1
-        if record.guarded or epoch != self._epoch or _expired(record):
+        if record.guarded or epoch != self._epoch or is_expired(record):
             # An expired record is about to be swept (by any process): its next answer must see that.
             return record
         self._drop(record.filehash)

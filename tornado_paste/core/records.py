@@ -145,6 +145,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def is_expired(record: FileRecord, now: datetime | None = None) -> bool:
+    return record.expires_at is not None and record.expires_at <= (now or datetime.now(UTC))
+
+
 def iso8601(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -212,12 +216,9 @@ class FileRecord:
         return not self.private and self.parent_id is None
 
     def to_row(self) -> dict[str, Any]:
-        # Not dataclasses.asdict, whose recursive copy of every field cost more than the SQL insert:
-        # only the two nested values need copying.
+        # Not dataclasses.asdict, whose recursive copy of every field cost more than the SQL insert.
         row = {name: getattr(self, name) for name in _FILE_FIELDS}
-        for key in ("variant", "media"):
-            if row[key] is not None:
-                row[key] = copy.deepcopy(row[key])
+        row["variant"], row["media"] = copy.deepcopy(self.variant), copy.deepcopy(self.media)
         return row
 
     @classmethod

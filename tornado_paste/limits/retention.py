@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tornado_paste.core.ingest import IngestError, Ingestor
-from tornado_paste.core.records import FileRecord, utcnow
+from tornado_paste.core.records import utcnow
 from tornado_paste.core.tasks import Periodic
 from tornado_paste.metrics.client import Metrics
 from tornado_paste.storage.base import ExpiryIndex, FileStore
@@ -41,10 +41,6 @@ POLICY = "policy"
 
 class BadExpiry(IngestError):
     code = "bad_expires"
-
-
-def is_expired(record: FileRecord, now: datetime | None = None) -> bool:
-    return record.expires_at is not None and record.expires_at <= (now or datetime.now(UTC))
 
 
 class RetentionPolicy:

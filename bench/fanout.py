@@ -29,7 +29,6 @@ import asyncio
 import json
 import multiprocessing
 import queue
-import resource
 import statistics
 import sys
 import tempfile
@@ -46,19 +45,10 @@ import tornado.httpclient  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 from bench import baseline  # noqa: E402
+from bench.nofile import raise_nofile  # noqa: E402
 from tests.helpers import ServerProcess, multipart_body  # noqa: E402
 
 CONNECT_CONCURRENCY = 100  # handshakes in flight at once (the listen backlog is 128)
-
-
-def raise_nofile(needed: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        raise SystemExit(f"ulimit -n hard limit {hard} is below the {needed} descriptors this run needs")
-    return target
 
 
 def percentile(values: list[float], pct: float) -> float:

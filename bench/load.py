@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from bench import baseline  # noqa: E402
+from bench.nofile import raise_nofile  # noqa: E402
 from tests.helpers import ServerProcess, free_port  # noqa: E402
 from tests.nginx_stack import Stack  # noqa: E402
 
@@ -78,16 +79,6 @@ LABELS = {"one": "direct, 1 process", "two": "direct, --processes 2", "nginx": "
 # every 100 KB body to Lua would cost the client more CPU than the static limit leaves it).
 EXPECT = {"mixed": "200,201", "upload": "201", "download": ""}
 SEED_NAME = "seed.bin"
-
-
-def raise_nofile(needed: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        raise SystemExit(f"ulimit -n hard limit {hard} is below the {needed} descriptors this run needs")
-    return target
 
 
 def tree_cpu(pids: list[int]) -> float:

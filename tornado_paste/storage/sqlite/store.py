@@ -23,7 +23,7 @@ from tornado_paste.storage.sqlite.events import SQLiteEventLog
 from tornado_paste.storage.sqlite.expiry import SQLiteExpiryIndex
 from tornado_paste.storage.sqlite.schema import create_schema
 from tornado_paste.storage.sqlite.stats import SQLiteFileStats
-from tornado_paste.storage.sqlite.thread import SerialThread
+from tornado_paste.storage.sqlite.thread import SerialThread, outcome_of
 from tornado_paste.storage.sqlite.tus_state import SQLiteTusStateStore
 
 T = TypeVar("T")
@@ -72,29 +72,21 @@ class SQLiteStore(Backend):
         """
         if self._executor is None:
             raise StoreUnavailable("store is closed")
-        if group:
-            return await self._executor.submit(lambda: self._call_grouped(fn), group=True)
-        return await self._executor.submit(lambda: self._call(fn))
+        # A grouped write rolls nothing back itself: the group's savepoint undoes what it did.
+        return await self._executor.submit(lambda: self._call(fn, rollback=not group), group=group)
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _call(self, fn: Callable[[sqlite3.Connection], T], rollback: bool = True) -> T:
         """On the store's thread: one call in a transaction of its own (or autocommit)."""
         conn = self._connection()
         try:
             return fn(conn)
         except sqlite3.IntegrityError:
-            conn.rollback()
+            if rollback:
+                conn.rollback()
             raise
         except sqlite3.DatabaseError as exc:  # OperationalError (locked, I/O) included
-            conn.rollback()
-            raise StoreUnavailable(f"sqlite: {exc}") from exc
-
-    def _call_grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A grouped write: no rollback here, the group's savepoint undoes what it did."""
-        try:
-            return fn(self._connection())
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.DatabaseError as exc:
+            if rollback:
+                conn.rollback()
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     def _connection(self) -> sqlite3.Connection:
@@ -106,7 +98,7 @@ class SQLiteStore(Backend):
         """On the store's thread: grouped writes in one transaction, each in its own savepoint, so
         one refused row (a duplicate name) does not take the others with it."""
         if len(calls) == 1:
-            return [_outcome(calls[0])]
+            return [outcome_of(calls[0])]
         try:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -117,7 +109,7 @@ class SQLiteStore(Backend):
         try:
             for call in calls:
                 conn.execute("SAVEPOINT grouped")
-                ok, value = _outcome(call)
+                ok, value = outcome_of(call)
                 if not ok:
                     conn.execute("ROLLBACK TO grouped")
                 conn.execute("RELEASE grouped")
@@ -239,10 +231,3 @@ class SQLiteStore(Backend):
             lambda c: int(c.execute("SELECT COUNT(*) FROM files WHERE sha256 = ?", (sha256,)).fetchone()[0])
         )
 
-
-def _outcome(call: Callable[[], Any]) -> tuple[bool, Any]:
-    """Run a queued call; its exception, as the caller will see it, instead of raising."""
-    try:
-        return True, call()
-    except BaseException as exc:
-        return False, exc

@@ -15,6 +15,7 @@ hear back only after that commit, so nothing is reported stored before it is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -56,6 +57,13 @@ class SerialThread:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
 
+    def _run_group(self, calls: list[Callable[[], Any]]) -> list[Outcome]:
+        assert self._group_runner is not None
+        try:
+            return self._group_runner(calls)
+        except BaseException as exc:  # the runner itself failed: each caller hears it, the thread goes on
+            return [(False, exc)] * len(calls)
+
     def _drain(self) -> None:
         while True:
             with self._lock:
@@ -64,20 +72,12 @@ class SerialThread:
                     return
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
             done: list[tuple[asyncio.Future, bool, Any]] = []
-            i = 0
-            while i < len(batch):
-                fn, future, group = batch[i]
-                if not group:
-                    done.append((future, *_call(fn)))
-                    i += 1
-                    continue
-                j = i
-                while j < len(batch) and batch[j][2]:
-                    j += 1
-                assert self._group_runner is not None
-                outcomes = self._group_runner([call[0] for call in batch[i:j]])
-                done.extend((call[1], *outcome) for call, outcome in zip(batch[i:j], outcomes, strict=True))
-                i = j
+            # Runs of grouped writes go to the group runner together; every other call runs alone.
+            for grouped, run in itertools.groupby(batch, key=lambda call: call[2]):
+                calls = list(run)
+                outcomes = self._run_group([fn for fn, _, _ in calls]) if grouped else \
+                    [outcome_of(fn) for fn, _, _ in calls]
+                done.extend((future, *outcome) for (_, future, _), outcome in zip(calls, outcomes, strict=True))
             loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
             for item in done:
                 loops.setdefault(item[0].get_loop(), []).append(item)
@@ -88,7 +88,8 @@ class SerialThread:
                     pass  # that loop is closed: nobody waits for these answers any more
 
 
-def _call(fn: Callable[[], Any]) -> Outcome:
+def outcome_of(fn: Callable[[], Any]) -> Outcome:
+    """Run ``fn``; its result, or the exception its caller is to see, instead of raising."""
     try:
         return True, fn()
     except BaseException as exc:  # handed to the caller, like run_in_executor does

@@ -79,6 +79,8 @@ LABELS = {"one": "direct, 1 process", "two": "direct, --processes 2", "nginx": "
 # every 100 KB body to Lua would cost the client more CPU than the static limit leaves it).
 EXPECT = {"mixed": "200,201", "upload": "201", "download": ""}
 SEED_NAME = "seed.bin"
+# Download mode's --route: the cheap routes, each a GET about the one seeded file.
+ROUTES = ("i", "healthz", "meta", "short", "preview")
 
 
 def tree_cpu(pids: list[int]) -> float:
@@ -286,7 +288,24 @@ def _start_target(name: str, tree: Path | None, scratch: Path, args: argparse.Na
     elif args.mode == "download":
         running.seeded = seed_files(running.url, 1, args.size, tag, binary=True)
         check_download(running.url, running.seeded[0], seed_body(0, args.size, tag, binary=True))
+        running.seeded = [route_path(running.url, running.seeded[0], args.route)]
     return running
+
+
+def route_path(url: str, i_path: str, route: str) -> str:
+    """The path ``--route`` names for the seeded file (its /i/ path is ``i_path``)."""
+    filehash = i_path.rsplit("/", 1)[1]
+    if route == "i":
+        return i_path
+    if route == "healthz":
+        return "/healthz"
+    if route == "preview":
+        return f"/p/{filehash}"
+    meta = f"/api/v1/files/{filehash}"
+    if route == "meta":
+        return meta
+    with urllib.request.urlopen(url + meta, timeout=30) as response:  # short: the card names its /s/ link
+        return "/s/" + json.loads(response.read())["url_s"].rsplit("/", 1)[1]
 
 
 def run_wrk(url: str, paths: list[str], args: argparse.Namespace, connections: int, duration: float,
@@ -401,12 +420,15 @@ def main() -> int:
     p.add_argument("--size", type=int, default=100 * 1024, help="bytes per upload / seeded file")
     p.add_argument("--seed-files", type=int, default=50, help="mixed mode: files seeded for the downloads")
     p.add_argument("--timeout", type=float, default=30, help="wrk's per-request timeout, seconds")
+    p.add_argument("--route", choices=ROUTES, default="i",
+                   help="download mode: what the clients GET of the seeded file (i: /i/ (default), healthz, "
+                        "meta: /api/v1/files/<filehash>, short: the /s/ redirect, preview: /p/)")
     args = p.parse_args()
     if not shutil.which("wrk") or not shutil.which("nginx"):
         print("bench/load.py needs wrk and nginx (make setup-system)", file=sys.stderr)
         return 2
     targets = parse_list(args.targets or DEFAULT_TARGETS[args.mode], TARGETS)
-    if "static" in targets and args.mode != "download":
+    if "static" in targets and (args.mode != "download" or args.route != "i"):
         print("note: the static target is the download limit; skipped in this mode", file=sys.stderr)
         targets.remove("static")
     connections = [int(x) for x in parse_list(args.connections or DEFAULT_CONNECTIONS[args.mode])]
@@ -423,7 +445,7 @@ def main() -> int:
     what = {"mixed": f"{args.upload_ratio:.0%} raw PUT uploads of {args.size} B (each unique), the rest /i/ "
                      f"downloads of {args.seed_files} seeded files",
             "upload": f"multipart POST uploads of {args.size} B (each unique, 201 expected)",
-            "download": f"GET /i/ of one seeded {args.size} B file"}[args.mode]
+            "download": f"GET {args.route} of one seeded {args.size} B file"}[args.mode]
     print(f"mode {args.mode}: {what}; {args.duration:g} s per phase, connections {connections}, targets "
           f"{','.join(targets)}, rounds {args.rounds}; cores {os.cpu_count()}, ulimit -n {nofile}", flush=True)
 
